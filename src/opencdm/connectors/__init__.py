@@ -1,0 +1,24 @@
+"""Connectors by CDM connector name."""
+
+from __future__ import annotations
+
+from opencdm.connectors.base import Connector
+from opencdm.errors import CdmError
+
+
+def _registry() -> dict[str, Connector]:
+    from opencdm.connectors.jdbc import JdbcConnector
+
+    connectors: list[Connector] = [JdbcConnector()]
+    return {connector.name: connector for connector in connectors}
+
+
+def get_connector(name: str) -> Connector:
+    connector = _registry().get(name)
+    if connector is None:
+        raise CdmError("Cdm.0102", f"Connector [{name}] does not exist.")
+    return connector
+
+
+def connector_names() -> list[str]:
+    return sorted(_registry())

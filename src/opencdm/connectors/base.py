@@ -1,0 +1,129 @@
+"""The connector interface, after Sqoop 2's Initializer / Partitioner / Extractor / Loader / Destroyer.
+
+A connector is one module per CDM connector name. It describes its link inputs (``InputSpec``),
+checks a link (``Connector.validate_link``), and opens a ``Source`` or a ``Sink`` for a job.
+Data flows as ``pyarrow.RecordBatch``es of bounded size; connectors know nothing of HTTP or the store.
+
+Schemas carry the meaning of each column as Arrow types plus field metadata:
+``opencdm.length`` (declared character length of varchar(n)) and ``opencdm.type`` (a logical type
+Arrow lacks, e.g. ``json`` or ``numeric`` for an unconstrained NUMERIC carried as a decimal string).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One link input, described the way Sqoop 2 / CDM describe them in ShowLink."""
+
+    name: str  # full name, e.g. "linkConfig.host"
+    type: str = "STRING"  # STRING | INTEGER | BOOLEAN | ENUM | MAP
+    mandatory: bool = False
+    sensitive: bool = False
+    size: int | None = None
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A picklable slice of a source; ``spec`` is the connector's own description of the slice."""
+
+    index: int
+    spec: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WriteResult:
+    rows: int = 0
+    bytes: int = 0
+
+
+class Source(ABC):
+    """Reads one job's source. Opened in the worker process."""
+
+    @abstractmethod
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the rows ``read`` yields (columnList applied)."""
+
+    @abstractmethod
+    def estimate_rows(self) -> int | None:
+        """A cheap estimate of the number of rows, for progress; None when unknown."""
+
+    def partitions(self, max_partitions: int) -> list[Partition]:
+        """Split the source into at most ``max_partitions`` slices; one slice by default."""
+        return [Partition(0)]
+
+    @abstractmethod
+    def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Yield the rows of one partition as record batches of at most ``batch_rows`` rows."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class Sink(ABC):
+    """Writes one job's destination. Opened in the worker process."""
+
+    @abstractmethod
+    def prepare(self, source_schema: pa.Schema) -> None:
+        """Get the destination ready: table preparation, clearing before import."""
+
+    @abstractmethod
+    def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
+        """Write the batches; yield the rows/bytes written after each batch (for live counters)."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make everything written visible."""
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Undo what ``write`` did since ``prepare``, as far as the destination allows."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class Connector(ABC):
+    """One CDM connector name: its link inputs, and factories for its sources and sinks.
+
+    ``link``, ``from_job`` and ``to_job`` are flat mappings of input name -> value (strings as
+    CDM sends them, secrets decrypted), e.g. ``{"linkConfig.host": "127.0.0.1", ...}``.
+    Invalid input raises ``opencdm.errors.CdmError`` with a specific code and message.
+    """
+
+    name: str
+    link_inputs: tuple[InputSpec, ...]
+
+    @property
+    def sensitive_inputs(self) -> frozenset[str]:
+        return frozenset(spec.name for spec in self.link_inputs if spec.sensitive)
+
+    @abstractmethod
+    def check_link_inputs(self, link: Mapping[str, str]) -> None:
+        """Check the link's inputs without connecting (missing or malformed values)."""
+
+    @abstractmethod
+    def validate_link(self, link: Mapping[str, str]) -> None:
+        """Really connect with the link's inputs; raise CdmError with the server's own message."""
+
+    @abstractmethod
+    def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
+        """Check a job's source inputs without connecting."""
+
+    @abstractmethod
+    def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
+        """Check a job's destination inputs without connecting."""
+
+    @abstractmethod
+    def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source: ...
+
+    @abstractmethod
+    def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink: ...

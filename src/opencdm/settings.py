@@ -1,0 +1,35 @@
+"""Server configuration, read from the environment (documented in README "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    secret_key: str | None
+    admin_password: str | None
+    token_ttl_seconds: int
+    signature_skew_seconds: int
+    progress_interval_seconds: float
+    batch_rows: int
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None) -> Settings:
+        home_path = Path(home or os.environ.get("OPENCDM_HOME") or platformdirs.user_data_dir("opencdm"))
+        return cls(
+            home=home_path,
+            database_url=os.environ.get("OPENCDM_DATABASE_URL") or f"sqlite:///{home_path / 'opencdm.db'}",
+            secret_key=os.environ.get("OPENCDM_SECRET_KEY"),
+            admin_password=os.environ.get("OPENCDM_ADMIN_PASSWORD"),
+            token_ttl_seconds=int(os.environ.get("OPENCDM_TOKEN_TTL", 24 * 3600)),
+            signature_skew_seconds=int(os.environ.get("OPENCDM_SIGNATURE_SKEW", 15 * 60)),
+            progress_interval_seconds=float(os.environ.get("OPENCDM_PROGRESS_INTERVAL", 1.0)),
+            batch_rows=int(os.environ.get("OPENCDM_BATCH_ROWS", 50_000)),
+        )

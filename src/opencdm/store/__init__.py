@@ -1,0 +1,1 @@
+"""Metadata persistence: SQLAlchemy models, Alembic migrations, secret handling."""

@@ -1,0 +1,149 @@
+"""The metadata schema. Alembic migrations in ``migrations/versions`` create exactly these tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # 32 hex digits, as IAM project ids
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    domain: Mapped[str] = mapped_column(String(64), default="Default")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("domain", "name"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    domain: Mapped[str] = mapped_column(String(64), default="Default")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProjectMember(Base):
+    """A user may act in a project (get a token scoped to it, own AK/SK pairs for it)."""
+
+    __tablename__ = "project_members"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AccessKey(Base):
+    """An AK/SK pair; the SK is kept encrypted because verifying a signature needs it in clear."""
+
+    __tablename__ = "access_keys"
+    access_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_key_encrypted: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Token(Base):
+    """An issued X-Auth-Token; only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Cluster(Base):
+    """A logical execution pool. Links and jobs live in a cluster, as in CDM."""
+
+    __tablename__ = "clusters"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8), default="200")  # CDM's string codes, see cdm-api.md §8
+    executor: Mapped[str] = mapped_column(String(32), default="local")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Link(Base):
+    __tablename__ = "links"
+    __table_args__ = (UniqueConstraint("cluster_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(240))
+    connector_name: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The link's inputs as sent ({"linkConfig.host": "..."}), without the sensitive ones ...
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # ... which are kept here, as one Fernet token over a JSON object of name -> value.
+    secrets_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    creation_user: Mapped[str] = mapped_column(String(64))
+    creation_ms: Mapped[int] = mapped_column(BigInteger)
+    update_user: Mapped[str] = mapped_column(String(64))
+    update_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("cluster_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(240))
+    job_type: Mapped[str] = mapped_column(String(32), default="NORMAL_JOB")
+    from_connector_name: Mapped[str] = mapped_column(String(64))
+    from_link_name: Mapped[str] = mapped_column(String(240))
+    to_connector_name: Mapped[str] = mapped_column(String(64))
+    to_link_name: Mapped[str] = mapped_column(String(240))
+    # CDM-shaped config values, stored as sent: {"configs": [{"name", "inputs": [...]}], ...}
+    from_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    to_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    driver_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    group_name: Mapped[str] = mapped_column(String(240), default="DEFAULT")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    creation_user: Mapped[str] = mapped_column(String(64))
+    creation_ms: Mapped[int] = mapped_column(BigInteger)
+    update_user: Mapped[str] = mapped_column(String(64))
+    update_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Submission(Base):
+    """One run of a job. Every state change is written here; workers update it while running."""
+
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    cluster_id: Mapped[str] = mapped_column(String(36), index=True)
+    job_name: Mapped[str] = mapped_column(String(240))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    creation_user: Mapped[str] = mapped_column(String(64))
+    creation_ms: Mapped[int] = mapped_column(BigInteger)
+    execute_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_update_user: Mapped[str] = mapped_column(String(64))
+    last_update_ms: Mapped[int] = mapped_column(BigInteger)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_skipped: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    update_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    delete_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_estimate: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who runs it: the server instance that spawned the worker, and the worker's pid.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    worker_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_execute_auto: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_incrementing: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_delete_job: Mapped[bool] = mapped_column(Boolean, default=False)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
