@@ -1,0 +1,1 @@
+"""HTTP: the CDM v1.1 REST API (FastAPI), its wire models, authentication and error mapping."""

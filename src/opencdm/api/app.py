@@ -1,0 +1,51 @@
+"""The FastAPI application: routers, error handlers, and the server's lifetime (start-up recovery,
+clean shutdown of running jobs)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from opencdm import __version__
+from opencdm.api.errors import install_error_handlers
+from opencdm.api.routes import clusters, iam, jobs, links
+from opencdm.api.state import ServerState
+from opencdm.engine.supervisor import Supervisor
+from opencdm.settings import Settings
+from opencdm.store.db import Store, migrate
+from opencdm.store.secrets import SecretBox
+
+
+def open_state(settings: Settings) -> ServerState:
+    """Open (and migrate) the store; nothing is started yet."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_url)
+    migrate(store.engine)
+    box = SecretBox.load(settings.home, settings.secret_key)
+    return ServerState(settings=settings, store=store, box=box, supervisor=Supervisor(settings, store))
+
+
+def create_app(state: ServerState) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.supervisor.start()
+        yield
+        state.supervisor.shutdown()
+        state.store.dispose()
+
+    app = FastAPI(
+        title="OpenCDM",
+        version=__version__,
+        description="Self-hosted data migration, wire-compatible with the Huawei Cloud CDM v1.1 API.",
+        lifespan=lifespan,
+    )
+    app.state.opencdm = state
+    install_error_handlers(app)
+    app.include_router(iam.router)
+    # The create-and-start route must win over /clusters/{cluster_id}.
+    app.include_router(jobs.router)
+    app.include_router(links.router)
+    app.include_router(clusters.router)
+    return app

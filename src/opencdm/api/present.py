@@ -1,0 +1,165 @@
+"""Store rows → wire models."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from opencdm import __version__
+from opencdm.api import wire
+from opencdm.config_values import flatten
+from opencdm.service.links import described_inputs
+from opencdm.store.models import Cluster, Job, Link, Submission
+from opencdm.store.secrets import SecretBox
+
+CLUSTER_STATUS_DETAIL = {
+    "100": "Creating",
+    "200": "Normal",
+    "300": "Failed",
+    "500": "Restarting",
+    "900": "Stopped",
+    "910": "Stopping",
+    "920": "Starting",
+}
+
+
+def link_out(box: SecretBox, link: Link) -> wire.LinkOut:
+    grouped = described_inputs(box, link)
+    return wire.LinkOut(
+        id=link.id,
+        name=link.name,
+        connector_name=link.connector_name,
+        enabled=link.enabled,
+        link_config_values=wire.LinkConfigValuesOut(
+            configs=[
+                wire.LinkConfigOut(name=name, inputs=[wire.LinkInputOut(**item) for item in inputs])
+                for name, inputs in grouped.items()
+            ]
+        ),
+        creation_user=link.creation_user,
+        creation_date=link.creation_ms,
+        update_user=link.update_user,
+        update_date=link.update_ms,
+    )
+
+
+def job_out(job: Job, last: Submission | None) -> wire.JobOut:
+    from_values = flatten(job.from_config)
+    out = wire.JobOut(
+        id=job.id,
+        name=job.name,
+        job_type=job.job_type,
+        from_connector_name=job.from_connector_name,
+        from_link_name=job.from_link_name,
+        to_connector_name=job.to_connector_name,
+        to_link_name=job.to_link_name,
+        from_config_values=job.from_config,
+        to_config_values=job.to_config,
+        driver_config_values=job.driver_config,
+        creation_user=job.creation_user,
+        creation_date=job.creation_ms,
+        update_user=job.update_user,
+        update_date=job.update_ms,
+        enabled=job.enabled,
+        group_name=job.group_name,
+        is_use_sql=from_values.get("fromJobConfig.useSql", "false").lower() == "true",
+        status="NEW",
+    )
+    if last is not None:
+        out.status = last.status if last.status in ("BOOTING", "RUNNING", "SUCCEEDED") else "FAILED"
+        out.external_id = external_id(last)
+        out.rows_read = last.rows_read
+        out.rows_written = last.rows_written
+        out.bytes_read = last.bytes_read
+        out.bytes_written = last.bytes_written
+        out.write_rows = last.rows_written
+        out.update_rows = last.update_rows
+        out.delete_rows = last.delete_rows
+        out.execute_create_date = last.creation_ms
+        out.execute_start_date = last.execute_ms
+        out.execute_update_date = last.last_update_ms
+    return out
+
+
+def external_id(submission: Submission) -> str:
+    return f"job_opencdm_{submission.id:010d}"
+
+
+def submission_out(submission: Submission) -> wire.SubmissionOut:
+    out = wire.SubmissionOut(
+        submission_id=submission.id,
+        job_name=submission.job_name,
+        status=submission.status,
+        progress=submission.progress,
+        creation_user=submission.creation_user,
+        creation_date=submission.creation_ms,
+        execute_date=submission.execute_ms,
+        last_update_date=submission.last_update_ms,
+        last_update_user=submission.last_update_user,
+        last_udpate_user=submission.last_update_user,
+        external_id=external_id(submission),
+        is_incrementing=submission.is_incrementing,
+        is_execute_auto=submission.is_execute_auto,
+        is_delete_job=submission.is_delete_job,
+        write_rows=submission.rows_written,
+        update_rows=submission.update_rows,
+        delete_rows=submission.delete_rows,
+    )
+    if submission.execute_ms is not None:
+        out.counters = {
+            wire.COUNTERS_GROUP: {
+                "ROWS_READ": submission.rows_read,
+                "ROWS_WRITTEN": submission.rows_written,
+                "ROWS_WRITTEN_SKIPPED": submission.rows_skipped,
+                "BYTES_READ": submission.bytes_read,
+                "BYTES_WRITTEN": submission.bytes_written,
+                "FILES_READ": -1,
+                "FILES_WRITTEN": -1,
+                "FILES_SKIPPED": -1,
+                "TOTAL_FILES": -1,
+                "TOTAL_SIZE": -1,
+            }
+        }
+        elapsed = ((submission.last_update_ms if submission.status != "RUNNING" else time.time() * 1000)
+                   - submission.execute_ms) / 1000
+        if elapsed > 0 and submission.rows_written:
+            rate = submission.rows_written / elapsed
+            out.rows_per_second = round(rate, 1)
+            if submission.status == "RUNNING" and submission.rows_estimate:
+                out.eta_seconds = round(max(0, submission.rows_estimate - submission.rows_written) / rate, 1)
+    if submission.status in ("FAILED", "FAILURE_ON_SUBMIT"):
+        out.error_summary = submission.error_summary or ""
+        out.error_details = submission.error_details or ""
+    return out
+
+
+def never_executed(job: Job) -> wire.SubmissionOut:
+    return wire.SubmissionOut(
+        job_name=job.name,
+        status="NEVER_EXECUTED",
+        progress=0,
+        creation_user=job.creation_user,
+        creation_date=job.creation_ms,
+        last_update_date=job.update_ms,
+        last_update_user=job.update_user,
+        last_udpate_user=job.update_user,
+        external_id="",
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def cluster_out(cluster: Cluster) -> wire.ClusterOut:
+    return wire.ClusterOut(
+        id=cluster.id,
+        name=cluster.name,
+        status=cluster.status,
+        status_detail=CLUSTER_STATUS_DETAIL.get(cluster.status, "Unknown"),
+        created=_iso(cluster.created_ms),
+        updated=_iso(cluster.updated_ms),
+        datastore=wire.Datastore(version=__version__),
+        instances=[wire.ClusterInstance(id=cluster.id, name=cluster.name, status=cluster.status)],
+        executor=cluster.executor,
+    )

@@ -1,0 +1,1 @@
+"""Routers, one per resource of the CDM v1.1 API."""

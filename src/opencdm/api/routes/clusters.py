@@ -1,0 +1,138 @@
+"""Clusters (logical execution pools) and the catalogue endpoints, answered for this deployment."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from opencdm import __version__
+from opencdm.api import wire
+from opencdm.api.present import cluster_out
+from opencdm.api.routes.common import Caller, DbSession, State, find_cluster
+from opencdm.errors import CdmError
+from opencdm.service import iam
+from opencdm.service import clusters as cluster_service
+from opencdm.store.models import Project
+
+router = APIRouter(prefix="/v1.1/{project_id}", tags=["clusters"])
+
+DATASTORE_ID = "opencdm"
+FLAVOR_ID = "local"
+REGION = "local"
+
+
+@router.get("/clusters")
+def list_clusters(project_id: str, caller: Caller, session: DbSession) -> dict[str, Any]:
+    clusters = cluster_service.list_clusters(session, caller.project_id)
+    return wire.ClustersResponse(clusters=[cluster_out(c) for c in clusters]).dump()
+
+
+@router.post("/clusters", status_code=202)
+def create_cluster(project_id: str, body: wire.CreateClusterRequest, caller: Caller,
+                   session: DbSession) -> dict[str, Any]:
+    project = session.get(Project, caller.project_id)
+    assert project is not None
+    cluster_service.check_new_name(session, project.id, body.cluster.name)
+    cluster = iam.create_cluster(session, project, body.cluster.name)
+    shown = cluster_out(cluster)
+    return {"name": cluster.name, "id": cluster.id, "datastore": shown.datastore.dump(),
+            "instances": [i.dump() for i in shown.instances]}
+
+
+@router.get("/clusters/{cluster_id}")
+def show_cluster(project_id: str, cluster_id: str, caller: Caller, session: DbSession) -> dict[str, Any]:
+    return cluster_out(find_cluster(session, caller, cluster_id)).dump()
+
+
+@router.delete("/clusters/{cluster_id}", status_code=202)
+def delete_cluster(project_id: str, cluster_id: str, caller: Caller, session: DbSession,
+                   body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    cluster_service.delete_cluster(session, find_cluster(session, caller, cluster_id))
+    return {"jobId": uuid.uuid4().hex}
+
+
+@router.post("/cluster/modify/{cluster_id}")
+def modify_cluster(project_id: str, cluster_id: str, caller: Caller, session: DbSession,
+                   body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    cluster_service.modify_cluster(session, find_cluster(session, caller, cluster_id), body or {})
+    return {}
+
+
+@router.post("/clusters/{cluster_id}/action")
+def cluster_action(project_id: str, cluster_id: str, caller: Caller, state: State,
+                   body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    actions = [key for key in ("start", "stop", "restart") if key in body]
+    if len(actions) != 1:
+        raise CdmError("Cdm.0014", "The body must hold exactly one of 'start', 'stop' or 'restart'.")
+    with state.store.session() as session:
+        find_cluster(session, caller, cluster_id)
+    cluster_service.act(state.store, state.supervisor, cluster_id, actions[0])
+    job_id = uuid.uuid4().hex
+    return {"jobId": job_id if actions[0] == "restart" else [job_id]}
+
+
+@router.get("/instances/{instance_id}")
+def show_instance(project_id: str, instance_id: str, caller: Caller, session: DbSession) -> dict[str, Any]:
+    cluster = find_cluster(session, caller, instance_id)
+    return {"instance": {
+        "id": cluster.id, "name": cluster.name, "type": "cdm", "role": "cdm", "status": cluster.status,
+        "cluster_id": cluster.id, "flavor": {"id": FLAVOR_ID},
+        "datastore": {"type": "cdm", "version": __version__},
+    }}
+
+
+def _flavor() -> dict[str, Any]:
+    ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
+    return {"str_id": FLAVOR_ID, "name": "local", "cpu": os.cpu_count() or 1, "ram": ram_gib,
+            "typename": "local process pool", "region": REGION, "clusterMode": "single-node", "status": "normal"}
+
+
+@router.get("/datastores")
+def show_datastores(project_id: str, caller: Caller) -> dict[str, Any]:
+    version = {"id": __version__, "name": __version__, "active": "true", "image": "opencdm",
+               "packages": "opencdm", "datastore": DATASTORE_ID, "links": []}
+    return {"datastores": [{"id": DATASTORE_ID, "name": "cdm", "bigclusterEnable": False,
+                            "defaultVersion": __version__, "versions": [version]}]}
+
+
+@router.get("/datastores/{datastore_id}/flavors")
+def show_flavors(project_id: str, datastore_id: str, caller: Caller) -> dict[str, Any]:
+    if datastore_id != DATASTORE_ID:
+        raise CdmError("Cdm.0001", f"Datastore [{datastore_id}] does not exist; this deployment has '{DATASTORE_ID}'.")
+    return {"id": DATASTORE_ID, "dbname": "cdm",
+            "versions": [{"id": __version__, "name": __version__, "flavors": [_flavor()]}]}
+
+
+@router.get("/flavors/{flavor_id}")
+def show_flavor_detail(project_id: str, flavor_id: str, caller: Caller) -> dict[str, Any]:
+    if flavor_id != FLAVOR_ID:
+        raise CdmError("Cdm.0001", f"Flavor [{flavor_id}] does not exist; this deployment has '{FLAVOR_ID}'.")
+    flavor = _flavor()
+    return {"name": flavor["name"], "str_id": FLAVOR_ID,
+            "flavor_detail": [{"name": "cpu", "value": str(flavor["cpu"])},
+                              {"name": "ram", "value": str(flavor["ram"])}]}
+
+
+@router.get("/regions/{region_id}/availability_zones")
+def show_availability_zones(project_id: str, region_id: str, caller: Caller) -> dict[str, Any]:
+    return {"regionId": region_id, "defaultAZ": REGION, "availableZones": [
+        {"availableZoneId": REGION, "availableZoneName": REGION, "availableZoneCode": REGION,
+         "azStatus": "normal", "type": "local", "tags": {}}]}
+
+
+@router.get("/enterprise-projects")
+def show_enterprise_projects(project_id: str, caller: Caller, session: DbSession) -> dict[str, Any]:
+    return {"resources": [{"cluster_id": c.id, "sys_tags": [{"key": "_sys_enterprise_project_id", "value": "0"}]}
+                          for c in cluster_service.list_clusters(session, caller.project_id)]}
+
+
+@router.get("/clusters/{cluster_id}/enterprise-projects")
+def show_cluster_enterprise_projects(project_id: str, cluster_id: str, caller: Caller,
+                                     session: DbSession) -> dict[str, Any]:
+    find_cluster(session, caller, cluster_id)
+    return {"sys_tags": [{"key": "_sys_enterprise_project_id", "value": "0"}]}
+
+

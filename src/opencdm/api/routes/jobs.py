@@ -1,0 +1,142 @@
+"""Jobs and their runs: ``…/cdm/job``, ``…/cdm/job/{name}[/start|/stop|/status]``, ``…/cdm/submissions``,
+and ``/v1.1/{project_id}/clusters/job`` (create and start on a running cluster)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from sqlalchemy import select
+
+from opencdm.api import wire
+from opencdm.api.present import job_out, never_executed, submission_out
+from opencdm.api.routes.common import Caller, DbSession, State, find_cluster
+from opencdm.errors import CdmError
+from opencdm.service import jobs as job_service
+from opencdm.service import runs
+from opencdm.store.models import Cluster
+
+router = APIRouter(prefix="/v1.1/{project_id}", tags=["jobs"])
+CDM = "/clusters/{cluster_id}/cdm"
+
+
+def _draft(job: wire.JobIn) -> job_service.JobDraft:
+    return job_service.JobDraft(
+        name=job.name,
+        job_type=job.job_type,
+        from_connector_name=job.from_connector_name,
+        from_link_name=job.from_link_name,
+        to_connector_name=job.to_connector_name,
+        to_link_name=job.to_link_name,
+        from_config=job.from_config_values.model_dump(by_alias=True, exclude_none=True),
+        to_config=job.to_config_values.model_dump(by_alias=True, exclude_none=True),
+        driver_config=job.driver_config_values.model_dump(by_alias=True, exclude_none=True),
+    )
+
+
+@router.post(CDM + "/job")
+def create_job(project_id: str, cluster_id: str, body: wire.JobsRequest, caller: Caller, state: State,
+               session: DbSession) -> dict[str, Any]:
+    cluster = find_cluster(session, caller, cluster_id)
+    names = [job.name for job in body.jobs]
+    for job in body.jobs:
+        job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name)
+    return {"name": names[0], "validation-result": []}
+
+
+@router.get(CDM + "/job/{job_name}")
+def show_jobs(
+    project_id: str, cluster_id: str, job_name: str, caller: Caller, session: DbSession,
+    filter: str | None = None,
+    page_no: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 10,
+    job_type: Annotated[str, Query(alias="jobType")] = "NORMAL_JOB",
+) -> dict[str, Any]:
+    cluster = find_cluster(session, caller, cluster_id)
+    if job_name == "all":
+        total, found = job_service.list_jobs(session, cluster, filter, job_type, page_no, page_size)
+    else:
+        total, found = 0, [job_service.find_job(session, cluster, job_name)]
+    jobs = [job_out(job, job_service.last_submission(session, job)) for job in found]
+    return wire.JobsPage(total=total, jobs=jobs, page_no=page_no, page_size=page_size).dump()
+
+
+@router.put(CDM + "/job/{job_name}")
+def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsRequest, caller: Caller,
+               state: State, session: DbSession) -> dict[str, Any]:
+    cluster = find_cluster(session, caller, cluster_id)
+    job_service.update_job(session, state.box, cluster, job_name, _draft(body.jobs[0]), caller.user_name)
+    return {"validation-result": []}
+
+
+@router.delete(CDM + "/job/{job_name}")
+def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller,
+               session: DbSession) -> dict[str, Any]:
+    job_service.delete_job(session, find_cluster(session, caller, cluster_id), job_name)
+    return {}
+
+
+@router.put(CDM + "/job/{job_name}/start")
+def start_job(
+    project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
+    body: Annotated[wire.StartJobRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    with state.store.session() as session:
+        find_cluster(session, caller, cluster_id)
+    variables = body.variables if body else {}
+    submission = runs.start_job(state.store, state.supervisor, cluster_id, job_name, caller.user_name, variables)
+    return {"submissions": [submission_out(submission).dump()]}
+
+
+@router.put(CDM + "/job/{job_name}/stop")
+def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
+    with state.store.session() as session:
+        cluster = find_cluster(session, caller, cluster_id)
+        job = job_service.find_job(session, cluster, job_name)
+    runs.stop_job(state.store, state.supervisor, cluster, job, caller.user_name)
+    return {"validation-result": []}
+
+
+@router.get(CDM + "/job/{job_name}/status")
+def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Caller,
+                    session: DbSession) -> dict[str, Any]:
+    job = job_service.find_job(session, find_cluster(session, caller, cluster_id), job_name)
+    last = job_service.last_submission(session, job)
+    shown = submission_out(last) if last is not None else never_executed(job)
+    return {"submissions": [shown.dump()]}
+
+
+@router.get(CDM + "/submissions")
+def show_submissions(
+    project_id: str, cluster_id: str, caller: Caller, session: DbSession,
+    jname: Annotated[str, Query(min_length=1)],
+    page_no: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> dict[str, Any]:
+    job = job_service.find_job(session, find_cluster(session, caller, cluster_id), jname)
+    total, found = runs.history(session, job, page_no, page_size)
+    return wire.SubmissionsPage(
+        submissions=[submission_out(s) for s in found], total=total, page_no=page_no, page_size=page_size
+    ).dump()
+
+
+@router.post("/clusters/job")
+def create_and_start_random_cluster_job(project_id: str, body: wire.RandomClusterJobRequest, caller: Caller,
+                                        state: State) -> dict[str, Any]:
+    with state.store.session() as session:
+        candidates = session.scalars(
+            select(Cluster).where(
+                Cluster.id.in_(body.clusters), Cluster.project_id == caller.project_id, Cluster.status == "200"
+            )
+        ).all()
+        if not candidates:
+            raise CdmError("Cdm.0056", "Cannot submit the job. Cause: none of the given clusters is running.")
+        # "Random" in CDM; the least loaded would be better, but one running cluster is enough here.
+        cluster = candidates[0]
+        for job in body.jobs:
+            job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name)
+    submissions = [
+        runs.start_job(state.store, state.supervisor, cluster.id, job.name, caller.user_name, {})
+        for job in body.jobs
+    ]
+    return {"submissions": [submission_out(s).dump() for s in submissions]}

@@ -1,0 +1,60 @@
+"""Links: ``/v1.1/{project_id}/clusters/{cluster_id}/cdm/link[/{link_name}]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from opencdm.api import wire
+from opencdm.api.present import link_out
+from opencdm.api.routes.common import Caller, DbSession, State, find_cluster
+from opencdm.service import links as link_service
+
+router = APIRouter(prefix="/v1.1/{project_id}/clusters/{cluster_id}/cdm", tags=["links"])
+
+
+def _draft(link: wire.LinkIn) -> link_service.LinkDraft:
+    return link_service.draft_from_wire(
+        link.name, link.connector_name, link.enabled, link.link_config_values.model_dump(by_alias=True)
+    )
+
+
+@router.post("/link")
+def create_link(
+    project_id: str, cluster_id: str, body: wire.LinksRequest, caller: Caller, state: State, session: DbSession,
+    validate: str | None = None,
+) -> dict[str, Any]:
+    cluster = find_cluster(session, caller, cluster_id)
+    draft = _draft(body.links[0])
+    if (validate or "").lower() == "true":
+        problems = link_service.validate_link(draft)
+        results = [wire.LinkValidationResult(link_config=[wire.ValidationMessage(message=m) for m in problems])]
+        return {"name": draft.name, "validation-result": [r.dump() for r in results] if problems else []}
+    link_service.create_link(session, state.box, cluster, draft, caller.user_name)
+    return {"name": draft.name, "validation-result": []}
+
+
+@router.get("/link/{link_name}")
+def show_link(project_id: str, cluster_id: str, link_name: str, caller: Caller, state: State,
+              session: DbSession) -> dict[str, Any]:
+    cluster = find_cluster(session, caller, cluster_id)
+    link = link_service.find_link(session, cluster, link_name)
+    return {"links": [link_out(state.box, link).dump()]}
+
+
+@router.put("/link/{link_name}")
+def update_link(
+    project_id: str, cluster_id: str, link_name: str, body: wire.LinksRequest, caller: Caller, state: State,
+    session: DbSession,
+) -> dict[str, Any]:
+    cluster = find_cluster(session, caller, cluster_id)
+    link_service.update_link(session, state.box, cluster, link_name, _draft(body.links[0]), caller.user_name)
+    return {"name": link_name, "validation-result": []}
+
+
+@router.delete("/link/{link_name}")
+def delete_link(project_id: str, cluster_id: str, link_name: str, caller: Caller,
+                session: DbSession) -> dict[str, Any]:
+    link_service.delete_link(session, find_cluster(session, caller, cluster_id), link_name)
+    return {}

@@ -1,0 +1,1 @@
+"""Running submissions: worker processes, the read → write loop, progress and counters."""

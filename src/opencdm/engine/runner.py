@@ -1,0 +1,184 @@
+"""Runs one submission inside a worker process: plan, copy batches, count, commit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from opencdm.config_values import flatten
+from opencdm.connectors import get_connector
+from opencdm.connectors.base import Sink, Source
+from opencdm.engine import status
+from opencdm.errors import CdmError, JobStopped
+from opencdm.settings import Settings
+from opencdm.store.db import Store
+from opencdm.store.models import Job, Link, Submission
+from opencdm.store.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Counters:
+    rows_read: int = 0
+    bytes_read: int = 0
+    rows_written: int = 0
+    bytes_written: int = 0
+    rows_estimate: int | None = None
+    progress: float = 0.0
+    _last_flush: float = field(default=0.0, repr=False)
+
+    def as_values(self) -> dict[str, int | float | None]:
+        return {
+            "rows_read": self.rows_read,
+            "bytes_read": self.bytes_read,
+            "rows_written": self.rows_written,
+            "bytes_written": self.bytes_written,
+            "rows_estimate": self.rows_estimate,
+        }
+
+    def advance_progress(self) -> None:
+        """Progress from rows written against the estimate; below 100 until committed, never backwards."""
+        if self.rows_estimate:
+            self.progress = max(self.progress, min(99.0, 100.0 * self.rows_written / self.rows_estimate))
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: Source
+    sink: Sink
+    num_extractors: int
+
+
+class SubmissionRunner:
+    def __init__(self, settings: Settings, store: Store, box: SecretBox, submission_id: int) -> None:
+        self.settings = settings
+        self.store = store
+        self.box = box
+        self.submission_id = submission_id
+        self.counters = Counters()
+        self.parent_pid = os.getppid()
+        self.stop_signalled = False
+
+    def run(self) -> None:
+        if not status.mark_running(self.store, self.submission_id):
+            return  # stopped before it began
+        plan: Plan | None = None
+        try:
+            plan = self._plan()
+            self._copy(plan)
+            status.succeed(self.store, self.submission_id, **self.counters.as_values())
+        except JobStopped:
+            self._rollback(plan)
+            summary = (
+                "Job stopped by user." if self._stop_requested() else "Job stopped: the OpenCDM server shut down."
+            )
+            status.fail_if_active(
+                self.store, self.submission_id, summary, "The run was stopped and rolled back.",
+                **self.counters.as_values(),
+            )
+        except CdmError as exc:
+            self._rollback(plan)
+            status.fail_if_active(
+                self.store, self.submission_id, exc.message, f"{exc.code}: {exc.message}",
+                **self.counters.as_values(),
+            )
+        except Exception as exc:
+            self._rollback(plan)
+            log.exception("submission %s failed", self.submission_id)
+            status.fail_if_active(
+                self.store, self.submission_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
+                **self.counters.as_values(),
+            )
+        finally:
+            if plan is not None:
+                plan.source.close()
+                plan.sink.close()
+
+    def _plan(self) -> Plan:
+        from opencdm.service.jobs import DriverConfig
+        from opencdm.service.links import link_values
+
+        with self.store.session() as session:
+            submission = session.get(Submission, self.submission_id)
+            assert submission is not None
+            job = session.get(Job, submission.job_id)
+            assert job is not None
+            links = {
+                link.name: link
+                for link in session.query(Link).filter(
+                    Link.cluster_id == job.cluster_id, Link.name.in_([job.from_link_name, job.to_link_name])
+                )
+            }
+            for name in (job.from_link_name, job.to_link_name):
+                if name not in links:
+                    raise CdmError("Cdm.0101", f"Link [{name}] does not exist.")
+            from_link = link_values(self.box, links[job.from_link_name])
+            to_link = link_values(self.box, links[job.to_link_name])
+            from_job, to_job = flatten(job.from_config), flatten(job.to_config)
+            driver = DriverConfig.parse(job.driver_config)
+            source_connector = get_connector(job.from_connector_name)
+            sink_connector = get_connector(job.to_connector_name)
+        source = source_connector.open_source(from_link, from_job)
+        try:
+            sink = sink_connector.open_sink(to_link, to_job)
+        except BaseException:
+            source.close()
+            raise
+        return Plan(source=source, sink=sink, num_extractors=driver.num_extractors)
+
+    def _copy(self, plan: Plan) -> None:
+        schema = plan.source.schema()
+        self.counters.rows_estimate = plan.source.estimate_rows()
+        self._flush(force=True)
+        plan.sink.prepare(schema)
+        for partition in plan.source.partitions(plan.num_extractors):
+            batches = self._counted(plan.source.read(partition, self.settings.batch_rows))
+            for written in plan.sink.write(batches):
+                self.counters.rows_written += written.rows
+                self.counters.bytes_written += written.bytes
+                self._flush()
+        self._check_alive()
+        plan.sink.commit()
+
+    def _counted(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            self._check_alive()
+            self.counters.rows_read += batch.num_rows
+            self.counters.bytes_read += batch.nbytes
+            yield batch
+
+    def _check_alive(self) -> None:
+        # Checked between batches rather than raised from the signal handler, so a stop never
+        # lands in the middle of a driver call or a store write. A worker whose server died must
+        # not go on unsupervised either.
+        if self.stop_signalled or os.getppid() != self.parent_pid:
+            raise JobStopped()
+
+    def _flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.counters._last_flush < self.settings.progress_interval_seconds:
+            return
+        self.counters._last_flush = now
+        self.counters.advance_progress()
+        status.record_progress(
+            self.store, self.submission_id, progress=self.counters.progress, **self.counters.as_values()
+        )
+
+    def _rollback(self, plan: Plan | None) -> None:
+        if plan is None:
+            return
+        try:
+            plan.sink.rollback()
+        except Exception:
+            log.exception("rollback of submission %s failed", self.submission_id)
+
+    def _stop_requested(self) -> bool:
+        with self.store.session() as session:
+            return bool(session.get(Submission, self.submission_id).stop_requested)  # type: ignore[union-attr]

@@ -1,0 +1,160 @@
+"""Starts each submission in its own worker process, stops it, and reaps it.
+
+A worker writes its own progress and outcome to the store. The supervisor only steps in when a
+worker ends without doing so (a crash, a kill): it then marks the submission FAILED, so nothing
+stays RUNNING forever. A crash of a job never takes the server down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from opencdm.engine.status import ACTIVE, fail_if_active
+from opencdm.settings import Settings
+from opencdm.store.db import Store
+from opencdm.store.models import Submission
+
+log = logging.getLogger(__name__)
+
+WORKER_MODULE = "opencdm.engine.worker"
+STOP_GRACE_SECONDS = 10.0
+
+
+def _is_worker_alive(pid: int) -> bool:
+    """True if ``pid`` is a live OpenCDM worker (not a recycled pid of another program)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return WORKER_MODULE.encode() in cmdline
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.instance_id = uuid.uuid4().hex
+        self._workers: dict[int, subprocess.Popen[bytes]] = {}
+        self._kill_deadlines: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._reaper = threading.Thread(target=self._reap_forever, name="opencdm-reaper", daemon=True)
+        # Serialises "is this job running? → create a submission" across request threads.
+        self.start_lock = threading.Lock()
+
+    def start(self) -> None:
+        self.recover_orphans()
+        self._reaper.start()
+
+    def recover_orphans(self) -> None:
+        """Submissions left BOOTING/RUNNING by a server that is gone become FAILED."""
+        with self.store.session() as session:
+            orphans = session.scalars(select(Submission).where(Submission.status.in_(ACTIVE))).all()
+            stale = [(s.id, s.worker_pid) for s in orphans if s.owner != self.instance_id]
+        for submission_id, pid in stale:
+            if pid and _is_worker_alive(pid):
+                # Its server is gone, so no one could stop or reap it: end it.
+                os.kill(pid, signal.SIGKILL)
+            fail_if_active(
+                self.store,
+                submission_id,
+                "The run was abandoned: the OpenCDM server that ran it stopped or crashed.",
+                "On restart the server found this submission still marked as running, "
+                "owned by a server process that no longer exists.",
+            )
+
+    def launch(self, submission_id: int) -> None:
+        env = dict(os.environ)
+        env["OPENCDM_HOME"] = str(self.settings.home)
+        env["OPENCDM_DATABASE_URL"] = self.settings.database_url
+        process = subprocess.Popen(
+            [sys.executable, "-m", WORKER_MODULE, str(submission_id)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            # Own process group: a Ctrl-C in the server's terminal reaches the server only,
+            # which then stops its workers in order.
+            start_new_session=True,
+        )
+        with self._lock:
+            self._workers[submission_id] = process
+        with self.store.session() as session:
+            session.execute(
+                update(Submission)
+                .where(Submission.id == submission_id)
+                .values(owner=self.instance_id, worker_pid=process.pid)
+            )
+
+    def stop(self, submission_id: int) -> None:
+        """Ask the worker to stop (it rolls back and records why); kill it if it does not."""
+        with self._lock:
+            process = self._workers.get(submission_id)
+            if process is None or process.poll() is not None:
+                return
+            process.send_signal(signal.SIGTERM)
+            self._kill_deadlines.setdefault(submission_id, time.monotonic() + STOP_GRACE_SECONDS)
+
+    def running_count(self) -> int:
+        with self._lock:
+            return sum(1 for process in self._workers.values() if process.poll() is None)
+
+    def shutdown(self) -> None:
+        """Stop every worker and wait for them; what they could not record is recorded here."""
+        with self._lock:
+            submission_ids = list(self._workers)
+        for submission_id in submission_ids:
+            self.stop(submission_id)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS + 2
+        while self.running_count() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._closing.set()
+        self._reap_once()
+
+    def _reap_forever(self) -> None:
+        while not self._closing.wait(0.2):
+            try:
+                self._reap_once()
+            except Exception:  # the reaper must survive a store hiccup
+                log.exception("reaping workers failed")
+
+    def _reap_once(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            for submission_id, deadline in list(self._kill_deadlines.items()):
+                process = self._workers.get(submission_id)
+                if process is not None and process.poll() is None and now > deadline:
+                    process.kill()
+            finished = {sid: p.returncode for sid, p in self._workers.items() if p.poll() is not None}
+            for submission_id in finished:
+                del self._workers[submission_id]
+                self._kill_deadlines.pop(submission_id, None)
+        for submission_id, returncode in finished.items():
+            self._record_exit(submission_id, returncode)
+
+    def _record_exit(self, submission_id: int, returncode: int) -> None:
+        with self.store.session() as session:
+            stop_requested = session.scalar(
+                select(Submission.stop_requested).where(Submission.id == submission_id)
+            )
+        if stop_requested:
+            summary, details = "Job stopped by user.", "The worker was stopped on the user's request."
+        elif self._closing.is_set() or returncode == -signal.SIGTERM:
+            summary = "Job stopped: the OpenCDM server shut down."
+            details = "The server was asked to shut down while the job was running."
+        else:
+            summary = f"The worker process ended unexpectedly (exit code {returncode})."
+            details = "The worker ended without recording a result; see the server log."
+        fail_if_active(self.store, submission_id, summary, details)

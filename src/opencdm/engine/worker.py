@@ -1,0 +1,36 @@
+"""Worker process entry point: ``python -m opencdm.engine.worker SUBMISSION_ID``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+
+from opencdm.engine.runner import SubmissionRunner
+from opencdm.settings import Settings
+from opencdm.store.db import Store
+from opencdm.store.secrets import SecretBox
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    submission_id = int(argv[1])
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    runner = SubmissionRunner(settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id)
+
+    def _on_stop(_signum: int, _frame: FrameType | None) -> None:
+        runner.stop_signalled = True
+
+    signal.signal(signal.SIGTERM, _on_stop)
+    signal.signal(signal.SIGINT, _on_stop)
+    try:
+        runner.run()
+    finally:
+        store.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

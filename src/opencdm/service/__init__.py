@@ -1,0 +1,1 @@
+"""Use cases over the store and the engine; no HTTP here."""

@@ -1,0 +1,69 @@
+"""Clusters: logical execution pools that own links and jobs, with CDM's lifecycle states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from opencdm.engine.status import ACTIVE
+from opencdm.engine.supervisor import Supervisor
+from opencdm.errors import CdmError
+from opencdm.service.iam import now_ms
+from opencdm.service.links import check_name
+from opencdm.store.db import Store
+from opencdm.store.models import Cluster, Submission
+
+RUNNING, STOPPED = "200", "900"
+
+
+def list_clusters(session: Session, project_id: str) -> list[Cluster]:
+    return list(session.scalars(select(Cluster).where(Cluster.project_id == project_id).order_by(Cluster.created_ms)))
+
+
+def check_new_name(session: Session, project_id: str, name: str) -> None:
+    check_name("Cluster", name, "Cdm.0014")
+    if session.scalar(select(Cluster.id).where(Cluster.project_id == project_id, Cluster.name == name)):
+        raise CdmError("Cdm.0014", f"Cluster name {name} already exists.")
+
+
+def _active_submissions(session: Session, cluster_id: str) -> list[Submission]:
+    return list(
+        session.scalars(
+            select(Submission).where(Submission.cluster_id == cluster_id, Submission.status.in_(ACTIVE))
+        )
+    )
+
+
+def delete_cluster(session: Session, cluster: Cluster) -> None:
+    running = _active_submissions(session, cluster.id)
+    if running:
+        names = ", ".join(sorted({s.job_name for s in running}))
+        raise CdmError("Cdm.0322", f"Cluster {cluster.name} has running jobs ({names}); stop them first.")
+    session.delete(cluster)
+
+
+def modify_cluster(session: Session, cluster: Cluster, changes: dict[str, Any]) -> None:
+    # Auto power-off and schedules are cloud billing features; they are kept, not acted on.
+    cluster.properties = {**cluster.properties, **changes}
+    cluster.updated_ms = now_ms()
+
+
+def act(store: Store, supervisor: Supervisor, cluster_id: str, action: str) -> None:
+    """start → running; stop → its running jobs are stopped, then stopped; restart → both."""
+    if action in ("stop", "restart"):
+        with store.session() as session:
+            running = _active_submissions(session, cluster_id)
+            session.execute(
+                update(Submission)
+                .where(Submission.id.in_([s.id for s in running]))
+                .values(stop_requested=True)
+            )
+        for submission in running:
+            supervisor.stop(submission.id)
+    with store.session() as session:
+        cluster = session.get(Cluster, cluster_id)
+        assert cluster is not None
+        cluster.status = STOPPED if action == "stop" else RUNNING
+        cluster.updated_ms = now_ms()

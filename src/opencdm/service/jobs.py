@@ -1,0 +1,164 @@
+"""Jobs: create, list, show, update, delete. Configs are stored as sent and checked per connector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from opencdm.config_values import flatten
+from opencdm.connectors import get_connector
+from opencdm.errors import CdmError
+from opencdm.service.iam import now_ms
+from opencdm.service.links import check_name, find_link, link_values
+from opencdm.store.models import Cluster, Job, Submission
+from opencdm.store.secrets import SecretBox
+
+ACTIVE_STATUSES = ("BOOTING", "RUNNING")
+JOB_TYPES = ("NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB")
+RESERVED_JOB_NAMES = ("all",)
+
+
+@dataclass(frozen=True)
+class JobDraft:
+    name: str
+    job_type: str
+    from_connector_name: str
+    from_link_name: str
+    to_connector_name: str
+    to_link_name: str
+    from_config: dict[str, Any]
+    to_config: dict[str, Any]
+    driver_config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    """The driver-config-values this version acts on."""
+
+    num_extractors: int
+    group_name: str
+
+    @classmethod
+    def parse(cls, driver_config: dict[str, Any]) -> DriverConfig:
+        values = flatten(driver_config)
+        raw = values.get("throttlingConfig.numExtractors", "1") or "1"
+        if not raw.isdigit() or not 1 <= int(raw) <= 300:
+            raise CdmError(
+                "Cdm.0024", f"[throttlingConfig.numExtractors] must be within the range [1, 300], got '{raw}'."
+            )
+        return cls(num_extractors=int(raw), group_name=values.get("groupJobConfig.groupName") or "DEFAULT")
+
+
+def find_job(session: Session, cluster: Cluster, name: str) -> Job:
+    job = session.scalar(select(Job).where(Job.cluster_id == cluster.id, Job.name == name))
+    if job is None:
+        raise CdmError("Cdm.0100", f"Job[{name}] doesn't exist.")
+    return job
+
+
+def active_submission(session: Session, job: Job) -> Submission | None:
+    return session.scalar(
+        select(Submission).where(Submission.job_id == job.id, Submission.status.in_(ACTIVE_STATUSES)).limit(1)
+    )
+
+
+def last_submission(session: Session, job: Job) -> Submission | None:
+    return session.scalar(
+        select(Submission).where(Submission.job_id == job.id).order_by(Submission.id.desc()).limit(1)
+    )
+
+
+def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) -> DriverConfig:
+    check_name("Job", draft.name, "Cdm.0320")
+    if draft.name in RESERVED_JOB_NAMES:
+        raise CdmError("Cdm.0320", f"Job name '{draft.name}' is reserved.")
+    if draft.job_type not in JOB_TYPES:
+        raise CdmError("Cdm.0014", f"job_type must be one of {', '.join(JOB_TYPES)}, got '{draft.job_type}'.")
+    if draft.job_type != "NORMAL_JOB":
+        raise CdmError("Cdm.0014", f"job_type {draft.job_type} is not supported yet; use NORMAL_JOB.")
+    for side, link_name, connector_name, config, check in (
+        ("from", draft.from_link_name, draft.from_connector_name, draft.from_config, "check_from_job"),
+        ("to", draft.to_link_name, draft.to_connector_name, draft.to_config, "check_to_job"),
+    ):
+        link = find_link(session, cluster, link_name)
+        if link.connector_name != connector_name:
+            raise CdmError(
+                "Cdm.0327",
+                f"{side}-connector-name {connector_name} does not match link {link_name}, "
+                f"which uses {link.connector_name}.",
+            )
+        connector = get_connector(connector_name)
+        getattr(connector, check)(link_values(box, link), flatten(config))
+    return DriverConfig.parse(draft.driver_config)
+
+
+def create_job(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft, user: str) -> Job:
+    driver = _check(session, box, cluster, draft)
+    if session.scalar(select(Job.id).where(Job.cluster_id == cluster.id, Job.name == draft.name)):
+        raise CdmError("Cdm.0104", f"The job name {draft.name} already exists.")
+    stamp = now_ms()
+    job = Job(
+        cluster_id=cluster.id,
+        name=draft.name,
+        job_type=draft.job_type,
+        from_connector_name=draft.from_connector_name,
+        from_link_name=draft.from_link_name,
+        to_connector_name=draft.to_connector_name,
+        to_link_name=draft.to_link_name,
+        from_config=draft.from_config,
+        to_config=draft.to_config,
+        driver_config=draft.driver_config,
+        group_name=driver.group_name,
+        enabled=True,
+        creation_user=user,
+        creation_ms=stamp,
+        update_user=user,
+        update_ms=stamp,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def update_job(session: Session, box: SecretBox, cluster: Cluster, name: str, draft: JobDraft, user: str) -> Job:
+    job = session.scalar(select(Job).where(Job.cluster_id == cluster.id, Job.name == name))
+    if job is None:
+        raise CdmError("Cdm.0100", f"Job[{name}] doesn't exist.")
+    if draft.name != name:
+        raise CdmError("Cdm.0014", f"The job name in the body ({draft.name}) must be {name}.")
+    if active_submission(session, job) is not None:
+        raise CdmError("Cdm.0052", f"Job {name} is running.")
+    driver = _check(session, box, cluster, draft)
+    job.job_type = draft.job_type
+    job.from_connector_name = draft.from_connector_name
+    job.from_link_name = draft.from_link_name
+    job.to_connector_name = draft.to_connector_name
+    job.to_link_name = draft.to_link_name
+    job.from_config = draft.from_config
+    job.to_config = draft.to_config
+    job.driver_config = draft.driver_config
+    job.group_name = driver.group_name
+    job.update_user = user
+    job.update_ms = now_ms()
+    return job
+
+
+def delete_job(session: Session, cluster: Cluster, name: str) -> None:
+    job = find_job(session, cluster, name)
+    if active_submission(session, job) is not None:
+        raise CdmError("Cdm.0052", f"Job {name} is running; stop it before deleting it.")
+    session.delete(job)
+
+
+def list_jobs(
+    session: Session, cluster: Cluster, name_filter: str | None, job_type: str, page_no: int, page_size: int
+) -> tuple[int, list[Job]]:
+    query = select(Job).where(Job.cluster_id == cluster.id, Job.job_type == job_type)
+    if name_filter:
+        query = query.where(Job.name.contains(name_filter, autoescape=True))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    jobs = session.scalars(query.order_by(Job.id).offset((page_no - 1) * page_size).limit(page_size)).all()
+    return total, list(jobs)
