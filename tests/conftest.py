@@ -101,3 +101,116 @@ def mysql_link(database: str) -> dict[str, str]:
 
 def sqlite_link(path: str) -> dict[str, str]:
     return {"linkConfig.databaseType": "SQLITE", "linkConfig.database": path}
+
+
+# --- the real server -----------------------------------------------------------------------------
+
+import json  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import httpx  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """An ``opencdm serve`` process on a free loopback port, with its bootstrap credentials."""
+
+    home: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    credentials: dict[str, str]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def project_id(self) -> str:
+        return self.credentials["project_id"]
+
+    @property
+    def cluster_id(self) -> str:
+        return self.credentials["cluster_id"]
+
+    @property
+    def cdm(self) -> str:
+        """Path prefix of the cluster's CDM resources."""
+        return f"/v1.1/{self.project_id}/clusters/{self.cluster_id}/cdm"
+
+    def token(self, user: str | None = None, password: str | None = None, project: str | None = None) -> str:
+        body = {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user or self.credentials["user"], "password": password or self.credentials["password"],
+                "domain": {"name": "Default"}}}},
+            "scope": {"project": {"id": project or self.project_id}},
+        }}
+        response = httpx.post(f"{self.url}/v3/auth/tokens", json=body)
+        assert response.status_code == 201, response.text
+        return response.headers["X-Subject-Token"]
+
+    def client(self) -> httpx.Client:
+        """An HTTP client authenticated with a token of the bootstrap admin."""
+        return httpx.Client(base_url=self.url, headers={"X-Auth-Token": self.token()}, timeout=30)
+
+    def stop(self, sig: int | None = None) -> int:
+        import signal as _signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(sig or _signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(home: Path, env: dict[str, str] | None = None, port: int | None = None) -> RunningServer:
+    port = port or free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / f"server-{port}.log"
+    full_env = {**os.environ, "OPENCDM_HOME": str(home), **(env or {})}
+    full_env.pop("OPENCDM_DATABASE_URL", None)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "opencdm.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError(f"server did not start: {log_path.read_text()}")
+    credentials = json.loads((home / "credentials.json").read_text())
+    return RunningServer(home=home, port=port, process=process, credentials=credentials, log_path=log_path)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server shared by the tests that do not restart or stop it."""
+    running = start_server(tmp_path_factory.mktemp("opencdm-home"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def api(server: RunningServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client

@@ -1,0 +1,201 @@
+"""Stopping jobs, crashes of a worker or of the server, and a clean server shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, start_server
+
+# About 2 ms per row on the database side: a job that runs long enough to be stopped.
+SLOW_SQL = "SELECT g AS id FROM generate_series(1, {rows}) g WHERE (SELECT true FROM pg_sleep(0.001 + 0 * g))"
+FAST_PROGRESS = {"OPENCDM_BATCH_ROWS": "100", "OPENCDM_PROGRESS_INTERVAL": "0.2"}
+
+
+def _inputs(config: str, values: dict[str, str]) -> dict[str, Any]:
+    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
+
+
+def make_slow_job(api: httpx.Client, server: RunningServer, schema: str, rows: int = 20000) -> str:
+    link = f"pg_{uuid.uuid4().hex[:8]}"
+    response = api.post(f"{server.cdm}/link", json={"links": [{
+        "name": link, "connector-name": "generic-jdbc-connector",
+        "link-config-values": _inputs("linkConfig", {
+            "linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": PG_HOST,
+            "linkConfig.port": str(PG_PORT), "linkConfig.database": PG_DATABASE,
+            "linkConfig.username": PG_USER, "linkConfig.password": "unused"})}]})
+    assert response.status_code == 200, response.text
+    job = f"slow_{uuid.uuid4().hex[:8]}"
+    response = api.post(f"{server.cdm}/job", json={"jobs": [{
+        "name": job, "job_type": "NORMAL_JOB",
+        "from-connector-name": "generic-jdbc-connector", "from-link-name": link,
+        "to-connector-name": "generic-jdbc-connector", "to-link-name": link,
+        "from-config-values": _inputs("fromJobConfig", {
+            "fromJobConfig.useSql": "true", "fromJobConfig.sql": SLOW_SQL.format(rows=rows)}),
+        "to-config-values": _inputs("toJobConfig", {
+            "toJobConfig.schemaName": schema, "toJobConfig.tableName": "dst",
+            "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}),
+        "driver-config-values": {"configs": []}}]})
+    assert response.status_code == 200, response.text
+    return job
+
+
+def status_of(api: httpx.Client, server: RunningServer, job: str) -> dict[str, Any]:
+    response = api.get(f"{server.cdm}/job/{job}/status")
+    assert response.status_code == 200, response.text
+    submission: dict[str, Any] = response.json()["submissions"][0]
+    return submission
+
+
+def wait_for(api: httpx.Client, server: RunningServer, job: str, statuses: tuple[str, ...],
+             timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        submission = status_of(api, server, job)
+        if submission["status"] in statuses:
+            return submission
+        time.sleep(0.2)
+    raise AssertionError(f"{job} never reached {statuses}: {submission}")
+
+
+def wait_for_rows(api: httpx.Client, server: RunningServer, job: str) -> dict[str, Any]:
+    """Wait until the job is RUNNING and has written something (so it is really mid-way)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        submission = status_of(api, server, job)
+        assert submission["status"] in ("BOOTING", "RUNNING"), submission
+        if submission["status"] == "RUNNING" and submission.get("write_rows", 0) > 0:
+            return submission
+        time.sleep(0.2)
+    raise AssertionError("the job never got going")
+
+
+def destination_rows(schema: str) -> int:
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE) as conn:
+        exists = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".dst',)).fetchone()
+        if exists is None or exists[0] is None:
+            return 0
+        row = conn.execute(f'SELECT count(*) FROM "{schema}".dst').fetchone()
+        return int(row[0]) if row else 0
+
+
+def worker_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"opencdm.engine.worker" in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Any:
+    """A server of the test's own, to be stopped, killed or restarted."""
+    running = start_server(tmp_path / "home", env=FAST_PROGRESS)
+    yield running
+    if running.process.poll() is None:
+        running.stop()
+
+
+def test_progress_moves_and_stop_ends_the_job_within_seconds(
+    private_server: RunningServer, pg_schema: str
+) -> None:
+    with private_server.client() as api:
+        job = make_slow_job(api, private_server, pg_schema)
+        assert status_of(api, private_server, job)["status"] == "NEVER_EXECUTED"
+        api.put(f"{private_server.cdm}/job/{job}/start").raise_for_status()
+        again = api.put(f"{private_server.cdm}/job/{job}/start")
+        assert again.status_code == 400 and again.json()["errCode"] == "Cdm.0052"
+        first = wait_for_rows(api, private_server, job)
+        time.sleep(1.0)
+        later = status_of(api, private_server, job)
+        assert later["write_rows"] > first["write_rows"]
+        assert 0 < later["progress"] < 100 and later["progress"] >= first["progress"]
+
+        stopped_at = time.monotonic()
+        assert api.put(f"{private_server.cdm}/job/{job}/stop").status_code == 200
+        final = wait_for(api, private_server, job, ("FAILED", "SUCCEEDED"), timeout=20)
+        assert time.monotonic() - stopped_at < 15
+        assert final["status"] == "FAILED"
+        assert final["progress"] == -1
+        assert "stopped by user" in final["error-summary"].lower()
+        not_running = api.put(f"{private_server.cdm}/job/{job}/stop")
+        assert not_running.status_code == 400 and not_running.json()["errCode"] == "Cdm.0053"
+    # The run was rolled back: nothing half-written.
+    assert destination_rows(pg_schema) == 0
+
+
+def test_a_crashed_worker_fails_the_run_not_the_server(private_server: RunningServer, pg_schema: str) -> None:
+    with private_server.client() as api:
+        job = make_slow_job(api, private_server, pg_schema)
+        before = set(worker_pids())
+        api.put(f"{private_server.cdm}/job/{job}/start").raise_for_status()
+        wait_for_rows(api, private_server, job)
+        (worker,) = set(worker_pids()) - before
+        os.kill(worker, signal.SIGKILL)
+        final = wait_for(api, private_server, job, ("FAILED",), timeout=20)
+        assert "ended unexpectedly" in final["error-summary"]
+        # The server is still there and serves the next run.
+        assert api.get(f"/v1.1/{private_server.project_id}/clusters").status_code == 200
+    assert destination_rows(pg_schema) == 0
+
+
+def test_restart_after_a_server_crash_leaves_nothing_running(tmp_path: Path, pg_schema: str) -> None:
+    home = tmp_path / "home"
+    first = start_server(home, env=FAST_PROGRESS)
+    with first.client() as api:
+        job = make_slow_job(api, first, pg_schema)
+        before = set(worker_pids())
+        api.put(f"{first.cdm}/job/{job}/start").raise_for_status()
+        wait_for_rows(api, first, job)
+        (worker,) = set(worker_pids()) - before
+    first.stop(signal.SIGKILL)
+
+    second = start_server(home, env=FAST_PROGRESS)
+    try:
+        with second.client() as api:
+            final = status_of(api, second, job)
+            assert final["status"] == "FAILED"
+            assert "server" in final["error-summary"].lower()
+        deadline = time.monotonic() + 15
+        while worker in worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert worker not in worker_pids()
+    finally:
+        second.stop()
+
+
+def test_sigterm_stops_running_jobs_and_exits_cleanly(tmp_path: Path, pg_schema: str) -> None:
+    home = tmp_path / "home"
+    first = start_server(home, env=FAST_PROGRESS)
+    with first.client() as api:
+        job = make_slow_job(api, first, pg_schema)
+        before = set(worker_pids())
+        api.put(f"{first.cdm}/job/{job}/start").raise_for_status()
+        wait_for_rows(api, first, job)
+        (worker,) = set(worker_pids()) - before
+    started = time.monotonic()
+    assert first.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 20
+    assert worker not in worker_pids()
+    assert destination_rows(pg_schema) == 0
+
+    second = start_server(home, env=FAST_PROGRESS)
+    try:
+        with second.client() as api:
+            final = status_of(api, second, job)
+        assert final["status"] == "FAILED"
+        assert "shut down" in final["error-summary"]
+    finally:
+        second.stop()
