@@ -183,7 +183,7 @@ def start_server(home: Path, env: dict[str, str] | None = None, port: int | None
     full_env.pop("OPENCDM_DATABASE_URL", None)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "opencdm.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "opencdm", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     deadline = time.monotonic() + 60
