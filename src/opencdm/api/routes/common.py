@@ -23,7 +23,8 @@ def _session(request: Request) -> Iterator[Session]:
         yield session
 
 
-DbSession = Annotated[Session, Depends(_session)]
+# scope="function": commit before the response is sent, so a client never outruns its own write.
+DbSession = Annotated[Session, Depends(_session, scope="function")]
 
 
 def find_cluster(session: Session, caller: Principal, cluster_id: str) -> Cluster:
