@@ -179,8 +179,8 @@ def start_server(home: Path, env: dict[str, str] | None = None, port: int | None
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / f"server-{port}.log"
-    full_env = {**os.environ, "OPENCDM_HOME": str(home), **(env or {})}
-    full_env.pop("OPENCDM_DATABASE_URL", None)
+    inherited = {k: v for k, v in os.environ.items() if k != "OPENCDM_DATABASE_URL"}
+    full_env = {**inherited, "OPENCDM_HOME": str(home), **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "opencdm", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -1,4 +1,4 @@
-"""A first end-to-end pass through the HTTP API: SQLite → SQLite copy with a token."""
+"""The shortest end-to-end pass through the HTTP API: a SQLite → SQLite copy with a token."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def _inputs(config: str, values: dict[str, str]) -> dict:
 
 
 def test_sqlite_to_sqlite_copy(server: RunningServer, api: httpx.Client, tmp_path: Path) -> None:
+    copy_sqlite_table(server, api, tmp_path)
+
+
+def copy_sqlite_table(server: RunningServer, api: httpx.Client, tmp_path: Path) -> None:
     source = tmp_path / "src.db"
     with sqlite3.connect(source) as conn:
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(20))")

@@ -1,0 +1,61 @@
+"""generic-jdbc-connector: relational databases (PostgreSQL, MySQL/MariaDB, and SQLite files)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.jdbc.config import SUPPORTED_TYPES, LinkConfig, SinkConfig, SourceConfig
+from opencdm.connectors.jdbc.dialect import Dialect, JdbcSink, JdbcSource
+from opencdm.connectors.jdbc.mysql import MySqlDialect
+from opencdm.connectors.jdbc.postgresql import PostgresDialect
+from opencdm.connectors.jdbc.sqlite import SqliteDialect
+
+_DIALECTS: dict[str, type[Dialect]] = {
+    "POSTGRESQL": PostgresDialect,
+    "MYSQL": MySqlDialect,
+    "SQLITE": SqliteDialect,
+}
+assert set(_DIALECTS) == set(SUPPORTED_TYPES)
+
+
+def _dialect(link: Mapping[str, str]) -> Dialect:
+    config = LinkConfig.parse(link)
+    return _DIALECTS[config.database_type](config)
+
+
+class JdbcConnector(Connector):
+    name = "generic-jdbc-connector"
+    link_inputs = (
+        InputSpec("linkConfig.databaseType", "ENUM", mandatory=True),
+        InputSpec("linkConfig.host", size=256),
+        InputSpec("linkConfig.port", size=5),
+        InputSpec("linkConfig.database", size=1024),
+        InputSpec("linkConfig.username", size=256),
+        InputSpec("linkConfig.password", sensitive=True, size=256),
+        InputSpec("linkConfig.fetchSize", "INTEGER", default="1000"),
+        InputSpec("linkConfig.usingNative", "BOOLEAN", default="false"),
+        InputSpec("linkConfig.useSSL", "BOOLEAN", default="false"),
+        InputSpec("linkConfig.jdbcProperties", "MAP"),
+    )
+
+    def check_link_inputs(self, link: Mapping[str, str]) -> None:
+        LinkConfig.parse(link)
+
+    def validate_link(self, link: Mapping[str, str]) -> None:
+        dialect = _dialect(link)
+        dialect.close(dialect.connect())
+
+    def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
+        LinkConfig.parse(link)
+        SourceConfig.parse(from_job)
+
+    def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
+        LinkConfig.parse(link)
+        SinkConfig.parse(to_job)
+
+    def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
+        return JdbcSource(_dialect(link), SourceConfig.parse(from_job))
+
+    def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
+        return JdbcSink(_dialect(link), SinkConfig.parse(to_job))

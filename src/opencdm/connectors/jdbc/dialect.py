@@ -1,0 +1,323 @@
+"""What every dialect shares: the Source and Sink flow, error wrapping and row-based batch building.
+
+A ``Dialect`` knows one database: how to connect, quote, describe tables and queries, stream
+batches out and write batches in. ``JdbcSource`` and ``JdbcSink`` hold the CDM semantics
+(columnList, whereClause, useSql, tablePreparation, beforeImportType) once for all dialects.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from opencdm.connectors.base import Partition, Sink, Source, WriteResult
+from opencdm.connectors.jdbc.config import BeforeImport, LinkConfig, SinkConfig, SourceConfig, TablePreparation
+from opencdm.connectors.jdbc.types import Column, cast_batch
+from opencdm.errors import CdmError
+
+Converter = Callable[[Any], Any]
+
+
+class Writer(ABC):
+    """Writes batches, already cast to the destination columns' Arrow types, into one table."""
+
+    @abstractmethod
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+
+class Dialect(ABC):
+    quote_char: ClassVar[str] = '"'
+    driver_errors: ClassVar[tuple[type[Exception], ...]]
+
+    def __init__(self, link: LinkConfig) -> None:
+        self.link = link
+
+    # --- naming -------------------------------------------------------------------------------
+    def quote(self, identifier: str) -> str:
+        q = self.quote_char
+        return q + identifier.replace(q, q + q) + q
+
+    def table_ref(self, schema: str, table: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(table)}"
+
+    def schema_for(self, configured: str | None) -> str:
+        return configured or self.default_schema()
+
+    @abstractmethod
+    def default_schema(self) -> str: ...
+
+    # --- connections and errors ---------------------------------------------------------------
+    @abstractmethod
+    def _connect(self) -> Any: ...
+
+    def connect(self) -> Any:
+        with self.wrap("Cdm.0901", "Cannot connect to the database server."):
+            return self._connect()
+
+    def error_message(self, exc: Exception) -> str:
+        return str(exc).strip()
+
+    @contextmanager
+    def wrap(self, code: str, what: str) -> Iterator[None]:
+        """Turn a driver error into a CdmError that carries the database's own message."""
+        try:
+            yield
+        except self.driver_errors as exc:
+            raise CdmError(code, f"{what} Cause: {self.error_message(exc)}") from exc
+
+    def close(self, conn: Any) -> None:
+        with suppress(*self.driver_errors):  # the connection is being discarded anyway
+            conn.close()
+
+    def begin(self, conn: Any) -> None:  # noqa: B027 - drivers that are never in autocommit need nothing
+        """Start the sink's transaction (before any DDL, where the database makes DDL transactional)."""
+
+    # --- metadata -----------------------------------------------------------------------------
+    @abstractmethod
+    def table_columns(self, conn: Any, schema: str, table: str) -> list[Column] | None:
+        """The table's columns in table order; None when the table does not exist."""
+
+    @abstractmethod
+    def query_columns(self, conn: Any, sql: str) -> list[Column]: ...
+
+    @abstractmethod
+    def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None: ...
+
+    @abstractmethod
+    def column_type(self, field: pa.Field) -> str:
+        """The DDL type that keeps the field's meaning."""
+
+    def column_definition(self, field: pa.Field) -> str:
+        return f"{self.quote(field.name)} {self.column_type(field)}"
+
+    # --- data ---------------------------------------------------------------------------------
+    def select_expression(self, column: Column) -> str:
+        return self.quote(column.field.name)
+
+    @abstractmethod
+    def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Run ``sql`` and yield batches of at most ``batch_rows`` rows in exactly ``schema``."""
+
+    @abstractmethod
+    def execute(self, conn: Any, sql: str) -> None: ...
+
+    @abstractmethod
+    def writer(
+        self, conn: Any, schema: str, table: str, targets: Sequence[Column], table_columns: Sequence[Column]
+    ) -> Writer:
+        """A writer for ``targets`` (a subset of ``table_columns``, in the batches' column order)."""
+
+
+def batch_from_rows(
+    rows: Sequence[Sequence[Any]], schema: pa.Schema, converters: Sequence[Converter | None]
+) -> pa.RecordBatch:
+    """Build a batch from driver rows, column by column, converting values where the driver's
+    Python type is not the one Arrow takes for the field."""
+    arrays = []
+    for index, (field, convert) in enumerate(zip(schema, converters, strict=True)):
+        values = [row[index] for row in rows]
+        if convert is not None:
+            values = [None if value is None else convert(value) for value in values]
+        arrays.append(pa.array(values, type=field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def rows_from_batch(batch: pa.RecordBatch, converters: Sequence[Converter | None]) -> list[tuple[Any, ...]]:
+    """The batch as parameter tuples for ``executemany``."""
+    columns = []
+    for array, convert in zip(batch.columns, converters, strict=True):
+        values = array.to_pylist()
+        if convert is not None:
+            values = [None if value is None else convert(value) for value in values]
+        columns.append(values)
+    return list(zip(*columns, strict=True))
+
+
+class ExecuteManyWriter(Writer):
+    """INSERT through the DB-API ``executemany`` with per-column value conversion."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        conn: Any,
+        schema: str,
+        table: str,
+        targets: Sequence[Column],
+        placeholder: str,
+        converters: Sequence[Converter | None],
+    ) -> None:
+        names = ", ".join(dialect.quote(column.field.name) for column in targets)
+        prefix = f"INSERT INTO {dialect.table_ref(schema, table)} ({names})"
+        if placeholder == "%s":  # a "%" in a quoted identifier must not be taken for a placeholder
+            prefix = prefix.replace("%", "%%")
+        self._sql = f"{prefix} VALUES ({', '.join(placeholder for _ in targets)})"
+        self._conn = conn
+        self._converters = converters
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        cursor = self._conn.cursor()
+        try:
+            cursor.executemany(self._sql, rows_from_batch(batch, self._converters))
+        finally:
+            cursor.close()
+
+
+def _match(columns: Sequence[Column], names: Sequence[str], input_name: str, table: str) -> list[Column]:
+    """Resolve configured column names exactly, else case-insensitively when that is unambiguous."""
+    exact = {column.field.name: column for column in columns}
+    folded: dict[str, list[Column]] = {}
+    for column in columns:
+        folded.setdefault(column.field.name.casefold(), []).append(column)
+    matched = []
+    for name in names:
+        candidates = [exact[name]] if name in exact else folded.get(name.casefold(), [])
+        if len(candidates) != 1:
+            raise CdmError(
+                "Cdm.0014", f"The parameter is invalid: column [{name}] of {input_name} does not exist in [{table}]."
+            )
+        matched.append(candidates[0])
+    return matched
+
+
+class JdbcSource(Source):
+    def __init__(self, dialect: Dialect, config: SourceConfig) -> None:
+        self._dialect = dialect
+        self._config = config
+        self._schema_name = dialect.schema_for(config.schema_name)
+        self._conn = dialect.connect()
+        try:
+            self._columns = self._resolve_columns()
+        except BaseException:
+            self.close()
+            raise
+        self._arrow_schema = pa.schema([column.field for column in self._columns])
+
+    def _resolve_columns(self) -> list[Column]:
+        dialect, config = self._dialect, self._config
+        if config.sql is not None:
+            with dialect.wrap("Cdm.0902", "SQL statement execution failed."):
+                available = dialect.query_columns(self._conn, config.sql)
+            origin = "the query"
+        else:
+            assert config.table_name is not None
+            origin = f"{self._schema_name}.{config.table_name}"
+            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                found = dialect.table_columns(self._conn, self._schema_name, config.table_name)
+            if found is None:
+                raise CdmError("Cdm.0900", f"Table [{origin}] does not exist.")
+            available = found
+        if config.columns is None:
+            return available
+        return _match(available, config.columns, "fromJobConfig.columnList", origin)
+
+    def _select(self, condition: str | None) -> str:
+        dialect, config = self._dialect, self._config
+        expressions = ", ".join(dialect.select_expression(column) for column in self._columns)
+        if config.sql is not None:
+            relation = f"({config.sql}) opencdm_query"
+        else:
+            assert config.table_name is not None
+            relation = dialect.table_ref(self._schema_name, config.table_name)
+        conditions = [f"({text})" for text in (config.where_clause, condition) if text]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return f"SELECT {expressions} FROM {relation}{where}"
+
+    def schema(self) -> pa.Schema:
+        return self._arrow_schema
+
+    def estimate_rows(self) -> int | None:
+        if self._config.table_name is None:
+            return None
+        with self._dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+            return self._dialect.estimate_rows(self._conn, self._schema_name, self._config.table_name)
+
+    def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        # A partition may narrow the read with its own condition (e.g. a key range).
+        sql = self._select(partition.spec.get("condition"))
+        fetch_size = self._dialect.link.fetch_size
+        rows = min(batch_rows, fetch_size) if fetch_size else batch_rows
+        with self._dialect.wrap("Cdm.0904", "Error retrieving data from the result set."):
+            yield from self._dialect.stream(self._conn, sql, self._arrow_schema, rows)
+
+    def close(self) -> None:
+        self._dialect.close(self._conn)
+
+
+class JdbcSink(Sink):
+    def __init__(self, dialect: Dialect, config: SinkConfig) -> None:
+        self._dialect = dialect
+        self._config = config
+        self._schema_name = dialect.schema_for(config.schema_name)
+        self._conn = dialect.connect()
+        self._targets: list[Column] = []
+        self._writer: Writer | None = None
+
+    @property
+    def _display(self) -> str:
+        return f"{self._schema_name}.{self._config.table_name}"
+
+    def prepare(self, source_schema: pa.Schema) -> None:
+        dialect, config, conn = self._dialect, self._config, self._conn
+        table = config.table_name
+        ref = dialect.table_ref(self._schema_name, table)
+        names = config.columns or tuple(source_schema.names)
+        if len(names) != len(source_schema):
+            raise CdmError(
+                "Cdm.0931",
+                f"Schema column count [{len(source_schema)}] does not match the column count "
+                f"[{len(names)}] of toJobConfig.columnList.",
+            )
+        dialect.begin(conn)
+        with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+            existing = dialect.table_columns(conn, self._schema_name, table)
+        if existing is not None and config.table_preparation is TablePreparation.DROP_AND_CREATE:
+            with dialect.wrap("Cdm.0063", "Table creation error."):
+                dialect.execute(conn, f"DROP TABLE {ref}")
+            existing = None
+        if existing is None:
+            if config.table_preparation is TablePreparation.DO_NOTHING:
+                raise CdmError("Cdm.0900", f"Table [{self._display}] does not exist.")
+            fields = [field.with_name(name) for field, name in zip(source_schema, names, strict=True)]
+            definitions = ", ".join(dialect.column_definition(field) for field in fields)
+            with dialect.wrap("Cdm.0063", "Table creation error."):
+                dialect.execute(conn, f"CREATE TABLE {ref} ({definitions})")
+                existing = dialect.table_columns(conn, self._schema_name, table)
+            assert existing is not None
+        self._targets = _match(existing, names, "toJobConfig.columnList", self._display)
+        if config.before_import is not BeforeImport.NONE:
+            where = f" WHERE {config.where_clause}" if config.before_import is BeforeImport.WHERE_CLAUSE else ""
+            with dialect.wrap("Cdm.0248", f"Failed to clear data of {self._display}."):
+                dialect.execute(conn, f"DELETE FROM {ref}{where}")
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            self._writer = dialect.writer(conn, self._schema_name, table, self._targets, existing)
+
+    def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
+        if self._writer is None:
+            raise CdmError("Cdm.0234", "Loading error. Cause: prepare() was not called.")
+        target_schema = pa.schema([column.field for column in self._targets])
+        for batch in batches:
+            if batch.num_columns != len(target_schema):
+                raise CdmError(
+                    "Cdm.0931",
+                    f"Schema column count [{len(target_schema)}] does not match result-set column count "
+                    f"[{batch.num_columns}].",
+                )
+            cast = cast_batch(batch, target_schema)
+            with self._dialect.wrap("Cdm.0232", "Data write failed."):
+                self._writer.write(cast)
+            yield WriteResult(rows=batch.num_rows, bytes=batch.nbytes)
+
+    def commit(self) -> None:
+        with self._dialect.wrap("Cdm.0232", "Data write failed."):
+            self._conn.commit()
+
+    def rollback(self) -> None:
+        with self._dialect.wrap("Cdm.0234", "Loading error."):
+            self._conn.rollback()
+
+    def close(self) -> None:
+        self._dialect.close(self._conn)

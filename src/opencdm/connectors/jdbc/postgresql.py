@@ -1,0 +1,279 @@
+"""PostgreSQL through ADBC: binary COPY out to Arrow batches, binary COPY in with ``adbc_ingest``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import adbc_driver_manager
+import adbc_driver_postgresql.dbapi as adbc
+import pyarrow as pa
+
+from opencdm.connectors.jdbc import types as t
+from opencdm.connectors.jdbc.dialect import Dialect, Writer
+from opencdm.connectors.jdbc.types import Column, cast_batch
+
+_SIMPLE: dict[str, pa.DataType] = {
+    "smallint": pa.int16(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "real": pa.float32(),
+    "double precision": pa.float64(),
+    "text": pa.string(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "bytea": pa.binary(),
+    "time": pa.time64("us"),
+    "timestamp": t.TIMESTAMP,
+}
+# format_type() output: a base name, optional (precision[,scale]), optional time-zone qualifier.
+_FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
+
+_ATTRIBUTES = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {where} AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+
+def _field(name: str, native: str) -> pa.Field:
+    match = _FORMAT_TYPE.match(native)
+    if match:
+        base, first, second, zone = match.groups()
+        if base == "numeric":
+            if first is None:
+                return t.make_field(name, pa.string(), logical=t.NUMERIC)
+            return t.make_field(name, t.decimal_type(int(first), int(second or 0)))
+        if base == "character varying":
+            return t.make_field(name, pa.string(), length=int(first) if first else None)
+        if base == "character":
+            return t.make_field(name, pa.string(), length=int(first or 1), logical=t.CHAR)
+        if base in ("json", "jsonb"):
+            return t.make_field(name, pa.string(), logical=base)
+        if base == "timestamp" and zone == " with time zone":
+            return t.make_field(name, t.TIMESTAMP_TZ)
+        if base in _SIMPLE and zone != " with time zone":
+            return t.make_field(name, _SIMPLE[base])
+    return t.make_field(name, pa.string(), logical=t.PG_NATIVE_PREFIX + native)
+
+
+def _pg_native(field: pa.Field) -> str | None:
+    logical = t.logical_of(field)
+    return logical[len(t.PG_NATIVE_PREFIX) :] if logical and logical.startswith(t.PG_NATIVE_PREFIX) else None
+
+
+def _needs_text(column: Column) -> bool:
+    """ADBC's binary COPY cannot write these from Arrow; they go in as text and are cast by the server."""
+    return t.logical_of(column.field) == t.NUMERIC or _pg_native(column.field) is not None
+
+
+def _conninfo_value(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class PostgresDialect(Dialect):
+    driver_errors = (adbc_driver_manager.Error,)
+
+    def default_schema(self) -> str:
+        return "public"
+
+    def _connect(self) -> Any:
+        link = self.link
+        params = {
+            "host": link.host or "",
+            "port": str(link.port or 5432),
+            "dbname": link.database,
+            "user": link.username or "",
+            "password": link.password,
+            "connect_timeout": "10",
+            "application_name": "opencdm",
+        }
+        conninfo = " ".join(f"{key}={_conninfo_value(value)}" for key, value in params.items())
+        return adbc.connect(conninfo)
+
+    def error_message(self, exc: Exception) -> str:
+        # Drop ADBC's status prefix ("IO: [libpq] ") so the server's own words remain.
+        return re.sub(r"^[A-Z_]+: \[libpq\] ", "", str(exc).strip())
+
+    def _attributes(self, conn: Any, where: str, params: tuple[str, ...]) -> list[Column]:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(_ATTRIBUTES.format(where=where), params)
+            return [Column(native, _field(name, native)) for name, native in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def table_columns(self, conn: Any, schema: str, table: str) -> list[Column] | None:
+        where = "n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+        return self._attributes(conn, where, (schema, table)) or None
+
+    def query_columns(self, conn: Any, sql: str) -> list[Column]:
+        # A temporary view keeps each output column's exact type modifier (numeric(12,2), varchar(64)).
+        view = f"opencdm_probe_{uuid.uuid4().hex}"
+        self.execute(conn, f"CREATE TEMPORARY VIEW {self.quote(view)} AS {sql}")
+        try:
+            return self._attributes(conn, "c.oid = $1::regclass", (f"pg_temp.{view}",))
+        finally:
+            self.execute(conn, f"DROP VIEW {self.quote(view)}")
+
+    def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(
+                "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relname = $2",
+                (schema, table),
+            )
+            row = cursor.fetchone()
+            # reltuples is -1 before the first VACUUM/ANALYZE and rough for small tables; counting is cheap there.
+            if row is not None and row[0] is not None and row[0] >= 100_000:
+                return int(row[0])
+            cursor.execute(f"SELECT count(*) FROM {self.table_ref(schema, table)}")
+            return int(cursor.fetchone()[0])
+        finally:
+            cursor.close()
+
+    def select_expression(self, column: Column) -> str:
+        quoted = self.quote(column.field.name)
+        return f"{quoted}::text" if _pg_native(column.field) is not None else quoted
+
+    def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql)
+            for batch in cursor.fetch_record_batch():
+                # ADBC hands numeric over as opaque text and json as an extension type: cast to the schema.
+                cast = cast_batch(batch, schema)
+                for offset in range(0, cast.num_rows, batch_rows):
+                    yield cast.slice(offset, batch_rows)
+        finally:
+            cursor.close()
+
+    def execute(self, conn: Any, sql: str) -> None:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+    def column_type(self, field: pa.Field) -> str:
+        type_ = field.type
+        logical = t.logical_of(field)
+        length = t.length_of(field)
+        if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+            native = _pg_native(field)
+            if native is not None:
+                return native
+            if logical in (t.JSON, t.JSONB):
+                return logical
+            if logical == t.NUMERIC:
+                return "numeric"
+            if logical == t.CHAR:
+                return f"character({length or 1})"
+            return f"character varying({length})" if length else "text"
+        if pa.types.is_decimal(type_):
+            return f"numeric({type_.precision},{type_.scale})"
+        if pa.types.is_timestamp(type_):
+            return "timestamp with time zone" if t.is_tz_timestamp(type_) else "timestamp without time zone"
+        if pa.types.is_binary(type_) or pa.types.is_large_binary(type_) or pa.types.is_fixed_size_binary(type_):
+            return "bytea"
+        integers = {
+            pa.int8(): "smallint",
+            pa.uint8(): "smallint",
+            pa.int16(): "smallint",
+            pa.uint16(): "integer",
+            pa.int32(): "integer",
+            pa.uint32(): "bigint",
+            pa.int64(): "bigint",
+            pa.uint64(): "numeric(20,0)",
+        }
+        others = {
+            pa.float32(): "real",
+            pa.float64(): "double precision",
+            pa.bool_(): "boolean",
+            pa.date32(): "date",
+            pa.time64("us"): "time without time zone",
+        }
+        native = integers.get(type_) or others.get(type_)
+        if native is None:
+            raise t.unsupported(str(type_))
+        return native
+
+    def writer(
+        self, conn: Any, schema: str, table: str, targets: Sequence[Column], table_columns: Sequence[Column]
+    ) -> Writer:
+        return _PostgresWriter(self, conn, schema, table, targets, table_columns)
+
+
+class _PostgresWriter(Writer):
+    """``adbc_ingest`` into the table, or, when ADBC cannot address it directly, into a staging table.
+
+    ADBC's COPY names no columns (it needs every table column, in order) and cannot encode
+    unconstrained numeric or types without an Arrow mapping; those cases go through a temporary
+    table of text columns and an INSERT ... SELECT that casts on the server.
+    """
+
+    def __init__(
+        self,
+        dialect: PostgresDialect,
+        conn: Any,
+        schema: str,
+        table: str,
+        targets: Sequence[Column],
+        table_columns: Sequence[Column],
+    ) -> None:
+        self._dialect = dialect
+        self._conn = conn
+        self._wire = pa.schema([self._wire_field(column) for column in targets])
+        staged = any(_needs_text(column) for column in targets)
+        in_order = [c.field.name for c in table_columns] == [c.field.name for c in targets]
+        if not staged and in_order:
+            self._ingest_schema, self._ingest_table = schema, table
+            self._insert: list[str] = []
+            return
+        quote = dialect.quote
+        stage = f"opencdm_stage_{uuid.uuid4().hex}"
+        names = ", ".join(quote(column.field.name) for column in targets)
+        stage_columns = ", ".join(
+            f"{quote(c.field.name)}::text AS {quote(c.field.name)}" if _needs_text(c) else quote(c.field.name)
+            for c in targets
+        )
+        dialect.execute(
+            conn,
+            f"CREATE TEMPORARY TABLE {quote(stage)} ON COMMIT DROP AS "
+            f"SELECT {stage_columns} FROM {dialect.table_ref(schema, table)} WITH NO DATA",
+        )
+        casts = ", ".join(
+            f"{quote(c.field.name)}::{c.native}" if _needs_text(c) else quote(c.field.name) for c in targets
+        )
+        self._ingest_schema, self._ingest_table = "pg_temp", stage
+        self._insert = [
+            f"INSERT INTO {dialect.table_ref(schema, table)} ({names}) SELECT {casts} FROM {quote(stage)}",
+            f"TRUNCATE {quote(stage)}",
+        ]
+
+    @staticmethod
+    def _wire_field(column: Column) -> pa.Field:
+        field = column.field
+        if _needs_text(column):
+            return pa.field(field.name, pa.string())
+        if t.logical_of(field) == t.JSONB:
+            # jsonb's binary COPY format has a version byte; ADBC writes it for the JSON extension type.
+            return pa.field(field.name, pa.json_(pa.string()))
+        return pa.field(field.name, field.type)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        cursor = self._conn.cursor()
+        try:
+            cursor.adbc_ingest(
+                self._ingest_table, cast_batch(batch, self._wire), mode="append", db_schema_name=self._ingest_schema
+            )
+            for statement in self._insert:
+                cursor.execute(statement)
+        finally:
+            cursor.close()

@@ -1,0 +1,240 @@
+"""SQLite through the standard library: ``linkConfig.database`` is the database file.
+
+SQLite keeps a column's meaning only in its declared type, so tables are created with
+descriptive types (DECIMAL(12,2), VARCHAR(64), TIMESTAMPTZ, ...) and values are stored so they
+read back exactly: dates and times as ISO text, booleans as 0/1.
+
+Decimals need care: a declared DECIMAL has NUMERIC affinity, which turns decimal text into a REAL
+keeping only 15 significant digits (even for longer text). Decimals of up to 15 digits are declared
+DECIMAL(p,s) and read back through the REAL's shortest repr; wider ones are declared
+DECIMAL_TEXT(p,s) / NUMERIC_TEXT, whose TEXT affinity stores the digits untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from opencdm.connectors.jdbc import types as t
+from opencdm.connectors.jdbc.dialect import Converter, Dialect, ExecuteManyWriter, Writer, batch_from_rows
+from opencdm.connectors.jdbc.types import Column
+from opencdm.errors import CdmError
+
+MAX_REAL_DIGITS = 15
+_DECLARED = re.compile(r"^([a-z_ ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?$")
+_SIMPLE: dict[str, pa.DataType] = {
+    "tinyint": pa.int8(),
+    "smallint": pa.int16(),
+    "int": pa.int32(),
+    "mediumint": pa.int32(),
+    "integer": pa.int64(),
+    "bigint": pa.int64(),
+    "tinyint unsigned": pa.uint8(),
+    "smallint unsigned": pa.uint16(),
+    "int unsigned": pa.uint32(),
+    "bigint unsigned": pa.uint64(),
+    "float": pa.float32(),
+    "real": pa.float64(),
+    "double": pa.float64(),
+    "double precision": pa.float64(),
+    "boolean": pa.bool_(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "time": pa.time64("us"),
+    "datetime": t.TIMESTAMP,
+    "timestamp": t.TIMESTAMP,
+    "timestamptz": t.TIMESTAMP_TZ,
+    "timestamp with time zone": t.TIMESTAMP_TZ,
+    "blob": pa.binary(),
+    "bytea": pa.binary(),
+}
+_VARCHARS = {"varchar", "character varying", "nvarchar", "varying character"}
+_TEXTS = {"", "text", "clob", "string"}
+
+
+def _field(name: str, declared: str) -> pa.Field:
+    match = _DECLARED.match(declared.strip().lower())
+    if not match:
+        raise t.unsupported(declared)
+    base, first, second = match.group(1), match.group(2), match.group(3)
+    if base in ("decimal", "numeric", "decimal_text", "numeric_text"):
+        if first is None:
+            return t.make_field(name, pa.string(), logical=t.NUMERIC)
+        return t.make_field(name, t.decimal_type(int(first), int(second or 0)))
+    if base in _VARCHARS:
+        return t.make_field(name, pa.string(), length=int(first) if first else None)
+    if base in ("char", "character", "nchar"):
+        return t.make_field(name, pa.string(), length=int(first or 1), logical=t.CHAR)
+    if base in ("json", "jsonb"):
+        return t.make_field(name, pa.string(), logical=t.JSON)
+    if base in _TEXTS:
+        return t.make_field(name, pa.string())
+    if base == "varbinary":
+        return t.make_field(name, pa.binary(), length=int(first) if first else None)
+    if base in _SIMPLE:
+        return t.make_field(name, _SIMPLE[base])
+    raise t.unsupported(declared)
+
+
+def _decimal(value: Any) -> Decimal:
+    # NUMERIC affinity may have stored the text as REAL; its shortest repr is the original text.
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _text(value: Any) -> str:
+    # A REAL or INTEGER found where text is declared came from NUMERIC affinity (e.g. a JSON number).
+    if isinstance(value, float):
+        return repr(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _timestamp_tz(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _read_converter(field: pa.Field) -> Converter | None:
+    type_ = field.type
+    if pa.types.is_decimal(type_):
+        return _decimal
+    if pa.types.is_string(type_):
+        return _text
+    if pa.types.is_boolean(type_):
+        return bool
+    if pa.types.is_date(type_):
+        return dt.date.fromisoformat
+    if pa.types.is_time(type_):
+        return dt.time.fromisoformat
+    if t.is_tz_timestamp(type_):
+        return _timestamp_tz
+    if pa.types.is_timestamp(type_):
+        return dt.datetime.fromisoformat
+    return None
+
+
+def _write_converter(field: pa.Field) -> Converter | None:
+    type_ = field.type
+    if pa.types.is_decimal(type_):
+        return str
+    if pa.types.is_boolean(type_):
+        return int
+    if pa.types.is_date(type_):
+        return dt.date.isoformat
+    if pa.types.is_time(type_):
+        return lambda value: value.isoformat(timespec="microseconds")
+    if t.is_tz_timestamp(type_):
+        return lambda value: value.astimezone(dt.UTC).isoformat(sep=" ", timespec="microseconds")
+    if pa.types.is_timestamp(type_):
+        return lambda value: value.isoformat(sep=" ", timespec="microseconds")
+    return None
+
+
+class SqliteDialect(Dialect):
+    driver_errors = (sqlite3.Error,)
+
+    def default_schema(self) -> str:
+        return "main"
+
+    def schema_for(self, configured: str | None) -> str:
+        return "main"  # schemaName has no meaning for a single database file
+
+    def _connect(self) -> Any:
+        path = self.link.database
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise sqlite3.OperationalError(f"directory {directory} does not exist")
+        # isolation_level=None: the sink issues BEGIN itself, so its DDL is inside the transaction too.
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()  # fails for a file that is not a database
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
+    def begin(self, conn: Any) -> None:
+        conn.execute("BEGIN")
+
+    def table_columns(self, conn: Any, schema: str, table: str) -> list[Column] | None:
+        rows = conn.execute("SELECT name, type FROM pragma_table_info(?, ?)", (table, schema)).fetchall()
+        return [Column(declared, _field(name, declared)) for name, declared in rows] or None
+
+    def query_columns(self, conn: Any, sql: str) -> list[Column]:
+        # A view reports the declared types of the columns it selects.
+        view = f"opencdm_probe_{uuid.uuid4().hex}"
+        conn.execute(f"CREATE TEMPORARY VIEW {self.quote(view)} AS {sql}")
+        try:
+            found = self.table_columns(conn, "temp", view)
+        finally:
+            conn.execute(f"DROP VIEW temp.{self.quote(view)}")
+        if found is None:
+            raise CdmError("Cdm.0926", "Cannot obtain the schema. Cause: the query returns no columns.")
+        return found
+
+    def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {self.table_ref(schema, table)}").fetchone()[0])
+
+    def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        converters = [_read_converter(field) for field in schema]
+        cursor = conn.execute(sql)
+        try:
+            while rows := cursor.fetchmany(batch_rows):
+                yield batch_from_rows(rows, schema, converters)
+        finally:
+            cursor.close()
+
+    def execute(self, conn: Any, sql: str) -> None:
+        conn.execute(sql)
+
+    def column_type(self, field: pa.Field) -> str:
+        type_ = field.type
+        length = t.length_of(field)
+        logical = t.logical_of(field)
+        if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+            if t.is_json(field):
+                return "JSON"
+            if logical == t.NUMERIC:
+                return "NUMERIC_TEXT"
+            if logical == t.CHAR:
+                return f"CHAR({length or 1})"
+            return f"VARCHAR({length})" if length else "TEXT"
+        if pa.types.is_decimal(type_):
+            name = "DECIMAL" if type_.precision <= MAX_REAL_DIGITS else "DECIMAL_TEXT"
+            return f"{name}({type_.precision},{type_.scale})"
+        if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
+            return f"VARBINARY({length})" if length else "BLOB"
+        if type_ == pa.uint64():
+            return "DECIMAL_TEXT(20,0)"  # INTEGER storage is signed 64-bit
+        declared = {
+            pa.int8(): "TINYINT",
+            pa.int16(): "SMALLINT",
+            pa.int32(): "INT",
+            pa.int64(): "BIGINT",
+            pa.uint8(): "TINYINT UNSIGNED",
+            pa.uint16(): "SMALLINT UNSIGNED",
+            pa.uint32(): "INT UNSIGNED",
+            pa.float32(): "FLOAT",
+            pa.float64(): "DOUBLE",
+            pa.bool_(): "BOOLEAN",
+            pa.date32(): "DATE",
+            pa.time64("us"): "TIME",
+            t.TIMESTAMP: "TIMESTAMP",
+            t.TIMESTAMP_TZ: "TIMESTAMPTZ",
+        }.get(type_)
+        if declared is None:
+            raise t.unsupported(str(type_))
+        return declared
+
+    def writer(
+        self, conn: Any, schema: str, table: str, targets: Sequence[Column], table_columns: Sequence[Column]
+    ) -> Writer:
+        converters = [_write_converter(column.field) for column in targets]
+        return ExecuteManyWriter(self, conn, schema, table, targets, "?", converters)

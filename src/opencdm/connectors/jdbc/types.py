@@ -1,0 +1,106 @@
+"""The dialect-neutral column model: Arrow types plus the field metadata of ``connectors.base``.
+
+Every dialect parses its native column types into these fields and renders them back as DDL, so a
+table copied in any direction keeps its meaning. Values travel as Arrow arrays; ``cast_array`` is
+the single place where a source column is converted to a destination column's Arrow type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from opencdm.errors import CdmError
+
+LENGTH = "opencdm.length"
+LOGICAL = "opencdm.type"
+
+# Logical types carried as strings because Arrow has no exact equivalent.
+JSON = "json"
+JSONB = "jsonb"  # PostgreSQL's binary JSON; other dialects treat it as JSON
+NUMERIC = "numeric"  # unconstrained NUMERIC, as its exact decimal text
+CHAR = "char"  # fixed-length character(n)
+# PostgreSQL types without an Arrow mapping (uuid, inet, interval, ...) travel as their text form
+# with logical type "postgresql:<format_type>", so a PostgreSQL destination can recreate them.
+PG_NATIVE_PREFIX = "postgresql:"
+
+UTC = "UTC"
+MAX_DECIMAL128_PRECISION = 38
+MAX_DECIMAL256_PRECISION = 76
+TIMESTAMP = pa.timestamp("us")
+TIMESTAMP_TZ = pa.timestamp("us", tz=UTC)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a real table or query: its native type as the database spells it, and its field."""
+
+    native: str
+    field: pa.Field
+
+
+def make_field(name: str, type_: pa.DataType, *, length: int | None = None, logical: str | None = None) -> pa.Field:
+    metadata: dict[str, str] = {}
+    if length is not None:
+        metadata[LENGTH] = str(length)
+    if logical is not None:
+        metadata[LOGICAL] = logical
+    return pa.field(name, type_, nullable=True, metadata=metadata or None)
+
+
+def decimal_type(precision: int, scale: int) -> pa.DataType:
+    if precision <= MAX_DECIMAL128_PRECISION:
+        return pa.decimal128(precision, scale)
+    if precision <= MAX_DECIMAL256_PRECISION:
+        return pa.decimal256(precision, scale)
+    raise CdmError("Cdm.0921", f"Type decimal({precision},{scale}) is not supported (at most 76 digits).")
+
+
+def length_of(field: pa.Field) -> int | None:
+    value = (field.metadata or {}).get(LENGTH.encode())
+    return int(value) if value is not None else None
+
+
+def logical_of(field: pa.Field) -> str | None:
+    value = (field.metadata or {}).get(LOGICAL.encode())
+    return value.decode() if value is not None else None
+
+
+def is_json(field: pa.Field) -> bool:
+    return logical_of(field) in (JSON, JSONB)
+
+
+def is_tz_timestamp(type_: pa.DataType) -> bool:
+    return pa.types.is_timestamp(type_) and type_.tz is not None
+
+
+def unsupported(native: str) -> CdmError:
+    return CdmError("Cdm.0921", f"Type {native} is not supported.")
+
+
+def cast_array(array: pa.Array, target: pa.DataType, column: str) -> pa.Array:
+    """Convert one column exactly to ``target``; anything lossy fails with the column named."""
+    if isinstance(array, pa.ExtensionArray):
+        array = array.storage
+    if isinstance(target, pa.ExtensionType):
+        return pa.ExtensionArray.from_storage(target, cast_array(array, target.storage_type, column))
+    if array.type == target:
+        return array
+    try:
+        if pa.types.is_timestamp(array.type) and pa.types.is_timestamp(target):
+            # Both sides hold UTC instants or wall-clock times in microseconds; only the label changes.
+            return array.cast(pa.timestamp("us", tz=array.type.tz)).cast(target)
+        return pc.cast(array, target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise CdmError(
+            "Cdm.0064",
+            f"Data format mismatch: column [{column}] cannot be converted from {array.type} to {target}: {exc}",
+        ) from exc
+
+
+def cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Rename (by position) and convert a batch to ``schema``."""
+    arrays = [cast_array(batch.column(i), field.type, field.name) for i, field in enumerate(schema)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
