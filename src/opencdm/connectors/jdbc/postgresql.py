@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import adbc_driver_manager
+import adbc_driver_postgresql
 import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
 
@@ -29,6 +30,10 @@ _SIMPLE: dict[str, pa.DataType] = {
     "timestamp": t.TIMESTAMP,
 }
 # format_type() output: a base name, optional (precision[,scale]), optional time-zone qualifier.
+# Bounds of ADBC's batch size hint (bytes); see PostgresDialect.stream.
+MIN_BATCH_HINT_BYTES = 64 * 1024
+MAX_BATCH_HINT_BYTES = 16 * 1024 * 1024
+BATCH_HINT_BYTES_PER_ROW = 128
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
@@ -145,6 +150,11 @@ class PostgresDialect(Dialect):
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         cursor = conn.cursor()
         try:
+            # ADBC collects ~16 MB before it hands a batch over; a hint sized from batch_rows keeps
+            # memory bounded and lets rows (and progress) flow while a slow query produces them.
+            hint = min(MAX_BATCH_HINT_BYTES, max(MIN_BATCH_HINT_BYTES, batch_rows * BATCH_HINT_BYTES_PER_ROW))
+            option = adbc_driver_postgresql.StatementOptions.BATCH_SIZE_HINT_BYTES.value
+            cursor.adbc_statement.set_options(**{option: str(hint)})
             cursor.execute(sql)
             for batch in cursor.fetch_record_batch():
                 # ADBC hands numeric over as opaque text and json as an extension type: cast to the schema.
