@@ -12,11 +12,12 @@ import psycopg
 import pytest
 from sqlalchemy import inspect, select
 
-from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER
 from opencdm.service.iam import bootstrap
 from opencdm.store.db import Store, migrate
 from opencdm.store.models import AccessKey, Base, Project
 from opencdm.store.secrets import SecretBox, hash_password, verify_password
+
+from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER
 
 
 @pytest.fixture
@@ -70,8 +71,9 @@ def test_secret_box_from_passphrase_and_password_hashes(tmp_path: Path) -> None:
 
 
 def test_server_on_a_postgresql_metadata_store(pg_url: str, tmp_path: Path) -> None:
-    from conftest import start_server
     from test_smoke_flow import copy_sqlite_table
+
+    from conftest import start_server
 
     server = start_server(tmp_path / "home", env={"OPENCDM_DATABASE_URL": pg_url})
     try:
