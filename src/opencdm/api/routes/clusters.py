@@ -13,8 +13,8 @@ from opencdm.api import wire
 from opencdm.api.present import cluster_out
 from opencdm.api.routes.common import Caller, DbSession, State, find_cluster
 from opencdm.errors import CdmError
-from opencdm.service import iam
 from opencdm.service import clusters as cluster_service
+from opencdm.service import iam
 from opencdm.store.models import Project
 
 router = APIRouter(prefix="/v1.1/{project_id}", tags=["clusters"])
