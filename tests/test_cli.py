@@ -109,6 +109,21 @@ def test_admin_errors_exit_1_with_a_message(cli: Cli) -> None:
     assert unknown.exit_code == 1 and "Project no-such-project does not exist" in unknown.output
 
 
+def test_admin_on_a_new_store_bootstraps_it_first(tmp_path: Path) -> None:
+    home = tmp_path / "fresh"
+    result = CliRunner().invoke(
+        app, ["admin", "project", "create", "analytics", "--json"],
+        env={"OPENCDM_HOME": str(home), "OPENCDM_DATABASE_URL": None},
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["name"] == "analytics"
+    credentials = json.loads((home / "credentials.json").read_text())
+    assert credentials["user"] == "admin" and len(credentials["project_id"]) == 32
+    listed = CliRunner().invoke(app, ["admin", "project", "list", "--json"], env={"OPENCDM_HOME": str(home)})
+    names = {project["name"] for project in json.loads(listed.stdout)["projects"]}
+    assert {"analytics", "opencdm"} <= names
+
+
 def test_link_create_show_update_delete_never_shows_the_password(cli: Cli, tmp_path: Path) -> None:
     name, secret = unique("link"), "S3cret-" + uuid.uuid4().hex
     values = {**sqlite_link(str(tmp_path / "a.db")), "linkConfig.password": secret}

@@ -7,6 +7,7 @@ other command is a client of the HTTP API (``opencdm.client``), so it behaves ex
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -642,10 +643,11 @@ DomainOption = Annotated[str, typer.Option(help="IAM domain of the user.")]
 def store_session() -> Iterator[tuple[Session, SecretBox]]:
     """One transaction on the (migrated) store: committed when the block succeeds."""
     # Imported here so that the client commands do not load the server stack.
-    from opencdm.api.app import open_state
+    from opencdm.server import open_bootstrapped_state
     from opencdm.settings import Settings
 
-    state = open_state(Settings.from_env())
+    # The bootstrap banner goes to stderr: stdout may be a --json answer.
+    state = open_bootstrapped_state(Settings.from_env(), announce_to=sys.stderr)
     try:
         with state.store.session() as session:
             yield session, state.box

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+from typing import TextIO
 
 import uvicorn
 
 from opencdm.api.app import create_app, open_state
+from opencdm.api.state import ServerState
 from opencdm.service.iam import bootstrap
 from opencdm.settings import Settings
 
 log = logging.getLogger("opencdm")
 
 
-def serve(host: str, port: int, settings: Settings | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = settings or Settings.from_env()
+def open_bootstrapped_state(settings: Settings, announce_to: TextIO = sys.stdout) -> ServerState:
+    """The migrated store, bootstrapped on its very first use (by ``serve`` or ``admin``)."""
     state = open_state(settings)
     credentials = bootstrap(state.store, state.box, settings.home, settings.admin_password)
     if credentials is not None:
         # Printed once, on the very first start; kept in credentials.json (mode 0600) afterwards.
-        print("OpenCDM bootstrapped a project, an admin user, an AK/SK pair and a cluster:")
-        print(json.dumps(credentials, indent=2))
-        print(f"(also written to {settings.home / 'credentials.json'})", flush=True)
+        print("OpenCDM bootstrapped a project, an admin user, an AK/SK pair and a cluster:", file=announce_to)
+        print(json.dumps(credentials, indent=2), file=announce_to)
+        print(f"(also written to {settings.home / 'credentials.json'})", file=announce_to, flush=True)
+    return state
+
+
+def serve(host: str, port: int, settings: Settings | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = settings or Settings.from_env()
+    state = open_bootstrapped_state(settings)
     log.info("OpenCDM data directory: %s", settings.home)
     uvicorn.run(create_app(state), host=host, port=port, log_level="info", timeout_graceful_shutdown=15)

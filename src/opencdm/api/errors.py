@@ -2,32 +2,92 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opencdm.api.auth import AuthError
+from opencdm.api.auth import AuthError, authenticate
 from opencdm.errors import CdmError
 
 log = logging.getLogger(__name__)
 
 
+def _request_id_header() -> dict[str, str]:
+    # The SDK copies X-Request-Id into its exceptions' request_id (cdm-api.md §3.1).
+    return {"X-Request-Id": uuid.uuid4().hex}
+
+
 def cdm_error_response(code: str, message: str, http_status: int = 400) -> JSONResponse:
-    return JSONResponse({"errCode": code, "externalMessage": message}, status_code=http_status)
+    return JSONResponse(
+        {"errCode": code, "externalMessage": message}, status_code=http_status, headers=_request_id_header()
+    )
+
+
+def gateway_error_response(code: str, message: str, http_status: int) -> JSONResponse:
+    """The API gateway's shape; its request_id is the one in the X-Request-Id header."""
+    headers = _request_id_header()
+    return JSONResponse(
+        {"error_msg": message, "error_code": code, "request_id": headers["X-Request-Id"]},
+        status_code=http_status,
+        headers=headers,
+    )
+
+
+def _describe_body(error: dict[str, Any]) -> str | None:
+    """A message for a body that did not even parse, or None when the error is about its content."""
+    if error.get("type") == "json_invalid":
+        return f"The request body is not valid JSON: {error.get('ctx', {}).get('error', error['msg'])}."
+    if tuple(error.get("loc", ())) != ("body",):
+        return None
+    if error.get("type") == "missing":
+        return "The request body is missing: a JSON object is required."
+    raw = error.get("input")
+    if isinstance(raw, bytes | str):
+        # FastAPI leaves the body as raw bytes when Content-Type is not JSON (curl -d sends a form type).
+        try:
+            json.loads(raw)
+        except ValueError as exc:
+            return f"The request body is not valid JSON: {getattr(exc, 'msg', exc)}."
+        return "The request body is JSON but was not sent with Content-Type: application/json."
+    return None
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
     problems = []
     for error in exc.errors():
+        if (about_body := _describe_body(error)) is not None:
+            return about_body
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        if error.get("type") == "json_invalid":
-            return f"The request body is not valid JSON: {error.get('ctx', {}).get('error', error['msg'])}."
         problems.append(f"{location or 'body'}: {error['msg']}")
     return "Invalid request: " + "; ".join(problems)
+
+
+def _gateway_error(exc: AuthError) -> JSONResponse:
+    return gateway_error_response(exc.error_code, exc.message, exc.http_status)
+
+
+async def _refused_caller(request: Request) -> JSONResponse | None:
+    """The 401/403 answer for a caller that ``authenticate`` would refuse, else None.
+
+    FastAPI reads and parses a JSON body *before* it resolves dependencies, so a malformed body is
+    reported before ``authenticate`` has run. Checking the caller first keeps the rule of every other
+    request: an anonymous caller, or one of another project, gets 401/403 and learns nothing more.
+    """
+    project_id = request.path_params.get("project_id")
+    if not isinstance(project_id, str):
+        return None  # not a /v1.1/{project_id} route (e.g. /v3/auth/tokens)
+    try:
+        await authenticate(request, project_id)
+    except AuthError as exc:
+        return _gateway_error(exc)
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -37,27 +97,29 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-        return JSONResponse(
-            {"error_msg": exc.message, "error_code": exc.error_code, "request_id": uuid.uuid4().hex},
-            status_code=exc.http_status,
-        )
+        return _gateway_error(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return cdm_error_response("Cdm.0014", _describe_validation(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return await _refused_caller(request) or cdm_error_response("Cdm.0014", _describe_validation(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return JSONResponse(
-                {
-                    "error_msg": "The API does not exist or has not been published in the environment",
-                    "error_code": "APIGW.0101",
-                    "request_id": uuid.uuid4().hex,
-                },
-                status_code=404,
+            return gateway_error_response(
+                "APIGW.0101", "The API does not exist or has not been published in the environment", 404
             )
-        return cdm_error_response("Cdm.0014", str(exc.detail), exc.status_code)
+        # E.g. "There was an error parsing the body": raised before authentication too.
+        return await _refused_caller(request) or cdm_error_response("Cdm.0014", str(exc.detail), exc.status_code)
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests racing to create the same name both pass the service's existence check;
+        # the store's unique constraint stops the second one. That is the client's conflict, not a 500.
+        log.warning("store constraint refused a write: %s", exc.orig)
+        return cdm_error_response(
+            "Cdm.0017", "Failed to save to the repository: a concurrent request changed the same resource; retry."
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

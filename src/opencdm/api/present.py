@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from opencdm import __version__
@@ -120,8 +119,8 @@ def submission_out(submission: Submission) -> wire.SubmissionOut:
                 "TOTAL_SIZE": -1,
             }
         }
-        elapsed = ((submission.last_update_ms if submission.status != "RUNNING" else time.time() * 1000)
-                   - submission.execute_ms) / 1000
+        # Rows only move when the worker records progress, so the rate is measured up to that moment.
+        elapsed = (submission.last_update_ms - submission.execute_ms) / 1000
         if elapsed > 0 and submission.rows_written:
             rate = submission.rows_written / elapsed
             out.rows_per_second = round(rate, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -123,7 +124,9 @@ def issue_token(
     Raises PermissionError with a message safe to show (it never says which part was wrong).
     """
     user = session.scalar(select(User).where(User.name == user_name, User.domain == domain))
-    if user is None or not verify_password(password, user.password_hash):
+    # An unknown user costs one scrypt too, so the response time does not tell which names exist.
+    stored_hash = user.password_hash if user is not None else _unknown_user_hash()
+    if not verify_password(password, stored_hash) or user is None:
         raise PermissionError("The username or password is wrong.")
     project = find_project(session, project_ref)
     if project is None or not is_member(session, user, project):
@@ -136,6 +139,11 @@ def issue_token(
         Token(token_sha256=_token_digest(token), user_id=user.id, project_id=project.id, expires_ms=expires)
     )
     return IssuedToken(token=token, expires_ms=expires, issued_ms=issued, user=user, project=project)
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _token_digest(token: str) -> str:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from opencdm.api.auth import AuthError
 from opencdm.api.state import server_state
 from opencdm.service import iam
 
 router = APIRouter(tags=["iam"])
+_SHAPE = '{"auth": {"identity": {"methods": ["password"], "password": {"user": ...}}, "scope": {"project": ...}}}'
 
 
 def _iso(ms: int) -> str:
@@ -23,30 +26,72 @@ def _bad_request(message: str) -> AuthError:
     return AuthError(400, "IAM.0001", message)
 
 
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _bad_request(f"{path} must be a JSON object.")
+    return value
+
+
+def _text(parent: dict[str, Any], key: str, path: str) -> str:
+    value = parent.get(key)
+    # str(None) or str([...]) would otherwise be looked up as a name or checked as a password.
+    if not isinstance(value, str) or not value:
+        raise _bad_request(f"{path}.{key} must be a non-empty string.")
+    return value
+
+
+@dataclass(frozen=True)
+class PasswordAuth:
+    user: str
+    domain: str
+    password: str
+    project: str  # id or name
+
+
+def parse_password_auth(body: Any) -> PasswordAuth:
+    """The Keystone v3 password-auth body; every malformed part is reported by its JSON path."""
+    auth = _object(_object(body, f"The request body ({_SHAPE})").get("auth"), "auth")
+    identity = _object(auth.get("identity"), "auth.identity")
+    methods = identity.get("methods")
+    if not isinstance(methods, list) or "password" not in methods:
+        raise _bad_request('Only the password method is supported: auth.identity.methods must be ["password"].')
+    user = _object(_object(identity.get("password"), "auth.identity.password").get("user"),
+                   "auth.identity.password.user")
+    path = "auth.identity.password.user"
+    domain = user.get("domain")
+    domain_name = iam.DEFAULT_DOMAIN
+    if domain is not None:
+        domain_name = _object(domain, f"{path}.domain").get("name") or iam.DEFAULT_DOMAIN
+        if not isinstance(domain_name, str):
+            raise _bad_request(f"{path}.domain.name must be a string.")
+    project = _object(_object(auth.get("scope"), "auth.scope (a project scope is required)").get("project"),
+                      "auth.scope.project")
+    if project.get("id") is not None:
+        project_ref = _text(project, "id", "auth.scope.project")
+    else:
+        project_ref = _text(project, "name", "auth.scope.project (id or name)")
+    return PasswordAuth(_text(user, "name", path), domain_name, _text(user, "password", path), project_ref)
+
+
 @router.post("/v3/auth/tokens", status_code=201)
 async def create_token(request: Request) -> JSONResponse:
     try:
         body: Any = await request.json()
-        identity = body["auth"]["identity"]
-        if "password" not in identity.get("methods", []):
-            raise _bad_request("Only the password method is supported.")
-        user = identity["password"]["user"]
-        name, password = user["name"], user["password"]
-        domain = (user.get("domain") or {}).get("name") or iam.DEFAULT_DOMAIN
-        project = body["auth"]["scope"]["project"]
-        project_ref = project.get("id") or project["name"]
-    except (ValueError, KeyError, TypeError):
-        raise _bad_request(
-            "The request body must be {\"auth\": {\"identity\": {\"methods\": [\"password\"], \"password\": "
-            "{\"user\": {\"name\", \"password\", \"domain\": {\"name\"}}}}, \"scope\": {\"project\": "
-            "{\"id\" or \"name\"}}}}."
-        ) from None
+    except ValueError:
+        raise _bad_request(f"The request body must be JSON: {_SHAPE}.") from None
+    credentials = parse_password_auth(body)
     state = server_state(request)
-    try:
+
+    def issue() -> iam.IssuedToken:
         with state.store.session() as session:
-            issued = iam.issue_token(
-                session, str(name), str(domain), str(password), str(project_ref), state.settings.token_ttl_seconds
+            return iam.issue_token(
+                session, credentials.user, credentials.domain, credentials.password, credentials.project,
+                state.settings.token_ttl_seconds,
             )
+
+    try:
+        # scrypt is deliberately slow: keep it off the event loop, which serves every other request.
+        issued = await run_in_threadpool(issue)
     except PermissionError as exc:
         raise AuthError(401, "APIGW.0301", f"Incorrect IAM authentication information: {exc}") from None
     token = {
