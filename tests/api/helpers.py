@@ -113,7 +113,7 @@ def sqlite_link_body(name: str, database: Path) -> dict[str, Any]:
     }]}
 
 
-def job_body(name: str, from_link: str, to_link: str, table: str = "t") -> dict[str, Any]:
+def job_body(name: str, from_link: str, to_link: str, table: str = "t", num_extractors: str = "1") -> dict[str, Any]:
     return {"jobs": [{
         "name": name,
         "job_type": "NORMAL_JOB",
@@ -127,7 +127,11 @@ def job_body(name: str, from_link: str, to_link: str, table: str = "t") -> dict[
             "toJobConfig.tableName": f"{table}_copy",
             "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST",
         }),
-        "driver-config-values": config_values("throttlingConfig", {"throttlingConfig.numExtractors": "1"}),
+        "driver-config-values": {"configs": [
+            config_values("throttlingConfig", {"throttlingConfig.numExtractors": num_extractors})["configs"][0],
+            # CDM's own samples send empty configs with an object for inputs.
+            {"name": "jarConfig", "inputs": {}},
+        ]},
     }]}
 
 

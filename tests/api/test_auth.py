@@ -14,6 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+
+from opencdm.service.iam import now_ms
+from opencdm.store.models import Job
+
+from conftest import RunningServer, start_server
 from helpers import (
     Tenant,
     assert_cdm_error,
@@ -25,11 +30,6 @@ from helpers import (
     tenant_token,
     without_request_id,
 )
-
-from opencdm.service.iam import now_ms
-from opencdm.store.models import Job
-
-from conftest import RunningServer, start_server
 
 TOKENS = "/v3/auth/tokens"
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from conftest import RunningServer
 from helpers import (
     assert_cdm_error,
     assert_gateway_error,
@@ -17,8 +19,6 @@ from helpers import (
     sqlite_link_body,
     sqlite_source,
 )
-
-from conftest import RunningServer
 
 JSON = {"Content-Type": "application/json;charset=utf-8"}
 
@@ -175,7 +175,6 @@ def test_unknown_job_history_and_update(server: RunningServer, api: httpx.Client
     )
 
 
-@pytest.mark.xfail(strict=True, reason="routes match the decoded path, so %2F splits the name: 404 APIGW.0101")
 @pytest.mark.parametrize("path", ["/job/no%20such%20job%2Fx/status", "/job/a%2Fb", "/link/a%2Fb"])
 def test_unknown_name_with_an_encoded_slash(server: RunningServer, api: httpx.Client, path: str) -> None:
     # The SDK percent-encodes path parameters with quote(v, safe=''), so "/" arrives as %2F (§11

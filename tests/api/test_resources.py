@@ -13,34 +13,8 @@ import httpx
 import pytest
 
 from conftest import RunningServer
-
-
-def inputs(config: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
-
-
-def sqlite_link_body(name: str, path: Path, **extra: Any) -> dict[str, Any]:
-    return {"links": [{
-        "name": name, "connector-name": "generic-jdbc-connector", "enabled": True,
-        "link-config-values": inputs("linkConfig", {
-            "linkConfig.databaseType": "SQLITE", "linkConfig.database": str(path), **extra}),
-    }]}
-
-
-def job_body(name: str, from_link: str, to_link: str, table: str = "t", **driver: str) -> dict[str, Any]:
-    return {"jobs": [{
-        "name": name, "job_type": "NORMAL_JOB",
-        "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
-        "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
-        "from-config-values": inputs("fromJobConfig", {"fromJobConfig.tableName": table}),
-        "to-config-values": inputs("toJobConfig", {
-            "toJobConfig.tableName": f"{table}_copy", "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}),
-        # CDM's own samples send empty configs as objects.
-        "driver-config-values": {"configs": [
-            {"name": "throttlingConfig", "inputs": [{"name": f"throttlingConfig.{k}", "value": v}
-                                                    for k, v in driver.items()]},
-            {"name": "jarConfig", "inputs": {}}]},
-    }]}
+from helpers import config_values as inputs
+from helpers import job_body, sqlite_link_body
 
 
 @pytest.fixture
@@ -119,7 +93,7 @@ def test_validate_connects_and_creates_nothing(api: httpx.Client, server: Runnin
 def test_job_lifecycle(api: httpx.Client, server: RunningServer, links: tuple[str, str]) -> None:
     src, dst = links
     job = f"j{uuid.uuid4().hex[:8]}"
-    created = api.post(f"{server.cdm}/job", json=job_body(job, src, dst, numExtractors="1"))
+    created = api.post(f"{server.cdm}/job", json=job_body(job, src, dst, num_extractors="1"))
     assert created.status_code == 200, created.text
     assert api.post(f"{server.cdm}/job", json=job_body(job, src, dst)).json()["errCode"] == "Cdm.0104"
 
@@ -143,7 +117,7 @@ def test_job_lifecycle(api: httpx.Client, server: RunningServer, links: tuple[st
     assert done["write_rows"] == 50
     assert api.get(f"{server.cdm}/job/{job}").json()["jobs"][0]["status"] == "SUCCEEDED"
 
-    updated = job_body(job, src, dst, numExtractors="2")
+    updated = job_body(job, src, dst, num_extractors="2")
     assert api.put(f"{server.cdm}/job/{job}", json=updated).status_code == 200
     driver = api.get(f"{server.cdm}/job/{job}").json()["jobs"][0]["driver-config-values"]
     assert {"name": "throttlingConfig.numExtractors", "value": "2"} in driver["configs"][0]["inputs"]

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from helpers import create_tenant
 
 from conftest import RunningServer
+from helpers import create_tenant
 
 
 @pytest.fixture(scope="module")

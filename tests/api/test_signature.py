@@ -7,9 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import SDK_USER_AGENT, authorization, sdk_signature
 
 from opencdm.api.auth import AuthError, canonical_request, verify_signature
+
+from helpers import SDK_USER_AGENT, authorization, sdk_signature
 
 AK = "TESTAK0000000000EXMP"
 SK = "TESTSKtestsktestsktestsktestsktestsk0000"

@@ -96,11 +96,14 @@ def _column_types(schema: str, table: str) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def sdk(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    import os
+def sdk(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with pytest.MonkeyPatch.context() as patch:
+        # The SDK writes ~/.huaweicloud/application_id when it is used; keep it out of the user's home.
+        patch.setenv("HOME", str(tmp_path_factory.mktemp("sdk-home")))
+        yield _sdk_client(server)
 
-    # The SDK writes ~/.huaweicloud/application_id on import; keep it out of the user's home.
-    os.environ["HOME"] = str(tmp_path_factory.mktemp("sdk-home"))
+
+def _sdk_client(server: RunningServer) -> Any:
     from huaweicloudsdkcdm.v1 import CdmClient
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkcore.http.http_config import HttpConfig

@@ -3,10 +3,11 @@ clean shutdown of running jobs)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from opencdm import __version__
 from opencdm.api.errors import install_error_handlers
@@ -40,9 +41,20 @@ def create_app(state: ServerState) -> FastAPI:
         version=__version__,
         description="Self-hosted data migration, wire-compatible with the Huawei Cloud CDM v1.1 API.",
         lifespan=lifespan,
+        # Authentication is by header, never by cookie, so a JSON body sent as curl's default form
+        # type cannot be a cross-site request: accept it.
+        strict_content_type=False,
     )
     app.state.opencdm = state
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Every answer carries an X-Request-Id, as the real service's gateway does (cdm-api.md §3.2).
+        response = await call_next(request)
+        response.headers.setdefault("X-Request-Id", uuid.uuid4().hex)
+        return response
+
     app.include_router(iam.router)
     # The create-and-start route must win over /clusters/{cluster_id}.
     app.include_router(jobs.router)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten
@@ -119,7 +120,10 @@ def create_job(session: Session, box: SecretBox, cluster: Cluster, draft: JobDra
         update_ms=stamp,
     )
     session.add(job)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent request created the same name after our check
+        raise CdmError("Cdm.0104", f"The job name {draft.name} already exists.") from None
     return job
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten, input_value_as_str, iter_inputs
@@ -78,7 +79,10 @@ def create_link(session: Session, box: SecretBox, cluster: Cluster, draft: LinkD
         update_ms=stamp,
     )
     session.add(link)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent request created the same name after our check
+        raise CdmError("Cdm.0315", f"Link name {draft.name} already exists.") from None
     return link
 
 

@@ -44,7 +44,39 @@ def create_job(project_id: str, cluster_id: str, body: wire.JobsRequest, caller:
     return {"name": names[0], "validation-result": []}
 
 
-@router.get(CDM + "/job/{job_name}")
+# Names never contain '/', but the SDK sends unknown ones percent-encoded (%2F): the :path routes
+# answer them with Cdm.0100 instead of a 404. Suffixed routes come first so they win.
+@router.put(CDM + "/job/{job_name:path}/start")
+def start_job(
+    project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
+    body: Annotated[wire.StartJobRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    with state.store.session() as session:
+        find_cluster(session, caller, cluster_id)
+    variables = body.variables if body else {}
+    submission = runs.start_job(state.store, state.supervisor, cluster_id, job_name, caller.user_name, variables)
+    return {"submissions": [submission_out(submission).dump()]}
+
+
+@router.put(CDM + "/job/{job_name:path}/stop")
+def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
+    with state.store.session() as session:
+        cluster = find_cluster(session, caller, cluster_id)
+        job = job_service.find_job(session, cluster, job_name)
+    runs.stop_job(state.store, state.supervisor, cluster, job, caller.user_name)
+    return {"validation-result": []}
+
+
+@router.get(CDM + "/job/{job_name:path}/status")
+def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Caller,
+                    session: DbSession) -> dict[str, Any]:
+    job = job_service.find_job(session, find_cluster(session, caller, cluster_id), job_name)
+    last = job_service.last_submission(session, job)
+    shown = submission_out(last) if last is not None else never_executed(job)
+    return {"submissions": [shown.dump()]}
+
+
+@router.get(CDM + "/job/{job_name:path}")
 def show_jobs(
     project_id: str, cluster_id: str, job_name: str, caller: Caller, session: DbSession,
     filter: str | None = None,
@@ -61,7 +93,7 @@ def show_jobs(
     return wire.JobsPage(total=total, jobs=jobs, page_no=page_no, page_size=page_size).dump()
 
 
-@router.put(CDM + "/job/{job_name}")
+@router.put(CDM + "/job/{job_name:path}")
 def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsRequest, caller: Caller,
                state: State, session: DbSession) -> dict[str, Any]:
     cluster = find_cluster(session, caller, cluster_id)
@@ -69,41 +101,11 @@ def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsR
     return {"validation-result": []}
 
 
-@router.delete(CDM + "/job/{job_name}")
+@router.delete(CDM + "/job/{job_name:path}")
 def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller,
                session: DbSession) -> dict[str, Any]:
     job_service.delete_job(session, find_cluster(session, caller, cluster_id), job_name)
     return {}
-
-
-@router.put(CDM + "/job/{job_name}/start")
-def start_job(
-    project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
-    body: Annotated[wire.StartJobRequest | None, Body()] = None,
-) -> dict[str, Any]:
-    with state.store.session() as session:
-        find_cluster(session, caller, cluster_id)
-    variables = body.variables if body else {}
-    submission = runs.start_job(state.store, state.supervisor, cluster_id, job_name, caller.user_name, variables)
-    return {"submissions": [submission_out(submission).dump()]}
-
-
-@router.put(CDM + "/job/{job_name}/stop")
-def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
-    with state.store.session() as session:
-        cluster = find_cluster(session, caller, cluster_id)
-        job = job_service.find_job(session, cluster, job_name)
-    runs.stop_job(state.store, state.supervisor, cluster, job, caller.user_name)
-    return {"validation-result": []}
-
-
-@router.get(CDM + "/job/{job_name}/status")
-def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Caller,
-                    session: DbSession) -> dict[str, Any]:
-    job = job_service.find_job(session, find_cluster(session, caller, cluster_id), job_name)
-    last = job_service.last_submission(session, job)
-    shown = submission_out(last) if last is not None else never_executed(job)
-    return {"submissions": [shown.dump()]}
 
 
 @router.get(CDM + "/submissions")

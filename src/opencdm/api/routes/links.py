@@ -1,4 +1,4 @@
-"""Links: ``/v1.1/{project_id}/clusters/{cluster_id}/cdm/link[/{link_name}]``."""
+"""Links: ``/v1.1/{project_id}/clusters/{cluster_id}/cdm/link[/{link_name:path}]``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def create_link(
     return {"name": draft.name, "validation-result": []}
 
 
-@router.get("/link/{link_name}")
+@router.get("/link/{link_name:path}")
 def show_link(project_id: str, cluster_id: str, link_name: str, caller: Caller, state: State,
               session: DbSession) -> dict[str, Any]:
     cluster = find_cluster(session, caller, cluster_id)
@@ -43,7 +43,7 @@ def show_link(project_id: str, cluster_id: str, link_name: str, caller: Caller, 
     return {"links": [link_out(state.box, link).dump()]}
 
 
-@router.put("/link/{link_name}")
+@router.put("/link/{link_name:path}")
 def update_link(
     project_id: str, cluster_id: str, link_name: str, body: wire.LinksRequest, caller: Caller, state: State,
     session: DbSession,
@@ -53,7 +53,7 @@ def update_link(
     return {"name": link_name, "validation-result": []}
 
 
-@router.delete("/link/{link_name}")
+@router.delete("/link/{link_name:path}")
 def delete_link(project_id: str, cluster_id: str, link_name: str, caller: Caller,
                 session: DbSession) -> dict[str, Any]:
     link_service.delete_link(session, find_cluster(session, caller, cluster_id), link_name)
