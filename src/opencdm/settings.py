@@ -19,6 +19,7 @@ class Settings:
     signature_skew_seconds: int
     progress_interval_seconds: float
     batch_rows: int
+    fast_paths: bool
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -32,4 +33,5 @@ class Settings:
             signature_skew_seconds=int(os.environ.get("OPENCDM_SIGNATURE_SKEW", 15 * 60)),
             progress_interval_seconds=float(os.environ.get("OPENCDM_PROGRESS_INTERVAL", 1.0)),
             batch_rows=int(os.environ.get("OPENCDM_BATCH_ROWS", 50_000)),
+            fast_paths=os.environ.get("OPENCDM_FAST_PATHS", "true").lower() not in ("0", "false", "no"),
         )

@@ -223,6 +223,8 @@ def test_postgresql_to_postgresql(sdk: Any, server: RunningServer, source_table:
          pg_link, {"toJobConfig.schemaName": source_table, "toJobConfig.tableName": "dst"}, len(ROWS))
     assert _rows(source_table, "dst") == _rows(source_table, "src")
     assert _column_types(source_table, "dst") == _column_types(source_table, "src")
+    # Same types on both ends: the worker passed PostgreSQL's binary COPY through undecoded.
+    assert "passing postgresql-binary-copy through" in server.log()
 
 
 def test_postgresql_to_mariadb_and_back(

@@ -45,6 +45,25 @@ class WriteResult:
     bytes: int = 0
 
 
+@dataclass(frozen=True)
+class NativeFormat:
+    """A database's own wire format for a list of column types, e.g. PostgreSQL binary COPY.
+
+    When a source and a sink agree on one (same name, same column types in the same order), the
+    engine passes the source's bytes to the sink without decoding them: the fast path of
+    DESIGN.md. The Arrow path stays the reference behaviour.
+    """
+
+    name: str
+    column_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NativeChunk:
+    data: bytes
+    rows: int
+
+
 class Source(ABC):
     """Reads one job's source. Opened in the worker process."""
 
@@ -64,6 +83,14 @@ class Source(ABC):
     def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Yield the rows of one partition as record batches of at most ``batch_rows`` rows."""
 
+    def native_format(self) -> NativeFormat | None:
+        """The native format ``read_native`` produces, or None when there is none."""
+        return None
+
+    def read_native(self, partition: Partition) -> Iterator[NativeChunk]:
+        """Yield one partition in ``native_format()``, in chunks of bounded size."""
+        raise NotImplementedError
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
@@ -78,6 +105,15 @@ class Sink(ABC):
     @abstractmethod
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         """Write the batches; yield the rows/bytes written after each batch (for live counters)."""
+
+    def prepare_native(self, source_schema: pa.Schema, native: NativeFormat) -> bool:
+        """Like ``prepare``, for ``write_native`` of data in ``native``; False (nothing done) when
+        the destination's columns do not take that format as it is. Then ``prepare`` follows."""
+        return False
+
+    def write_native(self, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
+        """Write chunks in the format agreed by ``prepare_native``; yield progress like ``write``."""
+        raise NotImplementedError
 
     @abstractmethod
     def commit(self) -> None:

@@ -8,12 +8,13 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pyarrow as pa
 
 from opencdm.config_values import flatten
 from opencdm.connectors import get_connector
-from opencdm.connectors.base import Sink, Source
+from opencdm.connectors.base import NativeChunk, Sink, Source
 from opencdm.engine import status
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
@@ -22,6 +23,8 @@ from opencdm.store.models import Job, Link, Submission
 from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
+
+Chunk = TypeVar("Chunk", pa.RecordBatch, NativeChunk)
 
 
 @dataclass
@@ -137,22 +140,34 @@ class SubmissionRunner:
         schema = plan.source.schema()
         self.counters.rows_estimate = plan.source.estimate_rows()
         self._flush(force=True)
-        plan.sink.prepare(schema)
+        native = plan.source.native_format() if self.settings.fast_paths else None
+        if native is not None and plan.sink.prepare_native(schema, native):
+            log.info("submission %s: passing %s through without decoding", self.submission_id, native.name)
+        else:
+            native = None
+            plan.sink.prepare(schema)
         for partition in plan.source.partitions(plan.num_extractors):
-            batches = self._counted(plan.source.read(partition, self.settings.batch_rows))
-            for written in plan.sink.write(batches):
+            if native is not None:
+                results = plan.sink.write_native(self._counted(plan.source.read_native(partition)))
+            else:
+                results = plan.sink.write(self._counted(plan.source.read(partition, self.settings.batch_rows)))
+            for written in results:
                 self.counters.rows_written += written.rows
                 self.counters.bytes_written += written.bytes
                 self._flush()
         self._check_alive()
         plan.sink.commit()
 
-    def _counted(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
+    def _counted(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        for chunk in chunks:
             self._check_alive()
-            self.counters.rows_read += batch.num_rows
-            self.counters.bytes_read += batch.nbytes
-            yield batch
+            if isinstance(chunk, NativeChunk):
+                self.counters.rows_read += chunk.rows
+                self.counters.bytes_read += len(chunk.data)
+            else:
+                self.counters.rows_read += chunk.num_rows
+                self.counters.bytes_read += chunk.nbytes
+            yield chunk
 
     def _check_alive(self) -> None:
         # Checked between batches rather than raised from the signal handler, so a stop never

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from opencdm.connectors.base import Partition, Sink, Source, WriteResult
+from opencdm.connectors.base import NativeChunk, NativeFormat, Partition, Sink, Source, WriteResult
 from opencdm.connectors.jdbc.config import BeforeImport, LinkConfig, SinkConfig, SourceConfig, TablePreparation
 from opencdm.connectors.jdbc.types import Column, cast_batch
 from opencdm.errors import CdmError
@@ -32,6 +32,8 @@ class Writer(ABC):
 class Dialect(ABC):
     quote_char: ClassVar[str] = '"'
     driver_errors: ClassVar[tuple[type[Exception], ...]]
+    # The database's own bulk format a source and sink of this dialect can pass through unchanged.
+    native_format_name: ClassVar[str | None] = None
 
     def __init__(self, link: LinkConfig) -> None:
         self.link = link
@@ -104,6 +106,19 @@ class Dialect(ABC):
 
     @abstractmethod
     def execute(self, conn: Any, sql: str) -> None: ...
+
+    # --- the native fast path (dialects with a native_format_name) --------------------------------
+    def native_connect(self) -> Any:
+        """A connection able to stream the native format; it also serves every metadata call."""
+        raise NotImplementedError
+
+    def copy_out(self, conn: Any, relation: str) -> Iterator[NativeChunk]:
+        """Stream ``relation`` (``table (columns)`` or ``(SELECT ...)``) in the native format."""
+        raise NotImplementedError
+
+    def copy_in(self, conn: Any, target: str, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
+        """Write native-format chunks into ``target`` (``table (columns)``)."""
+        raise NotImplementedError
 
     @abstractmethod
     def writer(
@@ -188,6 +203,7 @@ class JdbcSource(Source):
         self._dialect = dialect
         self._config = config
         self._schema_name = dialect.schema_for(config.schema_name)
+        self._native_conn: Any = None
         self._conn = dialect.connect()
         try:
             self._columns = self._resolve_columns()
@@ -214,9 +230,13 @@ class JdbcSource(Source):
             return available
         return _match(available, config.columns, "fromJobConfig.columnList", origin)
 
-    def _select(self, condition: str | None) -> str:
+    def _select(self, condition: str | None, native: bool = False) -> str:
         dialect, config = self._dialect, self._config
-        expressions = ", ".join(dialect.select_expression(column) for column in self._columns)
+        # The Arrow path may need expressions (casts); the native path wants the columns as stored.
+        if native:
+            expressions = ", ".join(dialect.quote(column.field.name) for column in self._columns)
+        else:
+            expressions = ", ".join(dialect.select_expression(column) for column in self._columns)
         if config.sql is not None:
             relation = f"({config.sql}) opencdm_query"
         else:
@@ -235,6 +255,24 @@ class JdbcSource(Source):
         with self._dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
             return self._dialect.estimate_rows(self._conn, self._schema_name, self._config.table_name)
 
+    def native_format(self) -> NativeFormat | None:
+        name = self._dialect.native_format_name
+        return NativeFormat(name, tuple(column.native for column in self._columns)) if name else None
+
+    def read_native(self, partition: Partition) -> Iterator[NativeChunk]:
+        dialect, config = self._dialect, self._config
+        condition = partition.spec.get("condition")
+        if config.sql is None and config.where_clause is None and condition is None:
+            assert config.table_name is not None
+            names = ", ".join(dialect.quote(column.field.name) for column in self._columns)
+            relation = f"{dialect.table_ref(self._schema_name, config.table_name)} ({names})"
+        else:
+            relation = f"({self._select(condition, native=True)})"
+        if self._native_conn is None:
+            self._native_conn = dialect.native_connect()
+        with dialect.wrap("Cdm.0904", "Error retrieving data from the result set."):
+            yield from dialect.copy_out(self._native_conn, relation)
+
     def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
         # A partition may narrow the read with its own condition (e.g. a key range).
         sql = self._select(partition.spec.get("condition"))
@@ -245,6 +283,8 @@ class JdbcSource(Source):
 
     def close(self) -> None:
         self._dialect.close(self._conn)
+        if self._native_conn is not None:
+            self._dialect.close(self._native_conn)
 
 
 class JdbcSink(Sink):
@@ -261,7 +301,35 @@ class JdbcSink(Sink):
         return f"{self._schema_name}.{self._config.table_name}"
 
     def prepare(self, source_schema: pa.Schema) -> None:
-        dialect, config, conn = self._dialect, self._config, self._conn
+        existing = self._prepare_table(self._conn, source_schema)
+        with self._dialect.wrap("Cdm.0232", "Data write failed."):
+            self._writer = self._dialect.writer(self._conn, self._schema_name, self._config.table_name,
+                                                self._targets, existing)
+
+    def prepare_native(self, source_schema: pa.Schema, native: NativeFormat) -> bool:
+        dialect = self._dialect
+        if native.name != dialect.native_format_name:
+            return False
+        with dialect.wrap("Cdm.0901", "Cannot connect to the database server."):
+            conn = dialect.native_connect()
+        try:
+            self._prepare_table(conn, source_schema)
+            if tuple(column.native for column in self._targets) != native.column_types:
+                conn.rollback()
+                dialect.close(conn)
+                return False
+        except BaseException:
+            dialect.close(conn)
+            raise
+        # From here on the native connection holds the sink's transaction.
+        dialect.close(self._conn)
+        self._conn = conn
+        return True
+
+    def _prepare_table(self, conn: Any, source_schema: pa.Schema) -> list[Column]:
+        """Table preparation and clearing inside ``conn``'s transaction; sets the target columns
+        and returns all the table's columns."""
+        dialect, config = self._dialect, self._config
         table = config.table_name
         ref = dialect.table_ref(self._schema_name, table)
         names = config.columns or tuple(source_schema.names)
@@ -292,8 +360,7 @@ class JdbcSink(Sink):
             where = f" WHERE {config.where_clause}" if config.before_import is BeforeImport.WHERE_CLAUSE else ""
             with dialect.wrap("Cdm.0248", f"Failed to clear data of {self._display}."):
                 dialect.execute(conn, f"DELETE FROM {ref}{where}")
-        with dialect.wrap("Cdm.0232", "Data write failed."):
-            self._writer = dialect.writer(conn, self._schema_name, table, self._targets, existing)
+        return existing
 
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         if self._writer is None:
@@ -310,6 +377,13 @@ class JdbcSink(Sink):
             with self._dialect.wrap("Cdm.0232", "Data write failed."):
                 self._writer.write(cast)
             yield WriteResult(rows=batch.num_rows, bytes=batch.nbytes)
+
+    def write_native(self, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
+        dialect = self._dialect
+        names = ", ".join(dialect.quote(column.field.name) for column in self._targets)
+        target = f"{dialect.table_ref(self._schema_name, self._config.table_name)} ({names})"
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            yield from dialect.copy_in(self._conn, target, chunks)
 
     def commit(self) -> None:
         with self._dialect.wrap("Cdm.0232", "Data write failed."):

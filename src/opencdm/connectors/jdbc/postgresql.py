@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -10,8 +11,10 @@ from typing import Any
 import adbc_driver_manager
 import adbc_driver_postgresql
 import adbc_driver_postgresql.dbapi as adbc
+import psycopg
 import pyarrow as pa
 
+from opencdm.connectors.base import NativeChunk, WriteResult
 from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.dialect import Dialect, Writer
 from opencdm.connectors.jdbc.types import Column, cast_batch
@@ -34,6 +37,14 @@ _SIMPLE: dict[str, pa.DataType] = {
 MIN_BATCH_HINT_BYTES = 64 * 1024
 MAX_BATCH_HINT_BYTES = 16 * 1024 * 1024
 BATCH_HINT_BYTES_PER_ROW = 128
+# Native pass-through: bytes gathered before they are handed on (one COPY message is one row), or
+# the time after which they are handed on anyway, so a slow source still shows progress.
+NATIVE_CHUNK_BYTES = 1024 * 1024
+NATIVE_CHUNK_SECONDS = 0.5
+# A binary COPY stream starts with a 19-byte header and ends with a 2-byte -1 field count.
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_TRAILER = b"\xff\xff"
+_COPY_HEADER_BYTES = 19
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
@@ -77,17 +88,25 @@ def _needs_text(column: Column) -> bool:
     return t.logical_of(column.field) == t.NUMERIC or _pg_native(column.field) is not None
 
 
+def _is_copy_end(message: bytes) -> bool:
+    """The last message of a binary COPY stream: the trailer, after the header when there are no rows."""
+    return message == _COPY_TRAILER or (
+        len(message) == _COPY_HEADER_BYTES + len(_COPY_TRAILER) and message.startswith(_COPY_SIGNATURE)
+    )
+
+
 def _conninfo_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class PostgresDialect(Dialect):
-    driver_errors = (adbc_driver_manager.Error,)
+    driver_errors = (adbc_driver_manager.Error, psycopg.Error)
+    native_format_name = "postgresql-binary-copy"
 
     def default_schema(self) -> str:
         return "public"
 
-    def _connect(self) -> Any:
+    def _conninfo(self) -> str:
         link = self.link
         params = {
             "host": link.host or "",
@@ -98,8 +117,37 @@ class PostgresDialect(Dialect):
             "connect_timeout": "10",
             "application_name": "opencdm",
         }
-        conninfo = " ".join(f"{key}={_conninfo_value(value)}" for key, value in params.items())
-        return adbc.connect(conninfo)
+        return " ".join(f"{key}={_conninfo_value(value)}" for key, value in params.items())
+
+    def _connect(self) -> Any:
+        return adbc.connect(self._conninfo())
+
+    def native_connect(self) -> Any:
+        # RawCursor takes the same $1 placeholders as ADBC, so every metadata query serves both.
+        return psycopg.connect(self._conninfo(), cursor_factory=psycopg.RawCursor)
+
+    def copy_out(self, conn: Any, relation: str) -> Iterator[NativeChunk]:
+        with conn.cursor() as cursor, cursor.copy(f"COPY {relation} TO STDOUT (FORMAT BINARY)") as copy:
+            pending: list[bytes] = []
+            size = rows = 0
+            started = time.monotonic()
+            for message in copy:
+                pending.append(message)
+                size += len(message)
+                if not _is_copy_end(message):
+                    rows += 1
+                if size >= NATIVE_CHUNK_BYTES or time.monotonic() - started > NATIVE_CHUNK_SECONDS:
+                    yield NativeChunk(b"".join(pending), rows)
+                    pending, size, rows = [], 0, 0
+                    started = time.monotonic()
+            if pending:
+                yield NativeChunk(b"".join(pending), rows)
+
+    def copy_in(self, conn: Any, target: str, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
+        with conn.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+            for chunk in chunks:
+                copy.write(chunk.data)
+                yield WriteResult(rows=chunk.rows, bytes=len(chunk.data))
 
     def error_message(self, exc: Exception) -> str:
         # Drop ADBC's status prefix ("IO: [libpq] ") so the server's own words remain.

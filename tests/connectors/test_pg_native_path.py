@@ -1,0 +1,94 @@
+"""The PostgreSQL → PostgreSQL fast path (binary COPY passed through undecoded) writes exactly the
+rows the Arrow path writes, and is only taken when the destination's column types match."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from jdbc_support import ROWS, create_pg, expected, fetch_pg, pg_connect
+
+from opencdm.connectors.base import Partition
+from opencdm.connectors.jdbc import JdbcConnector
+
+from conftest import pg_link
+
+
+def native_copy(from_job: Mapping[str, str], to_job: Mapping[str, str]) -> tuple[bool, int]:
+    """Copy through the native path when the sink agrees; returns (agreed, rows written)."""
+    connector = JdbcConnector()
+    source = connector.open_source(pg_link(), from_job)
+    sink = connector.open_sink(pg_link(), to_job)
+    try:
+        native = source.native_format()
+        assert native is not None
+        if not sink.prepare_native(source.schema(), native):
+            return False, 0
+        written = sum(result.rows for result in sink.write_native(source.read_native(Partition(0))))
+        sink.commit()
+        return True, written
+    finally:
+        source.close()
+        sink.close()
+
+
+def test_native_copy_equals_the_source_row_for_row(pg_schema: str) -> None:
+    create_pg(pg_schema, "src")
+    agreed, written = native_copy(
+        {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"},
+        {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
+         "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"},
+    )
+    assert agreed and written == len(ROWS)
+    assert fetch_pg(pg_schema, "dst") == expected()
+
+
+def test_native_copy_with_where_clause_and_column_lists(pg_schema: str) -> None:
+    create_pg(pg_schema, "src")
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".dst (a integer, note text DEFAULT \'kept\', b text)')
+    agreed, written = native_copy(
+        {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
+         "fromJobConfig.columnList": "id&c_text", "fromJobConfig.whereClause": "id > 1"},
+        {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst", "toJobConfig.columnList": "a&b",
+         "toJobConfig.tablePreparation": "DO_NOTHING"},
+    )
+    source_rows = [row for row in expected(["id", "c_text"]) if row[0] > 1]
+    assert agreed and written == len(source_rows)
+    with pg_connect() as conn:
+        copied = conn.execute(f'SELECT a, b, note FROM "{pg_schema}".dst ORDER BY a').fetchall()
+    assert [(a, b) for a, b, _ in copied] == source_rows
+    assert {note for _, _, note in copied} == {"kept"}
+
+
+def test_other_column_types_refuse_the_native_path_and_change_nothing(pg_schema: str) -> None:
+    create_pg(pg_schema, "src")
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".dst (id numeric(30,0), c_text varchar(500))')
+        conn.execute(f"""INSERT INTO "{pg_schema}".dst VALUES (42, 'before')""")
+    agreed, _ = native_copy(
+        {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
+         "fromJobConfig.columnList": "id&c_text"},
+        {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
+         "toJobConfig.beforeImportType": "shouldClearTable"},
+    )
+    assert not agreed
+    with pg_connect() as conn:
+        assert conn.execute(f'SELECT id, c_text FROM "{pg_schema}".dst').fetchall() == [(42, "before")]
+
+
+def test_native_rollback_leaves_the_target_as_it_was(pg_schema: str) -> None:
+    create_pg(pg_schema, "src")
+    connector = JdbcConnector()
+    source = connector.open_source(pg_link(), {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"})
+    sink = connector.open_sink(pg_link(), {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
+                                           "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"})
+    try:
+        native = source.native_format()
+        assert native is not None and sink.prepare_native(source.schema(), native)
+        assert sum(r.rows for r in sink.write_native(source.read_native(Partition(0)))) == len(ROWS)
+        sink.rollback()
+    finally:
+        source.close()
+        sink.close()
+    with pg_connect() as conn:
+        assert conn.execute("SELECT to_regclass(%s)", (f'"{pg_schema}".dst',)).fetchone() == (None,)
