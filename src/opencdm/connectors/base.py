@@ -98,6 +98,10 @@ class Source(ABC):
 class Sink(ABC):
     """Writes one job's destination. Opened in the worker process."""
 
+    # Whether several sinks of one job may write partitions at once, each in its own transaction
+    # (``attach`` after one of them ran ``prepare`` and committed).
+    parallel_writers: bool = False
+
     @abstractmethod
     def prepare(self, source_schema: pa.Schema) -> None:
         """Get the destination ready: table preparation, clearing before import."""
@@ -110,6 +114,11 @@ class Sink(ABC):
         """Like ``prepare``, for ``write_native`` of data in ``native``; False (nothing done) when
         the destination's columns do not take that format as it is. Then ``prepare`` follows."""
         return False
+
+    def attach(self, source_schema: pa.Schema, native: NativeFormat | None) -> None:
+        """Get ready to write into a destination another sink of the job prepared: no table
+        preparation, no clearing. ``native`` is the format agreed by that sink, if any."""
+        raise NotImplementedError
 
     def write_native(self, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
         """Write chunks in the format agreed by ``prepare_native``; yield progress like ``write``."""

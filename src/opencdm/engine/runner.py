@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import queue
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TypeVar
-
-import pyarrow as pa
+from dataclasses import dataclass, field, replace
 
 from opencdm.config_values import flatten
 from opencdm.connectors import get_connector
-from opencdm.connectors.base import NativeChunk, Sink, Source
+from opencdm.connectors.base import Partition, Sink, Source
 from opencdm.engine import status
+from opencdm.engine.partitions import Chunk, PartitionJob, Tally, copy_partitions
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
@@ -24,15 +24,14 @@ from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
-Chunk = TypeVar("Chunk", pa.RecordBatch, NativeChunk)
+
+class PartitionFailed(Exception):
+    """A partition process failed; args are its (summary, details)."""
+
 
 
 @dataclass
-class Counters:
-    rows_read: int = 0
-    bytes_read: int = 0
-    rows_written: int = 0
-    bytes_written: int = 0
+class Counters(Tally):
     rows_estimate: int | None = None
     progress: float = 0.0
     _last_flush: float = field(default=0.0, repr=False)
@@ -57,6 +56,8 @@ class Plan:
     source: Source
     sink: Sink
     num_extractors: int
+    # What partition processes need to open their own source and sink.
+    job: PartitionJob
 
 
 class SubmissionRunner:
@@ -86,6 +87,10 @@ class SubmissionRunner:
                 self.store, self.submission_id, summary, "The run was stopped and rolled back.",
                 **self.counters.as_values(),
             )
+        except PartitionFailed as exc:
+            self._rollback(plan)
+            summary, details = exc.args
+            status.fail_if_active(self.store, self.submission_id, summary, details, **self.counters.as_values())
         except CdmError as exc:
             self._rollback(plan)
             status.fail_if_active(
@@ -126,47 +131,115 @@ class SubmissionRunner:
             to_link = link_values(self.box, links[job.to_link_name])
             from_job, to_job = flatten(job.from_config), flatten(job.to_config)
             driver = DriverConfig.parse(job.driver_config)
-            source_connector = get_connector(job.from_connector_name)
-            sink_connector = get_connector(job.to_connector_name)
-        source = source_connector.open_source(from_link, from_job)
+            from_connector, to_connector = job.from_connector_name, job.to_connector_name
+        source = get_connector(from_connector).open_source(from_link, from_job)
         try:
-            sink = sink_connector.open_sink(to_link, to_job)
+            sink = get_connector(to_connector).open_sink(to_link, to_job)
         except BaseException:
             source.close()
             raise
-        return Plan(source=source, sink=sink, num_extractors=driver.num_extractors)
+        partition_job = PartitionJob(
+            from_connector, from_link, from_job, to_connector, to_link, to_job,
+            schema=source.schema(), native=None, batch_rows=self.settings.batch_rows,
+        )
+        return Plan(source=source, sink=sink, num_extractors=driver.num_extractors, job=partition_job)
 
     def _copy(self, plan: Plan) -> None:
-        schema = plan.source.schema()
-        self.counters.rows_estimate = plan.source.estimate_rows()
+        source, sink, schema = plan.source, plan.sink, plan.job.schema
+        self.counters.rows_estimate = source.estimate_rows()
         self._flush(force=True)
-        native = plan.source.native_format() if self.settings.fast_paths else None
-        if native is not None and plan.sink.prepare_native(schema, native):
+        native = source.native_format() if self.settings.fast_paths else None
+        if native is not None and sink.prepare_native(schema, native):
             log.info("submission %s: passing %s through without decoding", self.submission_id, native.name)
         else:
             native = None
-            plan.sink.prepare(schema)
-        for partition in plan.source.partitions(plan.num_extractors):
+            sink.prepare(schema)
+        partitions = source.partitions(plan.num_extractors)
+        if len(partitions) > 1 and sink.parallel_writers:
+            # Partition writers need the prepared table committed to see it.
+            sink.commit()
+            self._copy_in_parallel(replace(plan.job, native=native), partitions, plan.num_extractors)
+            return
+        for partition in partitions:
             if native is not None:
-                results = plan.sink.write_native(self._counted(plan.source.read_native(partition)))
+                results = sink.write_native(self._counted(source.read_native(partition)))
             else:
-                results = plan.sink.write(self._counted(plan.source.read(partition, self.settings.batch_rows)))
+                results = sink.write(self._counted(source.read(partition, self.settings.batch_rows)))
             for written in results:
-                self.counters.rows_written += written.rows
-                self.counters.bytes_written += written.bytes
+                self.counters.count_written(written)
                 self._flush()
         self._check_alive()
-        plan.sink.commit()
+        sink.commit()
+
+    def _copy_in_parallel(self, job: PartitionJob, partitions: list[Partition], processes: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        children = min(processes, len(partitions))
+        tasks, events = context.Queue(), context.Queue()
+        for partition in partitions:
+            tasks.put(partition)
+        for _ in range(children):
+            tasks.put(None)  # one end marker per child
+        commit, abort = context.Event(), context.Event()
+        workers = [
+            context.Process(
+                target=copy_partitions, args=(job, child, tasks, events, commit, abort, os.getpid()),
+                name=f"opencdm-partition-{child}",
+            )
+            for child in range(children)
+        ]
+        for worker in workers:
+            worker.start()
+        log.info("submission %s: %d partitions on %d processes", self.submission_id, len(partitions), children)
+        ready: set[int] = set()
+        committed: set[int] = set()
+        try:
+            while len(committed) < children:
+                self._check_alive()
+                try:
+                    event = events.get(timeout=0.2)
+                except queue.Empty:
+                    event = None
+                if event is not None:
+                    kind, child, *details = event
+                    if kind == "progress":
+                        self.counters.add(*details)
+                        self.counters.advance_progress()
+                    elif kind == "ready":
+                        ready.add(child)
+                    elif kind == "committed":
+                        committed.add(child)
+                    elif kind == "failed":
+                        raise PartitionFailed(*details)
+                for child, worker in enumerate(workers):
+                    if worker.exitcode is not None and child not in committed and event is None:
+                        raise PartitionFailed(
+                            f"A partition process ended unexpectedly (exit code {worker.exitcode}).",
+                            "The process copying partitions ended without reporting a result.",
+                        )
+                if len(ready) == children:
+                    commit.set()
+                self._flush()
+        except BaseException:
+            abort.set()
+            raise
+        finally:
+            for worker in workers:
+                worker.join(timeout=30)
+                if worker.is_alive():
+                    worker.kill()
+            # Counters the children sent before they ended.
+            while True:
+                try:
+                    kind, _, *details = events.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "progress":
+                    self.counters.add(*details)
 
     def _counted(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         for chunk in chunks:
             self._check_alive()
-            if isinstance(chunk, NativeChunk):
-                self.counters.rows_read += chunk.rows
-                self.counters.bytes_read += len(chunk.data)
-            else:
-                self.counters.rows_read += chunk.num_rows
-                self.counters.bytes_read += chunk.nbytes
+            self.counters.count_read(chunk)
             yield chunk
 
     def _check_alive(self) -> None:

@@ -131,6 +131,7 @@ class SourceConfig:
     columns: tuple[str, ...] | None
     where_clause: str | None
     sql: str | None  # set only when useSql is true
+    partition_column: str | None
 
     @classmethod
     def parse(cls, from_job: Mapping[str, object]) -> SourceConfig:
@@ -142,6 +143,7 @@ class SourceConfig:
             columns=_columns(from_job, "fromJobConfig.columnList"),
             where_clause=_text(from_job, "fromJobConfig.whereClause"),
             sql=sql.rstrip().rstrip(";") if sql else None,
+            partition_column=_text(from_job, "fromJobConfig.partitionColumn"),
         )
 
 

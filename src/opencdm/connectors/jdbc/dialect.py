@@ -7,9 +7,11 @@ batches out and write batches in. ``JdbcSource`` and ``JdbcSink`` hold the CDM s
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -34,6 +36,8 @@ class Dialect(ABC):
     driver_errors: ClassVar[tuple[type[Exception], ...]]
     # The database's own bulk format a source and sink of this dialect can pass through unchanged.
     native_format_name: ClassVar[str | None] = None
+    # Whether several connections may write one table at once (SQLite has one writer at a time).
+    concurrent_writers: ClassVar[bool] = True
 
     def __init__(self, link: LinkConfig) -> None:
         self.link = link
@@ -42,6 +46,25 @@ class Dialect(ABC):
     def quote(self, identifier: str) -> str:
         q = self.quote_char
         return q + identifier.replace(q, q + q) + q
+
+    # MySQL reads a backslash in a string literal as an escape unless told otherwise.
+    backslash_escapes: ClassVar[bool] = False
+
+    def literal(self, value: Any) -> str:
+        """``value`` as an SQL literal: how partition boundaries reach the database."""
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | float | Decimal):
+            return repr(value) if isinstance(value, float) else str(value)
+        if isinstance(value, dt.datetime | dt.date | dt.time):
+            text = value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+        elif isinstance(value, str):
+            text = value
+        else:
+            raise CdmError("Cdm.0925", f"The partition column contains unsupported values ({type(value).__name__}).")
+        if self.backslash_escapes:
+            text = text.replace("\\", "\\\\")
+        return "'" + text.replace("'", "''") + "'"
 
     def table_ref(self, schema: str, table: str) -> str:
         return f"{self.quote(schema)}.{self.quote(table)}"
@@ -88,6 +111,46 @@ class Dialect(ABC):
 
     @abstractmethod
     def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None: ...
+
+    def query(self, conn: Any, sql: str) -> list[tuple[Any, ...]]:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql)
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def primary_key(self, conn: Any, schema: str, table: str) -> list[str]:
+        rows = self.query(
+            conn,
+            "SELECT kcu.column_name FROM information_schema.table_constraints tc "
+            "JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name "
+            "AND kcu.table_schema = tc.table_schema AND kcu.table_name = tc.table_name "
+            f"WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = {self.literal(schema)} "
+            f"AND tc.table_name = {self.literal(table)} ORDER BY kcu.ordinal_position",
+        )
+        return [str(row[0]) for row in rows]
+
+    def split_points(
+        self,
+        conn: Any,
+        relation: str,
+        column: Column,
+        where: str | None,
+        parts: int,
+        table: tuple[str, str] | None,
+    ) -> list[Any]:
+        """Up to ``parts - 1`` ascending values of ``column`` that cut ``relation`` into ranges of
+        about equal row counts (exact quantiles over the non-NULL values). ``table`` is the
+        (schema, table) when ``relation`` is a plain table."""
+        quoted = self.quote(column.field.name)
+        condition = f"{quoted} IS NOT NULL" + (f" AND ({where})" if where else "")
+        rows = self.query(
+            conn,
+            f"SELECT MIN(v) FROM (SELECT {quoted} AS v, NTILE({parts}) OVER (ORDER BY {quoted}) AS bucket "
+            f"FROM {relation} WHERE {condition}) opencdm_tiles GROUP BY bucket ORDER BY 1",
+        )
+        return [row[0] for row in rows[1:]]
 
     @abstractmethod
     def column_type(self, field: pa.Field) -> str:
@@ -181,6 +244,14 @@ class ExecuteManyWriter(Writer):
             cursor.close()
 
 
+def _splittable(type_: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
+        or pa.types.is_date(type_) or pa.types.is_timestamp(type_)
+        or pa.types.is_string(type_) or pa.types.is_large_string(type_)
+    )
+
+
 def _match(columns: Sequence[Column], names: Sequence[str], input_name: str, table: str) -> list[Column]:
     """Resolve configured column names exactly, else case-insensitively when that is unambiguous."""
     exact = {column.field.name: column for column in columns}
@@ -255,6 +326,56 @@ class JdbcSource(Source):
         with self._dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
             return self._dialect.estimate_rows(self._conn, self._schema_name, self._config.table_name)
 
+    def partitions(self, max_partitions: int) -> list[Partition]:
+        """Ranges of the partition column (fromJobConfig.partitionColumn, else the primary key),
+        cut at quantiles so that skewed keys still give balanced ranges, plus the NULL rows."""
+        if max_partitions <= 1:
+            return [Partition(0)]
+        column = self._partition_column()
+        if column is None:
+            return [Partition(0)]
+        dialect, config = self._dialect, self._config
+        if not _splittable(column.field.type):
+            raise CdmError(
+                "Cdm.0925",
+                f"The partition column {column.field.name} has type {column.native}, which cannot be split "
+                "into ranges (use an integer, decimal, date, timestamp or text column).",
+            )
+        if config.sql is not None:
+            relation, table = f"({config.sql}) opencdm_query", None
+        else:
+            assert config.table_name is not None
+            relation = dialect.table_ref(self._schema_name, config.table_name)
+            table = (self._schema_name, config.table_name)
+        with dialect.wrap("Cdm.0902", "SQL statement execution failed."):
+            points = dialect.split_points(self._conn, relation, column, config.where_clause, max_partitions, table)
+        quoted = dialect.quote(column.field.name)
+        bounds: list[Any] = [None, *sorted(set(points)), None]
+        conditions = []
+        for low, high in zip(bounds, bounds[1:], strict=False):
+            parts = [f"{quoted} >= {dialect.literal(low)}"] if low is not None else []
+            parts += [f"{quoted} < {dialect.literal(high)}"] if high is not None else []
+            conditions.append(" AND ".join(parts) or f"{quoted} IS NOT NULL")
+        conditions.append(f"{quoted} IS NULL")
+        return [Partition(index, {"condition": text}) for index, text in enumerate(conditions)]
+
+    def _partition_column(self) -> Column | None:
+        config, dialect = self._config, self._dialect
+        name = config.partition_column
+        if name is None and config.table_name is not None:
+            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                key = dialect.primary_key(self._conn, self._schema_name, config.table_name)
+            name = key[0] if key else None
+        if name is None:
+            return None
+        if config.sql is not None:
+            candidates = self._columns
+        else:
+            assert config.table_name is not None
+            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                candidates = dialect.table_columns(self._conn, self._schema_name, config.table_name) or []
+        return _match(candidates, [name], "fromJobConfig.partitionColumn", config.table_name or "the query")[0]
+
     def native_format(self) -> NativeFormat | None:
         name = self._dialect.native_format_name
         return NativeFormat(name, tuple(column.native for column in self._columns)) if name else None
@@ -295,25 +416,38 @@ class JdbcSink(Sink):
         self._conn = dialect.connect()
         self._targets: list[Column] = []
         self._writer: Writer | None = None
+        self.parallel_writers = dialect.concurrent_writers
 
     @property
     def _display(self) -> str:
         return f"{self._schema_name}.{self._config.table_name}"
 
     def prepare(self, source_schema: pa.Schema) -> None:
-        existing = self._prepare_table(self._conn, source_schema)
+        self._open_writer(self._prepare_table(self._conn, source_schema, setup=True))
+
+    def attach(self, source_schema: pa.Schema, native: NativeFormat | None) -> None:
+        if native is None:
+            self._open_writer(self._prepare_table(self._conn, source_schema, setup=False))
+        elif not self._prepare_native(source_schema, native, setup=False):
+            raise CdmError("Cdm.0234", "Loading error. Cause: the destination's columns changed during the run.")
+
+    def _open_writer(self, existing: list[Column]) -> None:
         with self._dialect.wrap("Cdm.0232", "Data write failed."):
-            self._writer = self._dialect.writer(self._conn, self._schema_name, self._config.table_name,
-                                                self._targets, existing)
+            self._writer = self._dialect.writer(
+                self._conn, self._schema_name, self._config.table_name, self._targets, existing
+            )
 
     def prepare_native(self, source_schema: pa.Schema, native: NativeFormat) -> bool:
+        return self._prepare_native(source_schema, native, setup=True)
+
+    def _prepare_native(self, source_schema: pa.Schema, native: NativeFormat, setup: bool) -> bool:
         dialect = self._dialect
         if native.name != dialect.native_format_name:
             return False
         with dialect.wrap("Cdm.0901", "Cannot connect to the database server."):
             conn = dialect.native_connect()
         try:
-            self._prepare_table(conn, source_schema)
+            self._prepare_table(conn, source_schema, setup)
             if tuple(column.native for column in self._targets) != native.column_types:
                 conn.rollback()
                 dialect.close(conn)
@@ -326,9 +460,9 @@ class JdbcSink(Sink):
         self._conn = conn
         return True
 
-    def _prepare_table(self, conn: Any, source_schema: pa.Schema) -> list[Column]:
-        """Table preparation and clearing inside ``conn``'s transaction; sets the target columns
-        and returns all the table's columns."""
+    def _prepare_table(self, conn: Any, source_schema: pa.Schema, setup: bool) -> list[Column]:
+        """Table preparation and clearing (when ``setup``) inside ``conn``'s transaction; sets the
+        target columns and returns all the table's columns."""
         dialect, config = self._dialect, self._config
         table = config.table_name
         ref = dialect.table_ref(self._schema_name, table)
@@ -342,6 +476,11 @@ class JdbcSink(Sink):
         dialect.begin(conn)
         with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
             existing = dialect.table_columns(conn, self._schema_name, table)
+        if not setup:
+            if existing is None:
+                raise CdmError("Cdm.0900", f"Table [{self._display}] does not exist.")
+            self._targets = _match(existing, names, "toJobConfig.columnList", self._display)
+            return existing
         if existing is not None and config.table_preparation is TablePreparation.DROP_AND_CREATE:
             with dialect.wrap("Cdm.0063", "Table creation error."):
                 dialect.execute(conn, f"DROP TABLE {ref}")

@@ -140,6 +140,8 @@ def _write_converter(field: pa.Field) -> Converter | None:
 class SqliteDialect(Dialect):
     driver_errors = (sqlite3.Error,)
 
+    concurrent_writers = False
+
     def default_schema(self) -> str:
         return "main"
 
@@ -178,6 +180,10 @@ class SqliteDialect(Dialect):
         if found is None:
             raise CdmError("Cdm.0926", "Cannot obtain the schema. Cause: the query returns no columns.")
         return found
+
+    def primary_key(self, conn: Any, schema: str, table: str) -> list[str]:
+        rows = conn.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table,)).fetchall()
+        return [str(row[0]) for row in rows]
 
     def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None:
         return int(conn.execute(f"SELECT COUNT(*) FROM {self.table_ref(schema, table)}").fetchone()[0])

@@ -1,0 +1,152 @@
+"""Partitions copied in parallel by child processes of a worker, committed together.
+
+Each child opens its own source and sink, takes partitions from a shared queue until it meets
+its end marker, reports counters as it goes, then waits: the worker tells every child to commit
+once all of them have written everything, or to roll back as soon as one fails or the job is
+stopped. So either every partition's rows are committed, or none (short of a crash between two
+children's commits).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from opencdm.connectors import get_connector
+from opencdm.connectors.base import NativeChunk, NativeFormat, Partition, WriteResult
+from opencdm.errors import CdmError, JobStopped
+
+PROGRESS_SECONDS = 0.5
+Chunk = TypeVar("Chunk", pa.RecordBatch, NativeChunk)
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """What a child needs to open its own ends of the job (picklable)."""
+
+    from_connector: str
+    from_link: dict[str, str]
+    from_job: dict[str, str]
+    to_connector: str
+    to_link: dict[str, str]
+    to_job: dict[str, str]
+    schema: pa.Schema
+    native: NativeFormat | None
+    batch_rows: int
+
+
+@dataclass
+class Tally:
+    rows_read: int = 0
+    bytes_read: int = 0
+    rows_written: int = 0
+    bytes_written: int = 0
+
+    def count_read(self, chunk: pa.RecordBatch | NativeChunk) -> None:
+        if isinstance(chunk, NativeChunk):
+            self.rows_read += chunk.rows
+            self.bytes_read += len(chunk.data)
+        else:
+            self.rows_read += chunk.num_rows
+            self.bytes_read += chunk.nbytes
+
+    def count_written(self, result: WriteResult) -> None:
+        self.rows_written += result.rows
+        self.bytes_written += result.bytes
+
+    def add(self, rows_read: int, bytes_read: int, rows_written: int, bytes_written: int) -> None:
+        self.rows_read += rows_read
+        self.bytes_read += bytes_read
+        self.rows_written += rows_written
+        self.bytes_written += bytes_written
+
+    def take(self) -> tuple[int, int, int, int]:
+        """The counts since the last take."""
+        counts = (self.rows_read, self.bytes_read, self.rows_written, self.bytes_written)
+        self.rows_read = self.bytes_read = self.rows_written = self.bytes_written = 0
+        return counts
+
+
+def copy_partitions(
+    job: PartitionJob, child: int, tasks: Any, events: Any, commit: Event, abort: Event, parent_pid: int
+) -> None:
+    """Child process body. Messages on ``events``: ("progress", child, rows_read, bytes_read,
+    rows_written, bytes_written), ("ready", child), ("committed", child), ("failed", child, summary, details)."""
+
+    def check() -> None:
+        if abort.is_set() or os.getppid() != parent_pid:
+            raise JobStopped()
+
+    tally = Tally()
+    last_report = time.monotonic()
+
+    def report(force: bool = False) -> None:
+        nonlocal last_report
+        if force or time.monotonic() - last_report >= PROGRESS_SECONDS:
+            events.put(("progress", child, *tally.take()))
+            last_report = time.monotonic()
+
+    def counted(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        for chunk in chunks:
+            check()
+            tally.count_read(chunk)
+            yield chunk
+
+    source = sink = None
+    try:
+        source = get_connector(job.from_connector).open_source(job.from_link, job.from_job)
+        sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)
+        sink.attach(job.schema, job.native)
+        while (partition := _next(tasks, check)) is not None:
+            if job.native is not None:
+                results = sink.write_native(counted(source.read_native(partition)))
+            else:
+                results = sink.write(counted(source.read(partition, job.batch_rows)))
+            for result in results:
+                tally.count_written(result)
+                report()
+        report(force=True)
+        events.put(("ready", child))
+        while not commit.wait(0.2):
+            check()
+        sink.commit()
+        events.put(("committed", child))
+    except JobStopped:
+        _rollback(sink)
+    except CdmError as exc:
+        _rollback(sink)
+        events.put(("failed", child, exc.message, f"{exc.code}: {exc.message}"))
+    except Exception as exc:
+        _rollback(sink)
+        events.put(("failed", child, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    finally:
+        for end in (source, sink):
+            if end is not None:
+                end.close()
+
+
+def _next(tasks: Any, check: Any) -> Partition | None:
+    while True:
+        check()
+        try:
+            item: Partition | None = tasks.get(timeout=0.2)
+            return item
+        except queue.Empty:
+            continue
+
+
+def _rollback(sink: Any) -> None:
+    if sink is None:
+        return
+    # The connection is about to be closed, and the database rolls back then anyway.
+    with contextlib.suppress(Exception):
+        sink.rollback()

@@ -1,0 +1,119 @@
+"""numExtractors > 1: partitions copied by parallel processes and committed together."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+
+from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, mysql_link, pg_link
+
+ROWS = 20000
+
+
+def _inputs(config: str, values: dict[str, str]) -> dict[str, Any]:
+    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
+
+
+def _pg() -> psycopg.Connection[Any]:
+    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
+
+
+def _link(api: httpx.Client, server: RunningServer, inputs: dict[str, str]) -> str:
+    name = f"l{uuid.uuid4().hex[:8]}"
+    response = api.post(f"{server.cdm}/link", json={"links": [{
+        "name": name, "connector-name": "generic-jdbc-connector",
+        "link-config-values": _inputs("linkConfig", inputs)}]})
+    assert response.status_code == 200, response.text
+    return name
+
+
+def _run(api: httpx.Client, server: RunningServer, from_link: str, from_job: dict[str, str], to_link: str,
+         to_job: dict[str, str], extractors: int) -> dict[str, Any]:
+    job = f"p{uuid.uuid4().hex[:8]}"
+    response = api.post(f"{server.cdm}/job", json={"jobs": [{
+        "name": job, "job_type": "NORMAL_JOB",
+        "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
+        "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
+        "from-config-values": _inputs("fromJobConfig", from_job),
+        "to-config-values": _inputs("toJobConfig", to_job),
+        "driver-config-values": _inputs("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
+    }]})
+    assert response.status_code == 200, response.text
+    assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        submission: dict[str, Any] = api.get(f"{server.cdm}/job/{job}/status").json()["submissions"][0]
+        if submission["status"] not in ("BOOTING", "RUNNING"):
+            return submission
+        time.sleep(0.3)
+    raise AssertionError("the job did not finish")
+
+
+def _source(schema: str) -> None:
+    with _pg() as conn:
+        conn.execute(
+            f'CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, k integer, amount numeric(12,2), note text)'
+        )
+        # k is skewed and has NULLs; note has the characters SQL literals must escape.
+        conn.execute(
+            f"""INSERT INTO "{schema}".src SELECT g, CASE WHEN g % 13 = 0 THEN NULL WHEN g % 10 = 0 THEN g
+                ELSE 100000 + g % 7 END, g / 7.0, 'n''' || g || E'\\\\x' FROM generate_series(1, {ROWS}) g"""
+        )
+
+
+def _rows(schema: str, table: str) -> list[tuple[Any, ...]]:
+    with _pg() as conn:
+        return conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY id').fetchall()
+
+
+def test_parallel_postgresql_copy_on_a_skewed_column(api: httpx.Client, server: RunningServer, pg_schema: str) -> None:
+    _source(pg_schema)
+    link = _link(api, server, pg_link())
+    done = _run(api, server, link,
+                {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
+                 "fromJobConfig.partitionColumn": "k"},
+                link, {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
+                       "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}, extractors=3)
+    assert done["status"] == "SUCCEEDED", done
+    counters = done["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]
+    assert counters["ROWS_READ"] == counters["ROWS_WRITTEN"] == ROWS
+    assert _rows(pg_schema, "dst") == _rows(pg_schema, "src")
+    assert "partitions on 3 processes" in server.log()
+
+
+def test_parallel_copy_from_mariadb_uses_the_primary_key(
+    api: httpx.Client, server: RunningServer, pg_schema: str, mysql_database: str
+) -> None:
+    _source(pg_schema)
+    pg, my = _link(api, server, pg_link()), _link(api, server, mysql_link(mysql_database))
+    first = _run(api, server, pg, {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"},
+                 my, {"toJobConfig.tableName": "mid", "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"},
+                 extractors=1)
+    assert first["status"] == "SUCCEEDED", first
+    with _pg() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".back (LIKE "{pg_schema}".src)')
+    back = _run(api, server, my, {"fromJobConfig.tableName": "mid"},
+                pg, {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "back",
+                     "toJobConfig.tablePreparation": "DO_NOTHING"}, extractors=2)
+    assert back["status"] == "SUCCEEDED", back
+    assert _rows(pg_schema, "back") == _rows(pg_schema, "src")
+
+
+def test_a_failing_partition_fails_the_run_and_commits_nothing(
+    api: httpx.Client, server: RunningServer, pg_schema: str
+) -> None:
+    _source(pg_schema)
+    with _pg() as conn:
+        # One row breaks the destination's constraint: only the partition holding it fails.
+        conn.execute(f'CREATE TABLE "{pg_schema}".dst (LIKE "{pg_schema}".src, CHECK (id <> {ROWS - 5}))')
+    link = _link(api, server, pg_link())
+    done = _run(api, server, link, {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"},
+                link, {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
+                       "toJobConfig.tablePreparation": "DO_NOTHING"}, extractors=3)
+    assert done["status"] == "FAILED" and done["progress"] == -1
+    assert "check constraint" in done["error-summary"]
+    assert _rows(pg_schema, "dst") == []
