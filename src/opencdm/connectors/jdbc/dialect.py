@@ -112,6 +112,10 @@ class Dialect(ABC):
     @abstractmethod
     def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None: ...
 
+    def estimate_query_rows(self, conn: Any, sql: str) -> int | None:
+        """The planner's row estimate for a query, where the database offers one cheaply."""
+        return None
+
     def query(self, conn: Any, sql: str) -> list[tuple[Any, ...]]:
         cursor = conn.cursor()
         try:
@@ -321,10 +325,11 @@ class JdbcSource(Source):
         return self._arrow_schema
 
     def estimate_rows(self) -> int | None:
-        if self._config.table_name is None:
-            return None
+        config = self._config
         with self._dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
-            return self._dialect.estimate_rows(self._conn, self._schema_name, self._config.table_name)
+            if config.table_name is None or config.where_clause is not None:
+                return self._dialect.estimate_query_rows(self._conn, self._select(None))
+            return self._dialect.estimate_rows(self._conn, self._schema_name, config.table_name)
 
     def partitions(self, max_partitions: int) -> list[Partition]:
         """Ranges of the partition column (fromJobConfig.partitionColumn, else the primary key),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -190,6 +191,19 @@ class PostgresDialect(Dialect):
             return int(cursor.fetchone()[0])
         finally:
             cursor.close()
+
+    def estimate_query_rows(self, conn: Any, sql: str) -> int | None:
+        cursor = conn.cursor()
+        try:
+            # ADBC runs queries through COPY, which does not take EXPLAIN.
+            option = adbc_driver_postgresql.StatementOptions.USE_COPY.value
+            cursor.adbc_statement.set_options(**{option: "false"})
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+            (plan,) = cursor.fetchone()
+        finally:
+            cursor.close()
+        document = json.loads(plan) if isinstance(plan, str) else plan
+        return int(document[0]["Plan"]["Plan Rows"])
 
     def split_points(
         self,
