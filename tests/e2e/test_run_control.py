@@ -158,14 +158,20 @@ def test_a_crashed_worker_fails_the_run_not_the_server(private_server: RunningSe
     assert destination_rows(pg_schema) == 0
 
 
+def server_running_a_slow_job(home: Path, schema: str) -> tuple[RunningServer, str, int]:
+    """A new server in ``home`` whose worker is mid-way through a slow job."""
+    server = start_server(home, env=FAST_PROGRESS)
+    with server.client() as api:
+        job = make_slow_job(api, server, schema)
+        api.put(f"{server.cdm}/job/{job}/start").raise_for_status()
+        submission_id = int(wait_for_rows(api, server, job)["submission-id"])
+    assert worker_pid(server, submission_id) is not None
+    return server, job, submission_id
+
+
 def test_restart_after_a_server_crash_leaves_nothing_running(tmp_path: Path, pg_schema: str) -> None:
     home = tmp_path / "home"
-    first = start_server(home, env=FAST_PROGRESS)
-    with first.client() as api:
-        job = make_slow_job(api, first, pg_schema)
-        api.put(f"{first.cdm}/job/{job}/start").raise_for_status()
-        submission_id = wait_for_rows(api, first, job)["submission-id"]
-        assert worker_pid(first, submission_id) is not None
+    first, job, submission_id = server_running_a_slow_job(home, pg_schema)
     first.stop(signal.SIGKILL)
 
     second = start_server(home, env=FAST_PROGRESS)
@@ -184,12 +190,7 @@ def test_restart_after_a_server_crash_leaves_nothing_running(tmp_path: Path, pg_
 
 def test_sigterm_stops_running_jobs_and_exits_cleanly(tmp_path: Path, pg_schema: str) -> None:
     home = tmp_path / "home"
-    first = start_server(home, env=FAST_PROGRESS)
-    with first.client() as api:
-        job = make_slow_job(api, first, pg_schema)
-        api.put(f"{first.cdm}/job/{job}/start").raise_for_status()
-        submission_id = wait_for_rows(api, first, job)["submission-id"]
-        assert worker_pid(first, submission_id) is not None
+    first, job, submission_id = server_running_a_slow_job(home, pg_schema)
     started = time.monotonic()
     # uvicorn re-raises the signal after its graceful shutdown, as a well-behaved process does.
     assert first.stop(signal.SIGTERM) in (0, -signal.SIGTERM)

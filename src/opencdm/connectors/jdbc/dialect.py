@@ -31,6 +31,9 @@ class Writer(ABC):
     def write(self, batch: pa.RecordBatch) -> None: ...
 
 
+COUNT_BELOW_ROWS = 100_000
+
+
 class Dialect(ABC):
     quote_char: ClassVar[str] = '"'
     driver_errors: ClassVar[tuple[type[Exception], ...]]
@@ -109,8 +112,16 @@ class Dialect(ABC):
     @abstractmethod
     def query_columns(self, conn: Any, sql: str) -> list[Column]: ...
 
-    @abstractmethod
-    def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None: ...
+    def table_statistics_rows(self, conn: Any, schema: str, table: str) -> int | None:
+        """The row count the database's statistics hold for a table, if it keeps one."""
+        return None
+
+    def estimate_rows(self, conn: Any, schema: str, table: str) -> int:
+        approximate = self.table_statistics_rows(conn, schema, table)
+        # Statistics are missing or rough for small tables, where counting is cheap anyway.
+        if approximate is not None and approximate >= COUNT_BELOW_ROWS:
+            return approximate
+        return int(self.query(conn, f"SELECT COUNT(*) FROM {self.table_ref(schema, table)}")[0][0])
 
     def estimate_query_rows(self, conn: Any, sql: str) -> int | None:
         """The planner's row estimate for a query, where the database offers one cheaply."""

@@ -326,18 +326,14 @@ class MySqlDialect(Dialect):
         finally:
             self.execute(conn, f"DROP TEMPORARY TABLE {probe}")
 
-    def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (schema, table),
-            )
-            row = cursor.fetchone()
-            # InnoDB's TABLE_ROWS is a rough sample, far off for small tables; counting those is cheap.
-            if row is not None and row[0] is not None and row[0] >= 100_000:
-                return int(row[0])
-            cursor.execute(f"SELECT COUNT(*) FROM {self.table_ref(schema, table)}")
-            return int(cursor.fetchone()[0])
+    def table_statistics_rows(self, conn: Any, schema: str, table: str) -> int | None:
+        # InnoDB's TABLE_ROWS is a rough sample.
+        rows = self.query(
+            conn,
+            "SELECT TABLE_ROWS FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = {self.literal(schema)} AND TABLE_NAME = {self.literal(table)}",
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         if self.fast_paths:

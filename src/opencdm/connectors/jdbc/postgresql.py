@@ -175,22 +175,14 @@ class PostgresDialect(Dialect):
         finally:
             self.execute(conn, f"DROP VIEW {self.quote(view)}")
 
-    def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None:
-        cursor = conn.cursor()
-        try:
-            cursor.execute(
-                "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = $1 AND c.relname = $2",
-                (schema, table),
-            )
-            row = cursor.fetchone()
-            # reltuples is -1 before the first VACUUM/ANALYZE and rough for small tables; counting is cheap there.
-            if row is not None and row[0] is not None and row[0] >= 100_000:
-                return int(row[0])
-            cursor.execute(f"SELECT count(*) FROM {self.table_ref(schema, table)}")
-            return int(cursor.fetchone()[0])
-        finally:
-            cursor.close()
+    def table_statistics_rows(self, conn: Any, schema: str, table: str) -> int | None:
+        # reltuples is -1 before the first VACUUM/ANALYZE.
+        rows = self.query(
+            conn,
+            "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {self.literal(schema)} AND c.relname = {self.literal(table)}",
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def estimate_query_rows(self, conn: Any, sql: str) -> int | None:
         cursor = conn.cursor()

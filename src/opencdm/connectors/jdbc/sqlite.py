@@ -185,9 +185,6 @@ class SqliteDialect(Dialect):
         rows = conn.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table,)).fetchall()
         return [str(row[0]) for row in rows]
 
-    def estimate_rows(self, conn: Any, schema: str, table: str) -> int | None:
-        return int(conn.execute(f"SELECT COUNT(*) FROM {self.table_ref(schema, table)}").fetchone()[0])
-
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         converters = [_read_converter(field) for field in schema]
         cursor = conn.execute(sql)
