@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten
 from opencdm.connectors import get_connector
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
-from opencdm.service.links import check_name, find_link, link_values
+from opencdm.service.links import check_name, find_link, insert_unique, link_values
 from opencdm.store.models import Cluster, Job, Submission
 from opencdm.store.secrets import SecretBox
 
@@ -119,11 +118,7 @@ def create_job(session: Session, box: SecretBox, cluster: Cluster, draft: JobDra
         update_user=user,
         update_ms=stamp,
     )
-    session.add(job)
-    try:
-        session.flush()
-    except IntegrityError:  # a concurrent request created the same name after our check
-        raise CdmError("Cdm.0104", f"The job name {draft.name} already exists.") from None
+    insert_unique(session, job, CdmError("Cdm.0104", f"The job name {draft.name} already exists."))
     return job
 
 

@@ -78,11 +78,7 @@ def create_link(session: Session, box: SecretBox, cluster: Cluster, draft: LinkD
         update_user=user,
         update_ms=stamp,
     )
-    session.add(link)
-    try:
-        session.flush()
-    except IntegrityError:  # a concurrent request created the same name after our check
-        raise CdmError("Cdm.0315", f"Link name {draft.name} already exists.") from None
+    insert_unique(session, link, CdmError("Cdm.0315", f"Link name {draft.name} already exists."))
     return link
 
 
@@ -127,6 +123,15 @@ def delete_link(session: Session, cluster: Cluster, name: str) -> None:
     if _link_in_use(session, link):
         raise CdmError("Cdm.0321", f"Link {name} is in use by a job and cannot be deleted.")
     session.delete(link)
+
+
+def insert_unique(session: Session, row: object, duplicate: CdmError) -> None:
+    """Add a named row; ``duplicate`` when a concurrent request took the name after our check."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise duplicate from None
 
 
 def draft_from_wire(name: str, connector_name: str, enabled: bool, config_values: Mapping[str, Any]) -> LinkDraft:
