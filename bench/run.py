@@ -1,0 +1,1011 @@
+"""OpenCDM benchmark (issue 3): the raw psql pipe, OpenCDM over HTTP, and the peers, side by side.
+
+Runs every selected (route, tool) once per round, for ``--runs`` rounds (interleaved, so drift of
+the machine hits every tool alike), checks each result, prints the table and writes it, with the
+machine description and the issue's targets, to docs/performance.md. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import functools
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gen_data
+import httpx
+import psutil
+import psycopg
+import pymysql
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results"
+DOC = REPO / "docs" / "performance.md"
+PEERS_PYTHON = BENCH / ".venv-peers" / "bin" / "python"
+
+HOST = "127.0.0.1"  # the only address this benchmark ever talks to
+PG_PORT, MY_PORT = 5432, 3306
+PG_DSN = gen_data.PG_DSN
+PG_URI = f"postgresql://postgres@{HOST}:{PG_PORT}/test"
+SQLITE_DST = gen_data.DATA_DIR / "dst.sqlite"
+PANDAS_ROWS = 500_000
+POLL_SECONDS = 0.2
+SAMPLE_SECONDS = 0.1
+MIB = 1024 * 1024
+
+ROUTES = {
+    "pg-pg": ("PostgreSQL → PostgreSQL", "pg"),
+    "mysql-pg": ("MariaDB → PostgreSQL", "mysql"),
+    "pg-mysql": ("PostgreSQL → MariaDB", "pg"),
+    "pg-sqlite": ("PostgreSQL → SQLite", "pg"),
+    "sqlite-pg": ("SQLite → PostgreSQL", "sqlite"),
+}
+
+
+class ToolFailed(Exception):
+    """A run that did not complete (non-zero exit, FAILED job, timeout)."""
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+class TreeSampler:
+    """Peak of the summed RSS of a process and all its descendants, sampled every 0.1 s.
+
+    Summing the tree is what a user pays: the OpenCDM server plus its worker processes, or a peer's
+    interpreter plus whatever it spawns (sling, psql). Sampling can miss a spike shorter than 0.1 s.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> int:
+        total = 0
+        with contextlib.suppress(psutil.Error):
+            processes = [self.root, *self.root.children(recursive=True)]
+            for process in processes:
+                with contextlib.suppress(psutil.Error):
+                    total += process.memory_info().rss
+        self.peak = max(self.peak, total)
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            self.sample()
+
+    def __enter__(self) -> TreeSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak / MIB
+
+
+def run_process(argv: Sequence[str], env: dict[str, str], log: Path, timeout: float) -> tuple[float, float]:
+    """Run a command (its own process group), timed, with its tree's peak RSS; raise ToolFailed on error."""
+    with open(log, "wb") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        with TreeSampler(process.pid) as sampler:
+            try:
+                returncode = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the group we created, nothing else
+                process.wait()
+                raise ToolFailed(f"timed out after {timeout:.0f} s") from None
+        wall = time.monotonic() - started
+    if returncode != 0:
+        raise ToolFailed(f"exit code {returncode}: {_last_error(log)}")
+    return wall, sampler.peak_mib
+
+
+def _last_error(log: Path) -> str:
+    """The line of a failed command's output most likely to name the cause (peers end with warnings)."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"(Error|Exception|FATAL|fatal)\b", line)]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+# --- databases -----------------------------------------------------------------------------------
+
+
+def pg(sql: str, *, fetch: bool = False) -> list[tuple[Any, ...]]:
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if fetch else []
+
+
+def mysql(sql: str, *, fetch: bool = False) -> list[tuple[Any, ...]]:
+    conn = pymysql.connect(**gen_data.MY_PARAMS, database=gen_data.SCHEMA, charset="utf8mb4", autocommit=True)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SET time_zone = '+00:00'")  # TIMESTAMP values read as UTC, as they were written
+            cursor.execute(sql)
+            return list(cursor.fetchall()) if fetch else []
+    finally:
+        conn.close()
+
+
+def sqlite(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+# Per-dialect expressions of an order-independent checksum: sums and lengths that would move if a
+# row were lost or duplicated, a decimal rounded, a string re-encoded, a date or a time zone shifted
+# or microseconds dropped. One scan per table; exact integers on every side.
+_CHECKSUM_TERMS = {
+    "pg": [
+        "count(*)", "sum(id)", "sum(c_int)", "sum(c_numeric * 100)", "count(c_double)",
+        "sum(char_length(c_varchar))", "sum(char_length(c_text))", "sum(c_bool::int)",
+        "sum(extract(day from c_date))", "sum(extract(microseconds from c_ts)::bigint % 1000000)",
+        "sum(extract(hour from c_tstz AT TIME ZONE 'UTC'))",
+    ],
+    "mysql": [
+        "count(*)", "sum(id)", "sum(c_int)", "sum(c_numeric * 100)", "count(c_double)",
+        "sum(char_length(c_varchar))", "sum(char_length(c_text))", "sum(c_bool)",
+        "sum(dayofmonth(c_date))", "sum(microsecond(c_ts))", "sum(hour(c_tstz))",
+    ],
+    "sqlite": [
+        "count(*)", "sum(id)", "sum(c_int)", "sum(CAST(round(c_numeric * 100) AS INTEGER))", "count(c_double)",
+        "sum(length(c_varchar))", "sum(length(c_text))", "sum(c_bool)",
+        "sum(CAST(substr(c_date, 9, 2) AS INTEGER))", "sum(CAST(substr(c_ts, 21, 6) AS INTEGER))",
+        "sum(CAST(substr(c_tstz, 12, 2) AS INTEGER))",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table in one of the three databases: bench.NAME, or NAME in an SQLite file."""
+
+    kind: str  # pg | mysql | sqlite
+    name: str
+    path: Path | None = None  # SQLite file
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.kind == "pg":
+            return pg(sql, fetch=True)
+        if self.kind == "mysql":
+            return mysql(sql, fetch=True)
+        assert self.path is not None
+        return sqlite(self.path, sql)
+
+    @property
+    def ref(self) -> str:
+        return self.name if self.kind == "sqlite" else f"{gen_data.SCHEMA}.{self.name}"
+
+    def count(self) -> int:
+        return int(self.query(f"SELECT count(*) FROM {self.ref}")[0][0])
+
+    def checksum(self) -> tuple[int, ...]:
+        terms = ", ".join(f"coalesce({term}, 0)" for term in _CHECKSUM_TERMS[self.kind])
+        return tuple(int(value) for value in self.query(f"SELECT {terms} FROM {self.ref}")[0])
+
+    def recreate_like_source(self, pg_source: str = "src") -> None:
+        """An empty copy of the source table, primary key included (as the raw pipe's target)."""
+        if self.kind == "pg":
+            like = f"{gen_data.SCHEMA}.{pg_source}"
+            pg(f"DROP TABLE IF EXISTS {self.ref}; CREATE TABLE {self.ref} (LIKE {like} INCLUDING ALL)")
+        elif self.kind == "mysql":
+            mysql(f"DROP TABLE IF EXISTS {self.ref}")
+            mysql(f"CREATE TABLE {self.ref} LIKE bench.src")
+        else:
+            assert self.path is not None
+            self.path.unlink(missing_ok=True)
+            ddl = ", ".join(f"{n} {t}" for n, t in zip(gen_data.COLUMNS, gen_data.SQLITE_TYPES, strict=True))
+            sqlite(self.path, f"CREATE TABLE {self.name} ({ddl.replace('id BIGINT', 'id BIGINT PRIMARY KEY')})")
+
+    def empty(self) -> None:
+        if self.kind == "pg":
+            # CHECKPOINT: the previous run's dirty pages are flushed now, not during the next timed run.
+            pg(f"TRUNCATE {self.ref}; CHECKPOINT")
+        elif self.kind == "mysql":
+            mysql(f"TRUNCATE TABLE {self.ref}")
+        else:
+            self.recreate_like_source()  # a fresh file also gives back the space of the last run
+
+
+def source_table(kind: str, pg_name: str = "src") -> Table:
+    if kind == "sqlite":
+        return Table("sqlite", "src", gen_data.SQLITE_PATH)
+    return Table(kind, pg_name if kind == "pg" else "src")
+
+
+@functools.cache
+def _source_checksum(table: Table) -> tuple[int, ...]:
+    return table.checksum()  # one scan per source table and session, shared by its routes
+
+
+def source_bytes(kind: str, pg_name: str = "src") -> int:
+    """The MB basis of a route: PG heap size, InnoDB data_length, or the SQLite file."""
+    if kind == "pg":
+        return int(pg(f"SELECT pg_relation_size('bench.{pg_name}')", fetch=True)[0][0])
+    if kind == "mysql":
+        return int(mysql(
+            "SELECT data_length FROM information_schema.TABLES WHERE table_schema = 'bench' AND table_name = 'src'",
+            fetch=True,
+        )[0][0])
+    return gen_data.SQLITE_PATH.stat().st_size
+
+
+# --- the tools -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    rows: int
+    timeout: float
+    logs: Path
+    opencdm_python: str
+    extractors: int
+    pg_source: str = "src"  # --memory-check reads bench.mem_<rows>
+    server: OpenCdmServer | None = None
+
+
+class Tool:
+    """One way of copying one route. ``run`` is timed; everything else is not."""
+
+    family = ""
+    name = ""
+    note = ""
+    # Rows a run copies and the factor its wall time is scaled by (pandas runs on a subset).
+    copied_rows: int = 0
+    scale: float = 1.0
+
+    def __init__(self, route: str, ctx: Context) -> None:
+        self.route = route
+        self.ctx = ctx
+        self.copied_rows = ctx.rows
+
+    @property
+    def id(self) -> str:
+        return f"{self.family}:{self.route}" if self.family == "opencdm" else self.family
+
+    def setup(self) -> None:
+        """Once per session; an exception marks the tool unavailable."""
+
+    def prepare(self) -> None:
+        """Before each run: an empty target."""
+
+    def run(self, log: Path) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def check(self) -> str:
+        raise NotImplementedError
+
+
+class CopiesIntoTable(Tool):
+    """A tool writing into a target we create like the source; checked by count and checksum."""
+
+    def __init__(self, route: str, ctx: Context, target: Table) -> None:
+        super().__init__(route, ctx)
+        self.target = target
+        self.source = source_table(ROUTES[route][1], ctx.pg_source)
+        self._expected: tuple[int, ...] | None = None
+
+    def setup(self) -> None:
+        self.target.recreate_like_source(self.ctx.pg_source)
+        self._expected = _source_checksum(self.source)
+
+    def prepare(self) -> None:
+        self.target.empty()
+
+    def check(self) -> str:
+        found = self.target.checksum()
+        if found == self._expected:
+            return "OK"
+        if found[0] != self._expected[0]:  # type: ignore[index]
+            return f"MISMATCH: {found[0]:,} rows, expected {self._expected[0]:,}"  # type: ignore[index]
+        names = [term for term, a, b in zip(_CHECKSUM_TERMS["pg"], found, self._expected or (), strict=True) if a != b]
+        return f"MISMATCH in {', '.join(names)}"
+
+
+class RawPipe(CopiesIntoTable):
+    family = "pipe"
+    name = "psql binary COPY pipe"
+    note = "raw pipe: the physical limit"
+
+    def run(self, log: Path) -> tuple[float, float]:
+        psql = f"psql -X -q -v ON_ERROR_STOP=1 -h {HOST} -p {PG_PORT} -U postgres -d test"
+        command = (
+            f'{psql} -c "COPY {self.source.ref} TO STDOUT (FORMAT binary)" | '
+            f'{psql} -c "COPY {self.target.ref} FROM STDIN (FORMAT binary)"'
+        )
+        return run_process(["bash", "-o", "pipefail", "-c", command], dict(os.environ), log, self.ctx.timeout)
+
+
+class OpenCdm(CopiesIntoTable):
+    family = "opencdm"
+    name = "OpenCDM"
+
+    def __init__(self, route: str, ctx: Context) -> None:
+        target_kind = route.split("-")[1]
+        path = SQLITE_DST if target_kind == "sqlite" else None
+        super().__init__(route, ctx, Table(target_kind, "dst_opencdm", path))
+        self.job = f"bench-{route}"
+        self.note = f"HTTP API, numExtractors={ctx.extractors}"
+
+    def setup(self) -> None:
+        super().setup()
+        server = self.ctx.server
+        assert server is not None
+        source_kind = ROUTES[self.route][1]
+        server.create_job(
+            self.job,
+            from_link=server.link_for(source_kind),
+            to_link=server.link_for(self.target.kind, destination=True),
+            from_inputs={"fromJobConfig.schemaName": gen_data.SCHEMA, "fromJobConfig.tableName": self.source.name},
+            to_inputs={
+                "toJobConfig.schemaName": gen_data.SCHEMA,
+                "toJobConfig.tableName": self.target.name,
+                # The harness empties the pre-created target before each run (untimed), so the job
+                # neither creates nor clears anything inside the timed window.
+                "toJobConfig.tablePreparation": "DO_NOTHING",
+                "toJobConfig.beforeImportType": "none",
+            },
+            extractors=self.ctx.extractors,
+        )
+
+    def run(self, log: Path) -> tuple[float, float]:
+        server = self.ctx.server
+        assert server is not None
+        with TreeSampler(server.process.pid) as sampler:
+            wall, outcome = server.run_job(self.job, self.ctx.timeout)
+        log.write_text(json.dumps(outcome, indent=2))
+        return wall, sampler.peak_mib
+
+
+class PeerCommand(Tool):
+    """A peer run as a subprocess of the peers' virtualenv; it creates its own target table."""
+
+    target_schema = ""
+
+    def __init__(self, route: str, ctx: Context) -> None:
+        super().__init__(route, ctx)
+        self.target = Table("pg", "src")
+
+    def setup(self) -> None:
+        if not PEERS_PYTHON.exists():
+            raise ToolFailed(f"not installed: {PEERS_PYTHON} missing (run bench/run.sh)")
+        self.probe()
+
+    def probe(self) -> None:
+        """Fail early (in setup) when the peer cannot even start."""
+
+    def prepare(self) -> None:
+        pg(f"DROP SCHEMA IF EXISTS {self.target_schema} CASCADE; CHECKPOINT")
+
+    def argv(self, workdir: Path) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def run(self, log: Path) -> tuple[float, float]:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{self.family}-") as workdir:
+            return run_process(self.argv(Path(workdir)), self.env(), log, self.ctx.timeout)
+
+    def check(self) -> str:
+        found = int(pg(f"SELECT count(*) FROM {self.target_schema}.src", fetch=True)[0][0])
+        expected = self.copied_rows
+        return "OK (count)" if found == expected else f"MISMATCH: {found:,} rows, expected {expected:,}"
+
+
+class Dlt(PeerCommand):
+    def __init__(self, route: str, ctx: Context, backend: str) -> None:
+        super().__init__(route, ctx)
+        self.backend = backend
+        self.family = f"dlt-{backend}"
+        self.name = f"dlt sql_table backend={backend}"
+        self.note = "DATA_WRITER__DISABLE_COMPRESSION=true (its fastest documented setting)"
+        self.target_schema = f"bench_dlt_{backend}"
+
+    def probe(self) -> None:
+        subprocess.run([str(PEERS_PYTHON), "-c", "import dlt.sources.sql_database, psycopg2"], check=True,
+                       capture_output=True, timeout=120)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DATA_WRITER__DISABLE_COMPRESSION": "true", "RUNTIME__DLTHUB_TELEMETRY": "false"}
+
+    def argv(self, workdir: Path) -> list[str]:
+        return [
+            # dlt insists on a password; trust authentication ignores it.
+            str(PEERS_PYTHON), str(BENCH / "peers" / "dlt_copy.py"),
+            "--url", f"postgresql://postgres:unused@{HOST}:{PG_PORT}/test",
+            "--backend", self.backend, "--table", self.ctx.pg_source, "--dataset", self.target_schema,
+            "--pipelines-dir", str(workdir),
+        ]
+
+
+class Sling(PeerCommand):
+    family = "sling"
+    name = "Sling CLI"
+    note = "full-refresh (its default load); telemetry off"
+    target_schema = "bench_sling"
+
+    def binary(self) -> str:
+        found = subprocess.run(
+            [str(PEERS_PYTHON), "-c", "import sling_linux_amd64 as s; print(s.SLING_BIN)"],
+            check=True, capture_output=True, text=True, timeout=60,
+        )
+        return found.stdout.strip()
+
+    def probe(self) -> None:
+        self._binary = self.binary()
+        os.chmod(self._binary, 0o755)  # the wheel ships it without the execute bit on some installs
+        subprocess.run([self._binary, "--version"], check=True, capture_output=True, timeout=60)
+
+    def env(self) -> dict[str, str]:
+        url = f"postgresql://postgres@{HOST}:{PG_PORT}/test?sslmode=disable"
+        return {**os.environ, "BENCH_PG": url, "SLING_DISABLE_TELEMETRY": "true"}
+
+    def argv(self, workdir: Path) -> list[str]:
+        return [
+            self._binary, "run", "--src-conn", "BENCH_PG", "--src-stream", f"bench.{self.ctx.pg_source}",
+            "--tgt-conn", "BENCH_PG", "--tgt-object", f"{self.target_schema}.src", "--mode", "full-refresh",
+        ]
+
+
+class Pandas(PeerCommand):
+    family = "pandas"
+    name = "pandas read_sql(chunks) + to_sql"
+    target_schema = "bench_pandas"
+
+    def __init__(self, route: str, ctx: Context) -> None:
+        super().__init__(route, ctx)
+        self.copied_rows = min(ctx.rows, PANDAS_ROWS)
+        self.scale = ctx.rows / self.copied_rows
+        if self.scale > 1:
+            self.note = f"extrapolated: measured on {self.copied_rows:,} rows, scaled ×{self.scale:g} (linear)"
+
+    def probe(self) -> None:
+        subprocess.run([str(PEERS_PYTHON), "-c", "import pandas, sqlalchemy, psycopg2"], check=True,
+                       capture_output=True, timeout=120)
+
+    def prepare(self) -> None:
+        super().prepare()
+        pg(f"CREATE SCHEMA {self.target_schema}")
+
+    def argv(self, workdir: Path) -> list[str]:
+        return [
+            str(PEERS_PYTHON), str(BENCH / "peers" / "pandas_copy.py"),
+            "--url", f"postgresql+psycopg2://postgres@{HOST}:{PG_PORT}/test",
+            "--rows", str(self.copied_rows), "--target-schema", self.target_schema,
+        ]
+
+
+class ConnectorxAdbc(CopiesIntoTable):
+    family = "cx-adbc"
+    name = "connectorx arrow_stream → ADBC ingest"
+    note = "reference Arrow route; batches cast to the target schema"
+
+    def __init__(self, route: str, ctx: Context) -> None:
+        super().__init__(route, ctx, Table("pg", "dst_cxadbc"))
+
+    def setup(self) -> None:
+        if not PEERS_PYTHON.exists():
+            raise ToolFailed(f"not installed: {PEERS_PYTHON} missing (run bench/run.sh)")
+        subprocess.run([str(PEERS_PYTHON), "-c", "import connectorx, adbc_driver_postgresql"], check=True,
+                       capture_output=True, timeout=120)
+        super().setup()
+
+    def run(self, log: Path) -> tuple[float, float]:
+        argv = [
+            str(PEERS_PYTHON), str(BENCH / "peers" / "cx_adbc.py"),
+            "--source", f"mysql://root@{HOST}:{MY_PORT}/bench", "--target", PG_URI, "--table", self.target.name,
+        ]
+        return run_process(argv, dict(os.environ), log, self.ctx.timeout)
+
+
+def build_tools(ctx: Context, only: set[str] | None, skip_peers: bool) -> list[Tool]:
+    tools: list[Tool] = [RawPipe("pg-pg", ctx, Table("pg", "dst_pipe"))]
+    tools += [OpenCdm(route, ctx) for route in ROUTES]
+    if not skip_peers:
+        tools += [Dlt("pg-pg", ctx, "pyarrow"), Dlt("pg-pg", ctx, "connectorx"), Sling("pg-pg", ctx),
+                  Pandas("pg-pg", ctx), ConnectorxAdbc("mysql-pg", ctx)]
+    if only:
+        tools = [tool for tool in tools if only & {tool.id, tool.family, tool.route}]
+    return tools
+
+
+# --- OpenCDM over HTTP ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _configs(name: str, inputs: dict[str, str]) -> dict[str, Any]:
+    return {"configs": [{"name": name, "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}
+
+
+class OpenCdmServer:
+    """A fresh ``opencdm serve`` of this checkout on a free loopback port, with its own OPENCDM_HOME."""
+
+    def __init__(self, python: str, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCDM_")}
+        env["OPENCDM_HOME"] = str(home)
+        self.log = open(home / "server.log", "wb")  # noqa: SIM115 - open for the server's lifetime
+        self.process = subprocess.Popen(
+            [python, "-m", "opencdm", "serve", "--host", HOST, "--port", str(self.port)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
+        )
+        self.url = f"http://{HOST}:{self.port}"
+        self._wait_ready()
+        creds = json.loads((home / "credentials.json").read_text())
+        self.cdm = f"/v1.1/{creds['project_id']}/clusters/{creds['cluster_id']}/cdm"
+        self.http = httpx.Client(base_url=self.url, timeout=60)
+        self.http.headers["X-Auth-Token"] = self._token(creds)
+        self._links: dict[str, str] = {}
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ToolFailed(f"opencdm serve exited: {(self.home / 'server.log').read_text()[-800:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{self.url}/openapi.json", timeout=1)
+                return
+            time.sleep(0.2)
+        raise ToolFailed("opencdm serve did not answer within 60 s")
+
+    def _token(self, creds: dict[str, str]) -> str:
+        body = {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": creds["user"], "password": creds["password"], "domain": {"name": "Default"}}}},
+            "scope": {"project": {"id": creds["project_id"]}},
+        }}
+        response = httpx.post(f"{self.url}/v3/auth/tokens", json=body, timeout=30)
+        response.raise_for_status()
+        return response.headers["X-Subject-Token"]
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.http.request(method, self.cdm + path, json=body)
+        if response.status_code >= 400:
+            raise ToolFailed(f"{method} {path}: HTTP {response.status_code} {response.text[:400]}")
+        return response.json() if response.content else {}
+
+    def link_for(self, kind: str, destination: bool = False) -> str:
+        """The link of a database, created on first use (SQLite: one file to read, one to write)."""
+        name = f"bench-{kind}" + ("-dst" if kind == "sqlite" and destination else "")
+        if name in self._links:
+            return name
+        inputs = {
+            "pg": {"linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": HOST, "linkConfig.port": str(PG_PORT),
+                   "linkConfig.database": "test", "linkConfig.username": "postgres", "linkConfig.password": ""},
+            "mysql": {"linkConfig.databaseType": "MYSQL", "linkConfig.host": HOST, "linkConfig.port": str(MY_PORT),
+                      "linkConfig.database": gen_data.SCHEMA, "linkConfig.username": "root",
+                      "linkConfig.password": ""},
+            "sqlite": {"linkConfig.databaseType": "SQLITE",
+                       "linkConfig.database": str(SQLITE_DST if destination else gen_data.SQLITE_PATH)},
+        }[kind]
+        self._call("POST", "/link", {"links": [{
+            "name": name, "connector-name": "generic-jdbc-connector", "enabled": True,
+            "link-config-values": _configs("linkConfig", inputs),
+        }]})
+        self._links[name] = name
+        return name
+
+    def create_job(self, name: str, *, from_link: str, to_link: str, from_inputs: dict[str, str],
+                   to_inputs: dict[str, str], extractors: int) -> None:
+        self._call("POST", "/job", {"jobs": [{
+            "name": name, "job_type": "NORMAL_JOB",
+            "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
+            "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
+            "from-config-values": _configs("fromJobConfig", from_inputs),
+            "to-config-values": _configs("toJobConfig", to_inputs),
+            "driver-config-values": _configs("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
+        }]})
+
+    def run_job(self, name: str, timeout: float) -> tuple[float, dict[str, Any]]:
+        """Wall time from the StartJob request to SUCCEEDED as seen by this client (polled every 0.2 s)."""
+        started = time.monotonic()
+        self._call("PUT", f"/job/{name}/start", {"variables": {}})
+        while True:
+            time.sleep(POLL_SECONDS)
+            submission = self._call("GET", f"/job/{name}/status")["submissions"][0]
+            if submission["status"] == "SUCCEEDED":
+                return time.monotonic() - started, submission
+            if submission["status"] not in ("BOOTING", "RUNNING"):
+                summary = submission.get("error-summary") or submission.get("error_summary") or submission
+                raise ToolFailed(f"job {submission['status']}: {str(summary)[:400]}")
+            if time.monotonic() - started > timeout:
+                with contextlib.suppress(ToolFailed):
+                    self._call("PUT", f"/job/{name}/stop")
+                raise ToolFailed(f"timed out after {timeout:.0f} s")
+
+    def idle_rss_mib(self) -> float:
+        return TreeSampler(self.process.pid).sample() / MIB
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    wall: float | None
+    peak_rss_mib: float | None
+    check: str
+
+
+@dataclass
+class Result:
+    id: str
+    route: str
+    tool: str
+    note: str
+    rows: int
+    copied_rows: int
+    scale: float
+    source_bytes: int
+    runs: list[Run] = field(default_factory=list)
+    unavailable: str | None = None
+
+    def good(self) -> list[Run]:
+        return [r for r in self.runs if r.wall is not None and r.check.startswith("OK")]
+
+    def median(self) -> float | None:
+        walls = [r.wall * self.scale for r in self.good() if r.wall is not None]
+        return statistics.median(walls) if walls else None
+
+    def walls(self) -> list[float]:
+        return [r.wall * self.scale for r in self.good() if r.wall is not None]
+
+    def peak(self) -> float | None:
+        peaks = [r.peak_rss_mib for r in self.good() if r.peak_rss_mib is not None]
+        return max(peaks) if peaks else None
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Result:
+        runs = [Run(**run) for run in data.pop("runs")]
+        return cls(**data, runs=runs)
+
+
+def run_session(tools: list[Tool], runs: int, ctx: Context) -> list[Result]:
+    results: dict[str, Result] = {}
+    active: list[Tool] = []
+    for tool in tools:
+        label, source_kind = ROUTES[tool.route]
+        result = Result(tool.id, tool.route, tool.name, tool.note, ctx.rows, tool.copied_rows, tool.scale,
+                        source_bytes(source_kind, ctx.pg_source))
+        results[tool.id] = result
+        try:
+            tool.setup()
+            active.append(tool)
+        except Exception as exc:  # noqa: BLE001 - any failure to set up is reported, not fatal
+            result.unavailable = f"{type(exc).__name__}: {exc}"[:400]
+            print(f"  {tool.id}: unavailable: {result.unavailable}", flush=True)
+        result.note = tool.note  # setup may refine it
+    for round_no in range(1, runs + 1):
+        for tool in active:
+            tool.prepare()
+            log = ctx.logs / f"{tool.id.replace(':', '_')}-{round_no}.log"
+            try:
+                wall, peak = tool.run(log)
+                check = tool.check()
+            except Exception as exc:  # noqa: BLE001 - a failed run is a result too
+                wall, peak, check = None, None, f"FAILED: {exc}"[:400]
+            results[tool.id].runs.append(Run(wall, peak, check))
+            shown = f"{wall:8.2f} s  peak {peak:7.1f} MiB" if wall is not None and peak is not None else ""
+            print(f"  round {round_no}/{runs}  {tool.id:<18} {shown}  {check}", flush=True)
+    return list(results.values())
+
+
+def _fmt_rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def table_rows(results: list[Result]) -> list[list[str]]:
+    pipe = next((r.median() for r in results if r.id == "pipe"), None)
+    rows = []
+    for r in results:
+        label = ROUTES[r.route][0]
+        if r.unavailable:
+            rows.append([label, r.tool, f"not available: {r.unavailable[:160]}", "", "", "", "", ""])
+            continue
+        median = r.median()
+        ok = f"{len(r.good())}/{len(r.runs)}"
+        if median is None:
+            failure = next((run.check for run in r.runs if not run.check.startswith("OK")), "no run")
+            rows.append([label, r.tool, f"failed ({ok} ok): {failure[:160]}", "", "", "", "", r.note])
+            continue
+        walls = r.walls()
+        ratio = f"{median / pipe:.2f}×" if pipe else "–"
+        peak = r.peak()
+        rows.append([
+            label, r.tool, f"{median:.2f} ({min(walls):.2f}–{max(walls):.2f}), {ok} ok",
+            _fmt_rate(r.rows / median), f"{r.source_bytes / 1e6 / median:.1f}",
+            f"{peak:.0f}" if peak is not None else "–", ratio, r.note,
+        ])
+    return rows
+
+
+HEADER = ["route", "tool", "wall s median (min–max)", "rows/s", "MB/s", "peak RSS MiB", "× raw pipe", "notes"]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(HEADER)]
+    widths[-1] = len(HEADER[-1])  # notes may be long; let them run off to the right
+    for row in [HEADER, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+# --- targets of issue 3 --------------------------------------------------------------------------
+
+
+def _verdict(ok: bool | None) -> str:
+    return "NOT MEASURED" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def targets(results: list[Result], memory: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) rows; a target whose inputs were not measured says so."""
+    by_id = {r.id: r for r in results}
+
+    def median(tool_id: str) -> float | None:
+        found = by_id.get(tool_id)
+        return found.median() if found else None
+
+    out: list[tuple[str, str, str]] = []
+    pipe, cdm_pg = median("pipe"), median("opencdm:pg-pg")
+    ratio = cdm_pg / pipe if pipe and cdm_pg else None
+    out.append(("PostgreSQL → PostgreSQL: OpenCDM ≤ 1.10 × raw pipe",
+                f"{ratio:.2f}×" if ratio else "–", _verdict(None if ratio is None else ratio <= 1.10)))
+    sling = median("sling")
+    dlt_walls = [w for w in (median("dlt-pyarrow"), median("dlt-connectorx")) if w is not None]
+    dlt_best = min(dlt_walls) if dlt_walls else None
+    for route in ROUTES:
+        own = median(f"opencdm:{route}")
+        for peer, wall, factor in (("Sling", sling, 4.0), ("dlt's fastest", dlt_best, 3.5)):
+            speedup = wall / own if wall and own else None
+            basis = "" if route == "pg-pg" else " (peer measured on PostgreSQL → PostgreSQL)"
+            verdict = _verdict(None if speedup is None else speedup >= factor)
+            out.append((f"{ROUTES[route][0]}: OpenCDM ≥ {factor:g}× faster than {peer}{basis}",
+                        f"{speedup:.2f}×" if speedup else "–", verdict))
+    cx, cdm_my = median("cx-adbc"), median("opencdm:mysql-pg")
+    out.append(("MariaDB → PostgreSQL: OpenCDM ≤ connectorx → ADBC",
+                f"{cdm_my:.2f} s vs {cx:.2f} s" if cx and cdm_my else "–",
+                _verdict(None if not (cx and cdm_my) else cdm_my <= cx)))
+    peaks = (memory or {}).get("peaks", {})
+    small, large = peaks.get("1000000"), peaks.get("10000000")
+    out.append(("Peak RSS (server + workers) ≤ 400 MiB at 10M rows",
+                f"{large:.0f} MiB" if large else "–", _verdict(None if large is None else large <= 400)))
+    out.append(("Peak RSS at 10M ≤ 1.1 × peak RSS at 1M",
+                f"{large / small:.2f}× ({small:.0f} → {large:.0f} MiB)" if small and large else "–",
+                _verdict(None if not (small and large) else large <= 1.1 * small)))
+    return out
+
+
+# --- the machine and the document ----------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    pg_settings = pg("SELECT version(), current_setting('shared_buffers'), current_setting('max_wal_size')",
+                     fetch=True)[0]
+    my_settings = mysql("SELECT version(), @@innodb_buffer_pool_size, @@innodb_flush_log_at_trx_commit", fetch=True)[0]
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src"], capture_output=True, text=True)
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(os.cpu_count()),
+        "ram": f"{psutil.virtual_memory().total / 1024**3:.1f} GiB",
+        "cpu": cpu,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgresql": f"{pg_settings[0].split(' on ')[0]} "
+                      f"(shared_buffers {pg_settings[1]}, max_wal_size {pg_settings[2]})",
+        "mariadb": f"{my_settings[0]} (innodb_buffer_pool_size {int(my_settings[1]) // MIB} MiB, "
+                   f"innodb_flush_log_at_trx_commit {my_settings[2]})",
+        "opencdm": f"{commit.stdout.strip()}{' + uncommitted changes in src/' if dirty.stdout.strip() else ''}",
+        "peers": ", ".join(f"{p} {version(p)}" for p in ("dlt", "sling-linux-amd64", "pandas", "SQLAlchemy",
+                                                          "connectorx", "adbc-driver-postgresql", "pyarrow")),
+    }
+
+
+def render_doc() -> None:
+    main = _load("main")
+    memory = _load("memory")
+    parts = [
+        "# Performance",
+        "",
+        "Generated by `bench/run.py` (see [bench/README.md](../bench/README.md)); do not edit by hand, re-run "
+        "the benchmark. Wall time is the median of the runs (min–max in brackets), interleaved with the other "
+        "tools; OpenCDM's wall runs from the StartJob request to SUCCEEDED as seen by an HTTP client polling "
+        "every 0.2 s. Peak RSS is the sum over the whole process tree (OpenCDM: the server and its workers; "
+        "a peer: its process and children), sampled every 0.1 s. MB = 10^6 bytes of the source table "
+        "(PostgreSQL heap `pg_relation_size`, MariaDB `data_length`, SQLite file size). \"× raw pipe\" is the "
+        "wall against the `psql` binary COPY pipe's median in the same session. Every run is checked: OpenCDM, "
+        "the raw pipe and connectorx → ADBC by row count and an order-independent checksum of every column "
+        "(sums, lengths, dates, microseconds, UTC hours), the other peers by row count.",
+    ]
+    if main:
+        results = [Result.load(dict(r)) for r in main["results"]]
+        parts += ["", f"## Results: {main['rows']:,} rows, {main['runs']} run(s) each", "",
+                  f"Command: `{main['command']}`", "", markdown_table(HEADER, table_rows(results))]
+        if main.get("server_idle_rss_mib"):
+            parts += ["", f"OpenCDM server idle RSS before the runs: {main['server_idle_rss_mib']:.0f} MiB."]
+        parts += ["", "### Machine", "", *(f"- {k}: {v}" for k, v in main["machine"].items())]
+        parts += ["", "The database servers run with the settings shown, on the same 2 cores as the client. The "
+                  "baseline measurements (shared/reference/baseline-measurements.md) used a tuned private cluster "
+                  "(shared_buffers 4GB, max_wal_size 16GB, innodb_buffer_pool_size 4G, "
+                  "innodb_flush_log_at_trx_commit 2), so compare ratios within one session, not absolute times "
+                  "across machines or configurations."]
+    if memory:
+        parts += ["", f"## Memory check: OpenCDM PostgreSQL → PostgreSQL, {memory['runs']} run(s) per size", "",
+                  f"Command: `{memory['command']}`", "",
+                  markdown_table(HEADER, table_rows([Result.load(dict(r)) for r in memory["results"]]))]
+    parts += ["", "## Targets of issue 3", "", markdown_table(
+        ["target", "measured", "verdict"],
+        [list(row) for row in targets([Result.load(dict(r)) for r in (main or {}).get("results", [])], memory)],
+    )]
+    if main and main["rows"] != gen_data.DEFAULT_ROWS:
+        parts += ["", f"Note: the targets are stated for 5,000,000 rows; this run used {main['rows']:,}."]
+    DOC.write_text("\n".join(parts) + "\n")
+
+
+def _load(kind: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{kind}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _save(kind: str, data: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{kind}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def default_opencdm_python() -> str:
+    """OpenCDM's own interpreter: $OPENCDM_PYTHON, else a venv of this checkout (see run.sh)."""
+    if os.environ.get("OPENCDM_PYTHON"):
+        return os.environ["OPENCDM_PYTHON"]
+    for candidate in (REPO / ".venv" / "bin" / "python", BENCH / ".venv-opencdm" / "bin" / "python"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("python3") or sys.executable
+
+
+@contextlib.contextmanager
+def opencdm_server(ctx: Context, needed: bool) -> Iterator[OpenCdmServer | None]:
+    if not needed:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="opencdm-bench-home-") as home:
+        server = OpenCdmServer(ctx.opencdm_python, Path(home))
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def session(ctx: Context, tools: list[Tool], runs: int) -> tuple[list[Result], float | None]:
+    with opencdm_server(ctx, any(isinstance(t, OpenCdm) for t in tools)) as server:
+        ctx.server = server
+        idle = server.idle_rss_mib() if server else None
+        return run_session(tools, runs, ctx), idle
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="OpenCDM benchmark of issue 3 (see bench/README.md)")
+    parser.add_argument("--rows", type=int, default=gen_data.DEFAULT_ROWS, help="table size (default 5,000,000)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per tool, interleaved (default 3)")
+    parser.add_argument("--only", default="", help="comma-separated tool ids, families or routes, e.g. "
+                        "pipe,opencdm or pg-pg or opencdm:mysql-pg,cx-adbc")
+    parser.add_argument("--skip-peers", action="store_true", help="only the raw pipe and OpenCDM")
+    parser.add_argument("--memory-check", action="store_true",
+                        help="only OpenCDM PostgreSQL → PostgreSQL at 1M and 10M rows: peak RSS of both")
+    parser.add_argument("--num-extractors", type=int, default=1, help="OpenCDM throttlingConfig.numExtractors")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds before a run is abandoned")
+    parser.add_argument("--opencdm-python", default=default_opencdm_python(),
+                        help="interpreter with this checkout of OpenCDM installed ($OPENCDM_PYTHON)")
+    args = parser.parse_args(argv)
+    command = "python bench/run.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    logs = RESULTS / "logs" / stamp
+    logs.mkdir(parents=True, exist_ok=True)
+    print(f"OpenCDM from {args.opencdm_python}; logs in {logs}", flush=True)
+
+    if args.memory_check:
+        results: list[Result] = []
+        peaks: dict[str, float] = {}
+        for rows in (1_000_000, 10_000_000):
+            table = f"mem_{rows}"
+            gen_data.ensure(rows, ("pg",), pg_table=table)
+            ctx = Context(rows, args.timeout, logs, args.opencdm_python, args.num_extractors, pg_source=table)
+            found, _ = session(ctx, [OpenCdm("pg-pg", ctx)], args.runs)
+            for result in found:
+                result.note = f"{rows:,} rows; " + result.note
+                peaks[str(rows)] = result.peak() or 0.0
+            results += found
+        _save("memory", {"command": command, "runs": args.runs, "peaks": peaks,
+                         "results": [asdict(r) for r in results]})
+        print_table(table_rows(results))
+    else:
+        only = {part.strip() for part in args.only.split(",") if part.strip()} or None
+        ctx = Context(args.rows, args.timeout, logs, args.opencdm_python, args.num_extractors)
+        tools = build_tools(ctx, only, args.skip_peers)
+        if not tools:
+            parser.error(f"--only {args.only!r} selects nothing")
+        needed = {ROUTES[t.route][1] for t in tools} | {t.route.split("-")[1] for t in tools}
+        gen_data.ensure(args.rows, tuple(k for k in gen_data.TARGETS if k in needed))
+        found, idle = session(ctx, tools, args.runs)
+        _save("main", {"command": command, "rows": args.rows, "runs": args.runs, "machine": machine(),
+                       "server_idle_rss_mib": idle, "results": [asdict(r) for r in found]})
+        print()
+        print_table(table_rows(found))
+    render_doc()
+    print(f"\nwritten: {DOC}")
+    for target, measured, verdict in targets([Result.load(dict(r)) for r in (_load("main") or {}).get("results", [])],
+                                             _load("memory")):
+        print(f"  {verdict:<12} {target}: {measured}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
