@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.dialect import Converter, Dialect, ExecuteManyWriter, Writer, batch_from_rows
@@ -120,21 +121,24 @@ def _read_converter(field: pa.Field) -> Converter | None:
     return None
 
 
-def _write_converter(field: pa.Field) -> Converter | None:
-    type_ = field.type
-    if pa.types.is_decimal(type_):
-        return str
+def _stored(array: pa.Array) -> pa.Array:
+    """A column as this dialect stores it (the text forms ``_read_converter`` parses), converted
+    by Arrow's vectorised casts rather than value by value in Python."""
+    type_ = array.type
     if pa.types.is_boolean(type_):
-        return int
-    if pa.types.is_date(type_):
-        return dt.date.isoformat
-    if pa.types.is_time(type_):
-        return lambda value: value.isoformat(timespec="microseconds")
+        return pc.cast(array, pa.int8())
     if t.is_tz_timestamp(type_):
-        return lambda value: value.astimezone(dt.UTC).isoformat(sep=" ", timespec="microseconds")
-    if pa.types.is_timestamp(type_):
-        return lambda value: value.isoformat(sep=" ", timespec="microseconds")
-    return None
+        utc_wall_time = pc.cast(array.cast(pa.timestamp("us")), pa.string())
+        return pc.binary_join_element_wise(utc_wall_time, "+00:00", "")
+    if pa.types.is_decimal(type_) or pa.types.is_date(type_) or pa.types.is_time(type_) or pa.types.is_timestamp(type_):
+        return pc.cast(array, pa.string())
+    return array
+
+
+class _SqliteWriter(ExecuteManyWriter):
+    def write(self, batch: pa.RecordBatch) -> None:
+        stored = [_stored(column) for column in batch.columns]
+        super().write(pa.RecordBatch.from_arrays(stored, names=batch.schema.names))
 
 
 class SqliteDialect(Dialect):
@@ -239,5 +243,4 @@ class SqliteDialect(Dialect):
     def writer(
         self, conn: Any, schema: str, table: str, targets: Sequence[Column], table_columns: Sequence[Column]
     ) -> Writer:
-        converters = [_write_converter(column.field) for column in targets]
-        return ExecuteManyWriter(self, conn, schema, table, targets, "?", converters)
+        return _SqliteWriter(self, conn, schema, table, targets, "?", [None] * len(targets))
