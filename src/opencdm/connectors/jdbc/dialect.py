@@ -12,9 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from opencdm.connectors.base import NativeChunk, NativeFormat, Partition, Sink, Source, WriteResult
 from opencdm.connectors.jdbc.config import BeforeImport, LinkConfig, SinkConfig, SourceConfig, TablePreparation
@@ -205,16 +206,22 @@ class Dialect(ABC):
         """A writer for ``targets`` (a subset of ``table_columns``, in the batches' column order)."""
 
 
-def batch_from_rows(
-    rows: Sequence[Sequence[Any]], schema: pa.Schema, converters: Sequence[Converter | None]
-) -> pa.RecordBatch:
+# How a column is built from driver values: as they are (None), through a per-value function, or
+# as an Arrow type that is then cast to the field's (Arrow's vectorised parsing, e.g. ISO text).
+ValueReader: TypeAlias = Converter | pa.DataType | None
+
+
+def batch_from_rows(rows: Sequence[Sequence[Any]], schema: pa.Schema, readers: Sequence[ValueReader]) -> pa.RecordBatch:
     """Build a batch from driver rows, column by column, converting values where the driver's
     Python type is not the one Arrow takes for the field."""
     arrays = []
-    for index, (field, convert) in enumerate(zip(schema, converters, strict=True)):
+    for index, (field, reader) in enumerate(zip(schema, readers, strict=True)):
         values = [row[index] for row in rows]
-        if convert is not None:
-            values = [None if value is None else convert(value) for value in values]
+        if isinstance(reader, pa.DataType):
+            arrays.append(pc.cast(pa.array(values, type=reader), field.type))
+            continue
+        if reader is not None:
+            values = [None if value is None else reader(value) for value in values]
         arrays.append(pa.array(values, type=field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opencdm.connectors.jdbc import types as t
-from opencdm.connectors.jdbc.dialect import Converter, Dialect, ExecuteManyWriter, Writer, batch_from_rows
+from opencdm.connectors.jdbc.dialect import Dialect, ExecuteManyWriter, ValueReader, Writer, batch_from_rows
 from opencdm.connectors.jdbc.types import Column
 from opencdm.errors import CdmError
 
@@ -102,22 +102,22 @@ def _timestamp_tz(value: str) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _read_converter(field: pa.Field) -> Converter | None:
+def _read_converter(field: pa.Field) -> ValueReader:
     type_ = field.type
     if pa.types.is_decimal(type_):
         return _decimal
     if pa.types.is_string(type_):
         return _text
     if pa.types.is_boolean(type_):
-        return bool
+        return pa.int64()
     if pa.types.is_date(type_):
-        return dt.date.fromisoformat
+        return pa.string()
     if pa.types.is_time(type_):
-        return dt.time.fromisoformat
+        return dt.time.fromisoformat  # Arrow does not parse text into times
     if t.is_tz_timestamp(type_):
-        return _timestamp_tz
+        return _timestamp_tz  # Arrow wants an offset in every value; older files may lack one
     if pa.types.is_timestamp(type_):
-        return dt.datetime.fromisoformat
+        return pa.string()
     return None
 
 
