@@ -113,12 +113,14 @@ class Dialect(ABC):
     @abstractmethod
     def query_columns(self, conn: Any, sql: str) -> list[Column]: ...
 
-    def table_statistics_rows(self, conn: Any, schema: str, table: str) -> int | None:
-        """The row count the database's statistics hold for a table, if it keeps one."""
+    def table_statistics_sql(self, schema: str, table: str) -> str | None:
+        """A query for the row count the database's statistics hold for a table, if it keeps one."""
         return None
 
     def estimate_rows(self, conn: Any, schema: str, table: str) -> int:
-        approximate = self.table_statistics_rows(conn, schema, table)
+        statistics = self.table_statistics_sql(schema, table)
+        rows = self.query(conn, statistics) if statistics else []
+        approximate = int(rows[0][0]) if rows and rows[0][0] is not None else None
         # Statistics are missing or rough for small tables, where counting is cheap anyway.
         if approximate is not None and approximate >= COUNT_BELOW_ROWS:
             return approximate

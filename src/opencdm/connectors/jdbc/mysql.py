@@ -326,14 +326,12 @@ class MySqlDialect(Dialect):
         finally:
             self.execute(conn, f"DROP TEMPORARY TABLE {probe}")
 
-    def table_statistics_rows(self, conn: Any, schema: str, table: str) -> int | None:
+    def table_statistics_sql(self, schema: str, table: str) -> str | None:
         # InnoDB's TABLE_ROWS is a rough sample.
-        rows = self.query(
-            conn,
+        return (
             "SELECT TABLE_ROWS FROM information_schema.TABLES "
-            f"WHERE TABLE_SCHEMA = {self.literal(schema)} AND TABLE_NAME = {self.literal(table)}",
+            f"WHERE TABLE_SCHEMA = {self.literal(schema)} AND TABLE_NAME = {self.literal(table)}"
         )
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         if self.fast_paths:

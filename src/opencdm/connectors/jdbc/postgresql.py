@@ -175,14 +175,12 @@ class PostgresDialect(Dialect):
         finally:
             self.execute(conn, f"DROP VIEW {self.quote(view)}")
 
-    def table_statistics_rows(self, conn: Any, schema: str, table: str) -> int | None:
+    def table_statistics_sql(self, schema: str, table: str) -> str | None:
         # reltuples is -1 before the first VACUUM/ANALYZE.
-        rows = self.query(
-            conn,
+        return (
             "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            f"WHERE n.nspname = {self.literal(schema)} AND c.relname = {self.literal(table)}",
+            f"WHERE n.nspname = {self.literal(schema)} AND c.relname = {self.literal(table)}"
         )
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def estimate_query_rows(self, conn: Any, sql: str) -> int | None:
         cursor = conn.cursor()
