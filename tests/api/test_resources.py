@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sqlite3
 import time
@@ -210,3 +211,56 @@ def test_catalogue_describes_this_deployment(api: httpx.Client, server: RunningS
     assert api.get(f"{base}/enterprise-projects").json()["resources"]
     assert api.get("/openapi.json").json()["info"]["title"] == "OpenCDM"
     assert api.get("/docs").status_code == 200
+
+
+def test_macros_and_start_variables_are_expanded_when_the_run_starts(
+    api: httpx.Client, server: RunningServer, tmp_path: Path
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, day DATE)")
+        conn.executemany("INSERT INTO events VALUES (?, ?)",
+                         [(i, (today - dt.timedelta(days=i)).isoformat()) for i in range(5)])
+    link = f"m{uuid.uuid4().hex[:8]}"
+    assert api.post(f"{server.cdm}/link", json=sqlite_link_body(link, tmp_path / "m.db")).status_code == 200
+    job = f"macro{uuid.uuid4().hex[:6]}"
+    body = job_body(job, link, link, table="events")
+    body["jobs"][0]["from-config-values"] = inputs("fromJobConfig", {
+        "fromJobConfig.tableName": "events",
+        "fromJobConfig.whereClause": "day >= '${dateformat(yyyy-MM-dd, -2, DAY)}'"})
+    body["jobs"][0]["to-config-values"] = inputs("toJobConfig", {
+        "toJobConfig.tableName": "events_${dateformat(yyyyMMdd)}_${suffix}",
+        "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"})
+    body["jobs"][0]["driver-config-values"] = inputs("schedulerConfig", {"schedulerConfig.timeZone": "UTC"})
+    assert api.post(f"{server.cdm}/job", json=body).status_code == 200
+    assert api.put(f"{server.cdm}/job/{job}/start", json={"variables": {"suffix": "eu"}}).status_code == 200
+    done = wait_done(api, server.cdm, job)
+    assert done["status"] == "SUCCEEDED", done
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        copied = conn.execute(f"SELECT id FROM events_{today:%Y%m%d}_eu ORDER BY id").fetchall()
+    assert copied == [(0,), (1,), (2,)]
+    # The job keeps its macros as written; only the run saw them expanded.
+    shown = api.get(f"{server.cdm}/job/{job}").json()["jobs"][0]["to-config-values"]
+    assert "${suffix}" in str(shown)
+
+
+def test_an_unknown_variable_fails_the_run_with_its_name(
+    api: httpx.Client, server: RunningServer, links: tuple[str, str]
+) -> None:
+    src, dst = links
+    job = f"v{uuid.uuid4().hex[:8]}"
+    body = job_body(job, src, dst)
+    body["jobs"][0]["to-config-values"] = inputs("toJobConfig", {"toJobConfig.tableName": "t_${missing}"})
+    assert api.post(f"{server.cdm}/job", json=body).status_code == 200
+    assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
+    failed = wait_done(api, server.cdm, job)
+    assert failed["status"] == "FAILED" and "${missing}" in failed["error-summary"]
+
+
+def test_a_bad_time_zone_is_refused_when_the_job_is_created(
+    api: httpx.Client, server: RunningServer, links: tuple[str, str]
+) -> None:
+    body = job_body(f"z{uuid.uuid4().hex[:8]}", *links)
+    body["jobs"][0]["driver-config-values"] = inputs("schedulerConfig", {"schedulerConfig.timeZone": "Mars/Olympus"})
+    refused = api.post(f"{server.cdm}/job", json=body)
+    assert refused.status_code == 400 and "Mars/Olympus" in refused.json()["externalMessage"]

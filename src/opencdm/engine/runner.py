@@ -10,11 +10,13 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
 
-from opencdm.config_values import flatten
+from opencdm.config_values import flatten, input_value_as_str
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import Partition, Sink, Source
 from opencdm.engine import status
+from opencdm.engine.macros import expand_all
 from opencdm.engine.partitions import Chunk, PartitionJob, Tally, copy_partitions
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
@@ -23,6 +25,12 @@ from opencdm.store.models import Job, Link, Submission
 from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
+
+
+def _local_zone() -> tzinfo:
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
 
 
 class PartitionFailed(Exception):
@@ -129,8 +137,12 @@ class SubmissionRunner:
                     raise CdmError("Cdm.0101", f"Link [{name}] does not exist.")
             from_link = link_values(self.box, links[job.from_link_name])
             to_link = link_values(self.box, links[job.to_link_name])
-            from_job, to_job = flatten(job.from_config), flatten(job.to_config)
             driver = DriverConfig.parse(job.driver_config)
+            # Macros read the clock of the moment the job was started, in the job's time zone.
+            started = datetime.fromtimestamp(submission.creation_ms / 1000, driver.time_zone or _local_zone())
+            variables = {str(k): input_value_as_str(v) for k, v in (submission.variables or {}).items()}
+            from_job = expand_all(flatten(job.from_config), started, variables)
+            to_job = expand_all(flatten(job.to_config), started, variables)
             from_connector, to_connector = job.from_connector_name, job.to_connector_name
         source = get_connector(from_connector).open_source(from_link, from_job)
         try:

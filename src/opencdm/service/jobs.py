@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -40,6 +41,8 @@ class DriverConfig:
 
     num_extractors: int
     group_name: str
+    # Where a run's clock is read for macros (our extension; CDM uses its cluster's time zone).
+    time_zone: ZoneInfo | None
 
     @classmethod
     def parse(cls, driver_config: dict[str, Any]) -> DriverConfig:
@@ -49,7 +52,18 @@ class DriverConfig:
             raise CdmError(
                 "Cdm.0024", f"[throttlingConfig.numExtractors] must be within the range [1, 300], got '{raw}'."
             )
-        return cls(num_extractors=int(raw), group_name=values.get("groupJobConfig.groupName") or "DEFAULT")
+        zone_name = values.get("schedulerConfig.timeZone") or None
+        try:
+            zone = ZoneInfo(zone_name) if zone_name else None
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CdmError(
+                "Cdm.0014", f"schedulerConfig.timeZone '{zone_name}' is not a time zone name (e.g. Asia/Shanghai)."
+            ) from None
+        return cls(
+            num_extractors=int(raw),
+            group_name=values.get("groupJobConfig.groupName") or "DEFAULT",
+            time_zone=zone,
+        )
 
 
 def find_job(session: Session, cluster: Cluster, name: str) -> Job:
