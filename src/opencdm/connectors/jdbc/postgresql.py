@@ -13,6 +13,7 @@ import adbc_driver_manager
 import adbc_driver_postgresql
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
+import psycopg.copy
 import pyarrow as pa
 
 from opencdm.connectors.base import NativeChunk, WriteResult
@@ -42,10 +43,6 @@ BATCH_HINT_BYTES_PER_ROW = 128
 # the time after which they are handed on anyway, so a slow source still shows progress.
 NATIVE_CHUNK_BYTES = 1024 * 1024
 NATIVE_CHUNK_SECONDS = 0.5
-# A binary COPY stream starts with a 19-byte header and ends with a 2-byte -1 field count.
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-_COPY_TRAILER = b"\xff\xff"
-_COPY_HEADER_BYTES = 19
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
@@ -89,13 +86,6 @@ def _needs_text(column: Column) -> bool:
     return t.logical_of(column.field) == t.NUMERIC or _pg_native(column.field) is not None
 
 
-def _is_copy_end(message: bytes) -> bool:
-    """The last message of a binary COPY stream: the trailer, after the header when there are no rows."""
-    return message == _COPY_TRAILER or (
-        len(message) == _COPY_HEADER_BYTES + len(_COPY_TRAILER) and message.startswith(_COPY_SIGNATURE)
-    )
-
-
 def _conninfo_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -128,27 +118,31 @@ class PostgresDialect(Dialect):
         return psycopg.connect(self._conninfo(), cursor_factory=psycopg.RawCursor)
 
     def copy_out(self, conn: Any, relation: str) -> Iterator[NativeChunk]:
+        # One message per row; the header rides with the first, the trailer comes alone last. This
+        # loop runs once per row, so it only counts messages. The newest message is always held
+        # back, so the last chunk is the one holding the trailer, which is no row.
         with conn.cursor() as cursor, cursor.copy(f"COPY {relation} TO STDOUT (FORMAT BINARY)") as copy:
             pending: list[bytes] = []
-            size = rows = 0
-            started = time.monotonic()
+            size = 0
+            deadline = time.monotonic() + NATIVE_CHUNK_SECONDS
             for message in copy:
                 pending.append(message)
                 size += len(message)
-                if not _is_copy_end(message):
-                    rows += 1
-                if size >= NATIVE_CHUNK_BYTES or time.monotonic() - started > NATIVE_CHUNK_SECONDS:
-                    yield NativeChunk(b"".join(pending), rows)
-                    pending, size, rows = [], 0, 0
-                    started = time.monotonic()
-            if pending:
-                yield NativeChunk(b"".join(pending), rows)
+                if size >= NATIVE_CHUNK_BYTES or (len(pending) % 256 == 0 and time.monotonic() > deadline):
+                    newest = pending.pop()
+                    yield NativeChunk(b"".join(pending), len(pending))
+                    pending, size = [newest], len(newest)
+                    deadline = time.monotonic() + NATIVE_CHUNK_SECONDS
+            yield NativeChunk(b"".join(pending), len(pending) - 1)
 
     def copy_in(self, conn: Any, target: str, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
-        with conn.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
-            for chunk in chunks:
-                copy.write(chunk.data)
-                yield WriteResult(rows=chunk.rows, bytes=len(chunk.data))
+        with conn.cursor() as cursor:
+            # The queued writer sends to the server from a thread, while this one reads the source.
+            statement = f"COPY {target} FROM STDIN (FORMAT BINARY)"
+            with cursor.copy(statement, writer=psycopg.copy.QueuedLibpqWriter(cursor)) as copy:
+                for chunk in chunks:
+                    copy.write(chunk.data)
+                    yield WriteResult(rows=chunk.rows, bytes=len(chunk.data))
 
     def error_message(self, exc: Exception) -> str:
         # Drop ADBC's status prefix ("IO: [libpq] ") so the server's own words remain.
