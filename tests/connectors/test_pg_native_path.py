@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pytest
 from jdbc_support import ROWS, create_pg, expected, fetch_pg, pg_connect
 
 from opencdm.connectors.base import Partition
 from opencdm.connectors.jdbc import JdbcConnector
+from opencdm.errors import CdmError
 
 from conftest import pg_link
 
@@ -92,3 +94,19 @@ def test_native_rollback_leaves_the_target_as_it_was(pg_schema: str) -> None:
         sink.close()
     with pg_connect() as conn:
         assert conn.execute("SELECT to_regclass(%s)", (f'"{pg_schema}".dst',)).fetchone() == (None,)
+
+
+def test_an_error_mid_stream_reaches_the_caller_with_the_servers_message(pg_schema: str) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src AS SELECT g AS id FROM generate_series(1, 5000) g')
+    connector = JdbcConnector()
+    # The condition divides by zero only when row 4000 is reached: after rows were already streamed.
+    source = connector.open_source(pg_link(), {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
+                                               "fromJobConfig.whereClause": "1 / (id - 4000) <> 0"})
+    try:
+        with pytest.raises(CdmError) as failed:
+            for _ in source.read_native(Partition(0)):
+                pass
+    finally:
+        source.close()
+    assert failed.value.code == "Cdm.0904" and "division by zero" in failed.value.message
