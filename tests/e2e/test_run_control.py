@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -93,17 +94,17 @@ def destination_rows(schema: str) -> int:
 
 
 def worker_pid(server: RunningServer, submission_id: int) -> int | None:
-    """The pid of the worker running this server's submission (other tests run workers too)."""
-    argv = f"opencdm.engine.worker\0{submission_id}\0".encode()
-    home = f"OPENCDM_HOME={server.home}\0".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if argv in (entry / "cmdline").read_bytes() and home in (entry / "environ").read_bytes():
-                    return int(entry.name)
-            except OSError:
-                continue
-    return None
+    """The pid of the live worker that runs this server's submission, as the store records it."""
+    with sqlite3.connect(server.home / "opencdm.db") as conn:
+        row = conn.execute("SELECT worker_pid FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+    pid = row[0] if row else None
+    if pid is None:
+        return None
+    try:
+        alive = b"opencdm.engine.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return int(pid) if alive else None
 
 
 @pytest.fixture
@@ -207,3 +208,31 @@ def test_sigterm_stops_running_jobs_and_exits_cleanly(tmp_path: Path, pg_schema:
         assert "shut down" in final["error-summary"]
     finally:
         second.stop()
+
+
+def standby_pid(server: RunningServer) -> int | None:
+    home = f"OPENCDM_HOME={server.home}\0".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"opencdm.engine.worker\0--standby" in (entry / "cmdline").read_bytes() and \
+                        home in (entry / "environ").read_bytes():
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
+def test_a_worker_waits_ready_and_takes_the_next_job(private_server: RunningServer, pg_schema: str) -> None:
+    deadline = time.monotonic() + 30
+    while (ready := standby_pid(private_server)) is None:
+        assert time.monotonic() < deadline, "no standby worker was started"
+        time.sleep(0.2)
+    with private_server.client() as api:
+        job = make_slow_job(api, private_server, pg_schema, rows=50)
+        api.put(f"{private_server.cdm}/job/{job}/start").raise_for_status()
+        done = wait_for(api, private_server, job, ("SUCCEEDED", "FAILED"))
+    assert done["status"] == "SUCCEEDED", done
+    with sqlite3.connect(private_server.home / "opencdm.db") as conn:
+        (pid,) = conn.execute("SELECT worker_pid FROM submissions WHERE id = ?", (done["submission-id"],)).fetchone()
+    assert pid == ready

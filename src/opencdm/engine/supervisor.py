@@ -49,6 +49,7 @@ class Supervisor:
         self.store = store
         self.instance_id = uuid.uuid4().hex
         self._workers: dict[int, subprocess.Popen[bytes]] = {}
+        self._standby: subprocess.Popen[bytes] | None = None
         self._kill_deadlines: dict[int, float] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -77,18 +78,40 @@ class Supervisor:
                 "owned by a server process that no longer exists.",
             )
 
-    def launch(self, submission_id: int) -> None:
+    def _spawn(self, *arguments: str, standby: bool = False) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env["OPENCDM_HOME"] = str(self.settings.home)
         env["OPENCDM_DATABASE_URL"] = self.settings.database_url
-        process = subprocess.Popen(
-            [sys.executable, "-m", WORKER_MODULE, str(submission_id)],
+        return subprocess.Popen(
+            [sys.executable, "-m", WORKER_MODULE, *arguments],
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if standby else subprocess.DEVNULL,
             # Own process group: a Ctrl-C in the server's terminal reaches the server only,
             # which then stops its workers in order.
             start_new_session=True,
         )
+
+    def _keep_a_standby(self) -> None:
+        """While no job runs, one worker waits ready (imports done) for the next job; not during a
+        job, so that a run's memory is the server's and its own worker's only."""
+        with self._lock:
+            if self._closing.is_set() or self._workers or (self._standby and self._standby.poll() is None):
+                return
+            self._standby = self._spawn("--standby", standby=True)
+
+    def launch(self, submission_id: int) -> None:
+        with self._lock:
+            standby, self._standby = self._standby, None
+        process = None
+        if standby is not None and standby.poll() is None and standby.stdin is not None:
+            try:
+                standby.stdin.write(f"{submission_id}\n".encode())
+                standby.stdin.close()
+                process = standby
+            except OSError:  # it died meanwhile: start a fresh one
+                standby.kill()
+        if process is None:
+            process = self._spawn(str(submission_id))
         with self._lock:
             self._workers[submission_id] = process
         with self.store.session() as session:
@@ -122,11 +145,20 @@ class Supervisor:
             time.sleep(0.1)
         self._closing.set()
         self._reap_once()
+        with self._lock:
+            standby, self._standby = self._standby, None
+        if standby is not None and standby.stdin is not None:
+            standby.stdin.close()  # an empty line: it exits
+            try:
+                standby.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                standby.kill()
 
     def _reap_forever(self) -> None:
         while not self._closing.wait(0.2):
             try:
                 self._reap_once()
+                self._keep_a_standby()
             except Exception:  # the reaper must survive a store hiccup
                 log.exception("reaping workers failed")
 

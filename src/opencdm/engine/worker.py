@@ -1,4 +1,6 @@
-"""Worker process entry point: ``python -m opencdm.engine.worker SUBMISSION_ID``."""
+"""Worker process entry point: ``python -m opencdm.engine.worker SUBMISSION_ID``, or
+``--standby``: started ahead of time by the server, imports done, waiting on stdin for the id of
+the submission to run (so a job does not wait for Python to start)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import signal
 import sys
 from types import FrameType
 
+from opencdm.connectors import connector_names
 from opencdm.engine.runner import SubmissionRunner
 from opencdm.settings import Settings
 from opencdm.store.db import Store
@@ -15,7 +18,14 @@ from opencdm.store.secrets import SecretBox
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    submission_id = int(argv[1])
+    if argv[1:] == ["--standby"]:
+        connector_names()  # import every connector now, not when the job is waiting
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # the server closed our stdin without a job: it is going away
+        submission_id = int(line)
+    else:
+        submission_id = int(argv[1])
     settings = Settings.from_env()
     store = Store(settings.database_url)
     runner = SubmissionRunner(settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id)
