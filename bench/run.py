@@ -814,8 +814,12 @@ def targets(results: list[Result], memory: dict[str, Any] | None) -> list[tuple[
         own = median(f"opencdm:{route}")
         for peer, wall, factor in (("Sling", sling, 4.0), ("dlt's fastest", dlt_best, 3.5)):
             speedup = wall / own if wall and own else None
-            basis = "" if route == "pg-pg" else " (peer measured on PostgreSQL → PostgreSQL)"
-            verdict = _verdict(None if speedup is None else speedup >= factor)
+            if route == "pg-pg":
+                basis, verdict = "", _verdict(None if speedup is None else speedup >= factor)
+            else:
+                # The issue sets the peer targets "where they run"; the benchmark runs the peers on
+                # PostgreSQL → PostgreSQL only, so on other routes the ratio is shown for information.
+                basis, verdict = " (peer measured on PostgreSQL → PostgreSQL)", "INFO (peer not run on this route)"
             out.append((f"{ROUTES[route][0]}: OpenCDM ≥ {factor:g}× faster than {peer}{basis}",
                         f"{speedup:.2f}×" if speedup else "–", verdict))
     cx, cdm_my = median("cx-adbc"), median("opencdm:mysql-pg")
