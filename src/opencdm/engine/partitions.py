@@ -14,7 +14,7 @@ import os
 import queue
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from typing import Any, TypeVar
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from opencdm.connectors import get_connector
-from opencdm.connectors.base import NativeChunk, NativeFormat, Partition, WriteResult
+from opencdm.connectors.base import NativeChunk, NativeFormat, Partition, Sink, Source, WriteResult
 from opencdm.errors import CdmError, JobStopped
 
 PROGRESS_SECONDS = 0.5
@@ -76,6 +76,29 @@ class Tally:
         return counts
 
 
+def copy_partition(
+    source: Source,
+    sink: Sink,
+    partition: Partition,
+    native: NativeFormat | None,
+    batch_rows: int,
+    tally: Tally,
+    check: Callable[[], None],
+) -> Iterator[WriteResult]:
+    """One partition from source to sink, natively when they agreed on a format, counting what is
+    read; ``check`` runs before each chunk, so a stop lands between chunks."""
+
+    def counted(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        for chunk in chunks:
+            check()
+            tally.count_read(chunk)
+            yield chunk
+
+    if native is not None:
+        return sink.write_native(counted(source.read_native(partition)))
+    return sink.write(counted(source.read(partition, batch_rows)))
+
+
 def copy_partitions(
     job: PartitionJob, child: int, tasks: Any, events: Any, commit: Event, abort: Event, parent_pid: int
 ) -> None:
@@ -95,23 +118,13 @@ def copy_partitions(
             events.put(("progress", child, *tally.take()))
             last_report = time.monotonic()
 
-    def counted(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
-        for chunk in chunks:
-            check()
-            tally.count_read(chunk)
-            yield chunk
-
     source = sink = None
     try:
         source = get_connector(job.from_connector).open_source(job.from_link, job.from_job)
         sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)
         sink.attach(job.schema, job.native)
         while (partition := _next(tasks, check)) is not None:
-            if job.native is not None:
-                results = sink.write_native(counted(source.read_native(partition)))
-            else:
-                results = sink.write(counted(source.read(partition, job.batch_rows)))
-            for result in results:
+            for result in copy_partition(source, sink, partition, job.native, job.batch_rows, tally, check):
                 tally.count_written(result)
                 report()
         report(force=True)

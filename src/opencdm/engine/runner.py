@@ -8,7 +8,6 @@ import os
 import queue
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
@@ -17,7 +16,7 @@ from opencdm.connectors import get_connector
 from opencdm.connectors.base import Partition, Sink, Source
 from opencdm.engine import status
 from opencdm.engine.macros import expand_all
-from opencdm.engine.partitions import Chunk, PartitionJob, Tally, copy_partitions
+from opencdm.engine.partitions import PartitionJob, Tally, copy_partition, copy_partitions
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
@@ -172,12 +171,9 @@ class SubmissionRunner:
             sink.commit()
             self._copy_in_parallel(replace(plan.job, native=native), partitions, plan.num_extractors)
             return
+        batch_rows, check = self.settings.batch_rows, self._check_alive
         for partition in partitions:
-            if native is not None:
-                results = sink.write_native(self._counted(source.read_native(partition)))
-            else:
-                results = sink.write(self._counted(source.read(partition, self.settings.batch_rows)))
-            for written in results:
+            for written in copy_partition(source, sink, partition, native, batch_rows, self.counters, check):
                 self.counters.count_written(written)
                 self._flush()
         self._check_alive()
@@ -247,12 +243,6 @@ class SubmissionRunner:
                     break
                 if kind == "progress":
                     self.counters.add(*details)
-
-    def _counted(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
-        for chunk in chunks:
-            self._check_alive()
-            self.counters.count_read(chunk)
-            yield chunk
 
     def _check_alive(self) -> None:
         # Checked between batches rather than raised from the signal handler, so a stop never
