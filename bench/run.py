@@ -712,6 +712,22 @@ class Result:
         return cls(**data, runs=runs)
 
 
+QUIET_CPU_PERCENT = 15.0  # of all cores
+QUIET_WINDOW_SECONDS = 2.0
+QUIET_MAX_WAIT_SECONDS = 120.0
+
+
+def wait_until_quiet() -> None:
+    """Wait until the machine is idle for a moment: autovacuum of the last run's table, InnoDB's
+    page flushing or a checkpoint would otherwise land inside the next timed run."""
+    deadline = time.monotonic() + QUIET_MAX_WAIT_SECONDS
+    psutil.cpu_percent()
+    while time.monotonic() < deadline:
+        if psutil.cpu_percent(interval=QUIET_WINDOW_SECONDS) < QUIET_CPU_PERCENT:
+            return
+    print(f"  (machine still busy after {QUIET_MAX_WAIT_SECONDS:.0f} s; running anyway)", flush=True)
+
+
 def run_session(tools: list[Tool], runs: int, ctx: Context) -> list[Result]:
     results: dict[str, Result] = {}
     active: list[Tool] = []
@@ -730,6 +746,7 @@ def run_session(tools: list[Tool], runs: int, ctx: Context) -> list[Result]:
     for round_no in range(1, runs + 1):
         for tool in active:
             tool.prepare()
+            wait_until_quiet()
             log = ctx.logs / f"{tool.id.replace(':', '_')}-{round_no}.log"
             try:
                 wall, peak = tool.run(log)

@@ -19,7 +19,7 @@ from jdbc_support import NAMES, copy, create_mysql, create_pg, expected, fetch_m
 
 from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.connectors.jdbc.config import LinkConfig
-from opencdm.connectors.jdbc.mysql import MySqlDialect
+from opencdm.connectors.jdbc.mysql import READ_AHEAD_BATCHES, MySqlDialect
 from opencdm.errors import CdmError
 
 from conftest import mysql_link, pg_link
@@ -82,6 +82,34 @@ def test_reader_gives_the_generic_batches(mysql_database: str, monkeypatch: pyte
     assert fast.schema == generic.schema
     assert fast.equals(generic)
     assert fast.filter(pc.equal(fast["id"], 200))["c_num"].to_pylist() == [MAX_DECIMAL_65_30]
+
+
+def test_keyed_reads_come_in_pages_without_gaps_or_repeats(
+    mysql_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # connectorx reads a whole result ahead of its consumer, so a keyed read goes in pages of
+    # READ_AHEAD_BATCHES batches; page boundaries on a text key with hostile values must lose nothing.
+    keys = sorted(set(HOSTILE_TEXTS) | {f"k{i:03d}" for i in range(40)} | {"", "Z", "é", "zz"})
+    conn = my_connect(mysql_database)
+    with conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE keyed (k VARCHAR(64) PRIMARY KEY, n INT) COLLATE utf8mb4_bin")
+        cursor.executemany("INSERT INTO keyed VALUES (%s, %s)", [(key, i) for i, key in enumerate(keys)])
+    conn.close()
+    batch_rows = 3
+    assert len(keys) > 3 * READ_AHEAD_BATCHES * batch_rows
+    queries: list[str] = []
+    stream = MySqlDialect._stream_connectorx
+
+    def recorded(self: MySqlDialect, sql: str, *args: Any) -> Any:
+        queries.append(sql)
+        return stream(self, sql, *args)
+
+    monkeypatch.setattr(MySqlDialect, "_stream_connectorx", recorded)
+    read = _read_all(mysql_database, batch_rows, table="keyed")
+    assert len(queries) > 3
+    assert sorted(read["k"].to_pylist()) == keys
+    narrowed = _read_all(mysql_database, batch_rows, table="keyed", whereClause="n % 2 = 0")
+    assert sorted(narrowed["k"].to_pylist()) == [key for i, key in enumerate(keys) if i % 2 == 0]
 
 
 def test_writer_gives_the_generic_rows(mysql_database: str, monkeypatch: pytest.MonkeyPatch) -> None:

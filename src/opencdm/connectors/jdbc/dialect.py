@@ -42,6 +42,8 @@ class Dialect(ABC):
     native_format_name: ClassVar[str | None] = None
     # Whether several connections may write one table at once (SQLite has one writer at a time).
     concurrent_writers: ClassVar[bool] = True
+    # Whether the driver reads a whole result ahead of its consumer; such dialects page on a key.
+    reads_ahead: ClassVar[bool] = False
 
     def __init__(self, link: LinkConfig) -> None:
         self.link = link
@@ -184,6 +186,12 @@ class Dialect(ABC):
     @abstractmethod
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Run ``sql`` and yield batches of at most ``batch_rows`` rows in exactly ``schema``."""
+
+    def stream_by_key(
+        self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int, key: str
+    ) -> Iterator[pa.RecordBatch]:
+        """Like ``stream``, for a result whose column ``key`` is unique and never NULL."""
+        return self.stream(conn, sql, schema, batch_rows)
 
     @abstractmethod
     def execute(self, conn: Any, sql: str) -> None: ...
@@ -424,8 +432,24 @@ class JdbcSource(Source):
         sql = self._select(partition.spec.get("condition"))
         fetch_size = self._dialect.link.fetch_size
         rows = min(batch_rows, fetch_size) if fetch_size else batch_rows
+        key = self._page_key()
         with self._dialect.wrap("Cdm.0904", "Error retrieving data from the result set."):
-            yield from self._dialect.stream(self._conn, sql, self._arrow_schema, rows)
+            if key is None:
+                yield from self._dialect.stream(self._conn, sql, self._arrow_schema, rows)
+            else:
+                yield from self._dialect.stream_by_key(self._conn, sql, self._arrow_schema, rows, key)
+
+    def _page_key(self) -> str | None:
+        """The table's one-column primary key, when the dialect pages on it and it is read."""
+        dialect, config = self._dialect, self._config
+        if not dialect.reads_ahead or config.table_name is None:
+            return None
+        with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+            key = dialect.primary_key(self._conn, self._schema_name, config.table_name)
+        names = {column.field.name: column for column in self._columns}
+        if len(key) != 1 or key[0] not in names or not _splittable(names[key[0]].field.type):
+            return None
+        return key[0]
 
     def close(self) -> None:
         self._dialect.close(self._conn)

@@ -63,6 +63,8 @@ _SESSION_SETUP = (
     "SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')"
 )
 MICROSECONDS_PER_DAY = 86_400_000_000
+# Rows of one page of a keyed connectorx read, in batches: what may wait in memory ahead of the writer.
+READ_AHEAD_BATCHES = 4
 # connectorx errors carry the server's code and message inside the driver's debug text.
 _CONNECTORX_ERROR = re.compile(r"ERROR (\d+) \([0-9A-Z]+\): (.*?) ?\}?$", re.DOTALL)
 # CSV for LOAD DATA: every string quoted (so "" is an empty string and "NULL" the text NULL), an
@@ -259,6 +261,7 @@ class MySqlDialect(Dialect):
     backslash_escapes = True
     driver_errors = (pymysql.MySQLError,)
     fast_paths: ClassVar[bool] = True  # False: the generic DB-API reader and writer
+    reads_ahead = True  # connectorx: see stream_by_key
 
     def default_schema(self) -> str:
         return self.link.database
@@ -346,6 +349,28 @@ class MySqlDialect(Dialect):
         finally:
             cursor.close()
 
+    def stream_by_key(
+        self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int, key: str
+    ) -> Iterator[pa.RecordBatch]:
+        if not self.fast_paths:
+            yield from self.stream(conn, sql, schema, batch_rows)
+            return
+        # connectorx reads its whole result ahead of a slower consumer (memory grew with the table),
+        # so the result is read in pages that follow the key, of READ_AHEAD_BATCHES batches each.
+        page_rows = READ_AHEAD_BATCHES * batch_rows
+        quoted = f"opencdm_fast.{self.quote(key)}"
+        after: Any = None
+        while True:
+            condition = f" WHERE {quoted} > {self.literal(after)}" if after is not None else ""
+            page = f"{condition} ORDER BY {quoted} LIMIT {page_rows}"
+            rows = 0
+            for batch in self._stream_connectorx(sql, schema, batch_rows, page):
+                rows += batch.num_rows
+                after = batch.column(key)[-1].as_py()
+                yield batch
+            if rows < page_rows:
+                return
+
     def _connectorx_url(self) -> str:
         link = self.link
         assert link.host is not None
@@ -353,7 +378,7 @@ class MySqlDialect(Dialect):
         user, password = url_quote(link.username or "", safe=""), url_quote(link.password, safe="")
         return f"mysql://{user}:{password}@{host}:{link.port or 3306}/{url_quote(link.database, safe='')}"
 
-    def _fast_select(self, sql: str, schema: pa.Schema) -> str:
+    def _fast_select(self, sql: str, schema: pa.Schema, page: str) -> str:
         """``sql`` wrapped so that connectorx reads every column exactly.
 
         connectorx makes every DECIMAL a decimal128(38,10) and fails on other scales: decimals are
@@ -369,14 +394,18 @@ class MySqlDialect(Dialect):
                 expressions.append(f"CAST(TIME_TO_SEC(opencdm_fast.{name}) * 1000000 AS SIGNED) AS {name}")
             else:
                 expressions.append(f"opencdm_fast.{name}")
-        return f"SELECT {', '.join(expressions)} FROM ({sql}) opencdm_fast"
+        # The page's ORDER BY and LIMIT stay outside the derived table, so MariaDB merges it
+        # into the outer query instead of materialising it.
+        return f"SELECT {', '.join(expressions)} FROM ({sql}) opencdm_fast{page}"
 
-    def _stream_connectorx(self, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def _stream_connectorx(
+        self, sql: str, schema: pa.Schema, batch_rows: int, page: str = ""
+    ) -> Iterator[pa.RecordBatch]:
         """Arrow batches straight from connectorx (Rust, binary protocol, streamed), cast to ``schema``."""
         try:
             reader = connectorx.read_sql(
                 self._connectorx_url(),
-                self._fast_select(sql, schema),
+                self._fast_select(sql, schema, page),
                 return_type="arrow_stream",
                 batch_size=batch_rows,
                 pre_execution_query=[_SESSION_SETUP],
