@@ -4,6 +4,7 @@ the submission to run (so a job does not wait for Python to start)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -16,6 +17,17 @@ from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
 
 
+def freeze_imported_objects() -> None:
+    """Leave everything imported so far out of the garbage collector's full collections.
+
+    A copy loop that allocates per row (the native pass-through reads one message per row) sets
+    off full collections, and each one walked every object of the imported libraries: measured on
+    5M rows, 7.8 s of CPU in the worker instead of 2.9 s. A worker runs one job and exits, so
+    nothing frozen needs collecting.
+    """
+    gc.freeze()
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     if argv[1:] == ["--standby"]:
@@ -26,6 +38,7 @@ def main(argv: list[str]) -> int:
         submission_id = int(line)
     else:
         submission_id = int(argv[1])
+    freeze_imported_objects()
     settings = Settings.from_env()
     store = Store(settings.database_url)
     runner = SubmissionRunner(settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id)
