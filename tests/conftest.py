@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -214,3 +215,66 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def api(server: RunningServer) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
+
+
+# --- a real S3-compatible server on loopback ---------------------------------------------------
+
+
+@dataclass
+class S3Server:
+    """moto's S3 in server mode, checking signatures: only ``access_key``/``secret_key`` get in."""
+
+    host: str
+    port: int
+    access_key: str
+    secret_key: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+
+    def create_bucket(self) -> str:
+        name = f"b-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def link_inputs(self, secret_key: str | None = None) -> dict[str, str]:
+        """Flat inputs of an obs-connector link to this server."""
+        return {
+            "linkConfig.storageType": "OBS", "linkConfig.server": self.host, "linkConfig.port": str(self.port),
+            "linkConfig.protocol": "http", "linkConfig.accessKey": self.access_key,
+            "linkConfig.securityKey": secret_key or self.secret_key,
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    import logging
+
+    import boto3
+    import moto.settings
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1",
+                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    iam.create_user(UserName="opencdm")
+    iam.put_user_policy(UserName="opencdm", PolicyName="s3", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="opencdm")["AccessKey"]
+    # From here on moto checks every request's signature, as a real S3 does.
+    previous = moto.settings.INITIAL_NO_AUTH_ACTION_COUNT
+    moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    yield S3Server(host, port, key["AccessKeyId"], key["SecretAccessKey"])
+    moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
+    server.stop()

@@ -20,6 +20,14 @@ class Settings:
     progress_interval_seconds: float
     batch_rows: int
     fast_paths: bool
+    # How often the scheduler looks for due runs, retries and finished runs to follow up.
+    scheduler_tick_seconds: float
+    # The length of a schedule's "minute" (60): shorter only to try minute schedules out quickly.
+    scheduler_minute_seconds: float
+    # Wait before the first retry of a failed run; it doubles for each further one.
+    retry_backoff_seconds: float
+    # Directories nas-connector links may use; None (unset) refuses every nas link.
+    file_roots: tuple[str, ...] | None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -34,4 +42,14 @@ class Settings:
             progress_interval_seconds=float(os.environ.get("OPENCDM_PROGRESS_INTERVAL", 1.0)),
             batch_rows=int(os.environ.get("OPENCDM_BATCH_ROWS", 50_000)),
             fast_paths=os.environ.get("OPENCDM_FAST_PATHS", "true").lower() not in ("0", "false", "no"),
+            scheduler_tick_seconds=float(os.environ.get("OPENCDM_SCHEDULER_TICK", 1.0)),
+            scheduler_minute_seconds=float(os.environ.get("OPENCDM_SCHEDULER_MINUTE", 60.0)),
+            retry_backoff_seconds=float(os.environ.get("OPENCDM_RETRY_BACKOFF", 10.0)),
+            file_roots=_file_roots(os.environ.get("OPENCDM_FILE_ROOTS")),
         )
+
+
+def _file_roots(value: str | None) -> tuple[str, ...] | None:
+    if value is None or not value.strip():
+        return None
+    return tuple(part.strip() for part in value.split(os.pathsep) if part.strip())

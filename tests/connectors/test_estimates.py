@@ -5,11 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from jdbc_support import pg_connect
-
 from opencdm.connectors.jdbc import JdbcConnector
 
 from conftest import pg_link, sqlite_link
+from jdbc_support import pg_connect
 
 
 def estimate(link: dict[str, str], from_job: dict[str, str]) -> int | None:

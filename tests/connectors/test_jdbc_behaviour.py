@@ -9,13 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from jdbc_support import copy, my_connect, pg_connect
 
 from opencdm.connectors import get_connector
 from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.errors import CdmError
 
 from conftest import mysql_link, pg_link, sqlite_link
+from jdbc_support import copy, my_connect, pg_connect
 
 connector = JdbcConnector()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from conftest import mysql_link, pg_link, sqlite_link
 from jdbc_support import (
     copy,
     create_mysql,
@@ -18,8 +19,6 @@ from jdbc_support import (
     my_connect,
     pg_connect,
 )
-
-from conftest import mysql_link, pg_link, sqlite_link
 
 
 def _from(schema: str | None, table: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 import pytest
-from jdbc_support import NAMES, copy, create_mysql, create_pg, expected, fetch_mysql, fetch_pg, my_connect
 
 from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.connectors.jdbc.config import LinkConfig
@@ -23,6 +22,7 @@ from opencdm.connectors.jdbc.mysql import READ_AHEAD_BATCHES, MySqlDialect
 from opencdm.errors import CdmError
 
 from conftest import mysql_link, pg_link
+from jdbc_support import NAMES, copy, create_mysql, create_pg, expected, fetch_mysql, fetch_pg, my_connect
 
 HOSTILE_TEXTS = ["NULL", "\\N", "tab\there", "cr\r\nlf\n", '"', '""', '",', '"\n', "\\", "a\\", "'", ",", " 🎉 "]
 HOSTILE_BYTES = [b"\x00", b"\n", b"\\", b'"', b'",\n', b'\xf0"', b"NULL", b"\\N", b"\r", b"\x00\x0a\x5c"]

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jdbc_support import my_connect, pg_connect
 
 from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.errors import CdmError
 
 from conftest import mysql_link, pg_link, sqlite_link
+from jdbc_support import my_connect, pg_connect
 
 ROWS = 3000
 

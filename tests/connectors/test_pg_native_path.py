@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
-from jdbc_support import ROWS, create_pg, expected, fetch_pg, pg_connect
 
 from opencdm.connectors.base import Partition
 from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.errors import CdmError
 
 from conftest import pg_link
+from jdbc_support import ROWS, create_pg, expected, fetch_pg, pg_connect
 
 
 def native_copy(from_job: Mapping[str, str], to_job: Mapping[str, str]) -> tuple[bool, int]:

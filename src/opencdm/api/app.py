@@ -13,6 +13,7 @@ from opencdm import __version__
 from opencdm.api.errors import install_error_handlers
 from opencdm.api.routes import clusters, iam, jobs, links
 from opencdm.api.state import ServerState
+from opencdm.engine.scheduler import Scheduler
 from opencdm.engine.supervisor import Supervisor
 from opencdm.settings import Settings
 from opencdm.store.db import Store, migrate
@@ -31,8 +32,11 @@ def open_state(settings: Settings) -> ServerState:
 def create_app(state: ServerState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state.supervisor.start()
+        state.supervisor.start()  # first, so the runs a dead server left behind are marked FAILED
+        scheduler = Scheduler(state.settings, state.store, state.supervisor)
+        scheduler.start()
         yield
+        scheduler.stop()  # first, so no run starts while the supervisor stops them
         state.supervisor.shutdown()
         state.store.dispose()
 

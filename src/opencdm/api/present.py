@@ -63,6 +63,11 @@ def job_out(job: Job, last: Submission | None) -> wire.JobOut:
         group_name=job.group_name,
         is_use_sql=from_values.get("fromJobConfig.useSql", "false").lower() == "true",
         status="NEW",
+        flag=int(job.next_run_ms is not None),
+        next_run_date=job.next_run_ms,
+        skipped_runs=job.skipped_runs,
+        is_incre_job=from_values.get("fromJobConfig.incrMigration", "false").lower() == "true",
+        incremental_cursor=job.incremental_cursor,
     )
     if last is not None:
         out.status = last.status if last.status in ("BOOTING", "RUNNING", "SUCCEEDED") else "FAILED"
@@ -103,6 +108,9 @@ def submission_out(submission: Submission) -> wire.SubmissionOut:
         write_rows=submission.rows_written,
         update_rows=submission.update_rows,
         delete_rows=submission.delete_rows,
+        attempt=submission.attempt,
+        retry_date=submission.retry_due_ms,
+        verification=submission.verification,
     )
     if submission.execute_ms is not None:
         out.counters = {

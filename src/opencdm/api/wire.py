@@ -170,6 +170,13 @@ class JobOut(Wire):
     execute_start_date: int | None = None
     execute_update_date: int | None = None
     execute_create_date: int | None = None
+    flag: int = 0  # 1: the job is scheduled (it has a next run)
+    # Beyond CDM (ignored by the SDK): the schedule's next run, and runs skipped as the job was still running.
+    next_run_date: int | None = None
+    skipped_runs: int = 0
+    # Incremental jobs: where the next run starts (the greatest fromJobConfig.checkColumn value
+    # committed so far); null before the first run and after lastValue changes.
+    incremental_cursor: str | None = Field(default=None, alias="incremental-cursor")
 
 
 class JobsPage(Wire):
@@ -211,6 +218,12 @@ class SubmissionOut(Wire):
     update_rows: int | None = None
     delete_rows: int | None = None
     counters: dict[str, dict[str, int]] | None = None
+    # Beyond CDM (ignored by the SDK): 1 for a run, 2-4 for the retries of a failed one (RETRY_TRIPLE),
+    # and when this failed run is retried, while that retry waits.
+    attempt: int | None = None
+    retry_date: int | None = Field(default=None, alias="retry-date")
+    # verifyConfig.mode (beyond CDM): what the run compared and found; null with mode NONE.
+    verification: dict[str, Any] | None = None
     error_summary: str | None = Field(default=None, alias="error-summary")
     error_details: str | None = Field(default=None, alias="error-details")
     # Beyond CDM (ignored by the SDK): live throughput and ETA.
@@ -227,6 +240,20 @@ class SubmissionsPage(Wire):
     total: int
     page_no: int
     page_size: int
+
+
+class JobRefusal(Wire):
+    """Why one job of a group did not start (a JobValidationResult with the job and error code)."""
+
+    name: str
+    err_code: str = Field(alias="errCode")
+    message: str
+    status: str = "ERROR"
+
+
+class GroupStartResponse(Wire):
+    submissions: list[SubmissionOut]
+    validation_result: list[JobRefusal] = Field(alias="validation-result")
 
 
 # --- clusters ----------------------------------------------------------------------------------

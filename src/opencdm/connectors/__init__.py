@@ -7,9 +7,11 @@ from opencdm.errors import CdmError
 
 
 def _registry() -> dict[str, Connector]:
+    from opencdm.connectors.files.nas import NasConnector
+    from opencdm.connectors.files.obs import ObsConnector, ThirdPartyObsConnector
     from opencdm.connectors.jdbc import JdbcConnector
 
-    connectors: list[Connector] = [JdbcConnector()]
+    connectors: list[Connector] = [JdbcConnector(), NasConnector(), ObsConnector(), ThirdPartyObsConnector()]
     return {connector.name: connector for connector in connectors}
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from opencdm.errors import CdmError
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -43,6 +45,8 @@ class Partition:
 class WriteResult:
     rows: int = 0
     bytes: int = 0
+    # Rows written (in this result or an earlier one) that updated or replaced a row already there.
+    updated: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,18 @@ class NativeChunk:
     rows: int
 
 
+@dataclass(frozen=True)
+class CursorRange:
+    """The rows of an incremental run: ``column`` after ``after`` (or equal to it, when
+    ``inclusive``; from the start when None) and at most ``upper``. Values are text, as
+    ``Source.cursor_max`` returns them and as users write ``fromJobConfig.lastValue``."""
+
+    column: str
+    after: str | None
+    inclusive: bool
+    upper: str
+
+
 class Source(ABC):
     """Reads one job's source. Opened in the worker process."""
 
@@ -82,6 +98,15 @@ class Source(ABC):
     @abstractmethod
     def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Yield the rows of one partition as record batches of at most ``batch_rows`` rows."""
+
+    def cursor_max(self, column: str, after: str | None, inclusive: bool) -> str | None:
+        """The greatest value of ``column`` among the rows past ``after`` (see CursorRange), as
+        text; None when there is no such row."""
+        raise CdmError("Cdm.0014", "This source cannot be read incrementally (fromJobConfig.incrMigration).")
+
+    def restrict(self, cursor: CursorRange) -> None:
+        """From now on read only the rows of ``cursor``; called before ``partitions``."""
+        raise CdmError("Cdm.0014", "This source cannot be read incrementally (fromJobConfig.incrMigration).")
 
     def native_format(self) -> NativeFormat | None:
         """The native format ``read_native`` produces, or None when there is none."""
@@ -123,6 +148,16 @@ class Sink(ABC):
     def write_native(self, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
         """Write chunks in the format agreed by ``prepare_native``; yield progress like ``write``."""
         raise NotImplementedError
+
+    def rows_of_this_run(self) -> int | None:
+        """How many rows the destination holds of this run, when it can tell them from any others
+        (e.g. a table this run created or emptied); None otherwise. Counts uncommitted rows too."""
+        return None
+
+    def read_back(self, batch_rows: int) -> Iterator[pa.RecordBatch] | None:
+        """This run's rows as the destination holds them, in the written columns, when it can tell
+        them from others (as ``rows_of_this_run``); None otherwise. Read after ``commit``."""
+        return None
 
     @abstractmethod
     def commit(self) -> None:

@@ -10,6 +10,7 @@ children's commits).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue
 import time
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from opencdm.connectors import get_connector
-from opencdm.connectors.base import NativeChunk, NativeFormat, Partition, Sink, Source, WriteResult
+from opencdm.connectors.base import CursorRange, NativeChunk, NativeFormat, Partition, Sink, Source, WriteResult
 from opencdm.errors import CdmError, JobStopped
 
 PROGRESS_SECONDS = 0.5
@@ -42,6 +43,7 @@ class PartitionJob:
     schema: pa.Schema
     native: NativeFormat | None
     batch_rows: int
+    cursor: CursorRange | None = None
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Tally:
     bytes_read: int = 0
     rows_written: int = 0
     bytes_written: int = 0
+    rows_updated: int = 0
 
     def count_read(self, chunk: pa.RecordBatch | NativeChunk) -> None:
         if isinstance(chunk, NativeChunk):
@@ -62,17 +65,19 @@ class Tally:
     def count_written(self, result: WriteResult) -> None:
         self.rows_written += result.rows
         self.bytes_written += result.bytes
+        self.rows_updated += result.updated
 
-    def add(self, rows_read: int, bytes_read: int, rows_written: int, bytes_written: int) -> None:
+    def add(self, rows_read: int, bytes_read: int, rows_written: int, bytes_written: int, rows_updated: int) -> None:
         self.rows_read += rows_read
         self.bytes_read += bytes_read
         self.rows_written += rows_written
         self.bytes_written += bytes_written
+        self.rows_updated += rows_updated
 
-    def take(self) -> tuple[int, int, int, int]:
+    def take(self) -> tuple[int, int, int, int, int]:
         """The counts since the last take."""
-        counts = (self.rows_read, self.bytes_read, self.rows_written, self.bytes_written)
-        self.rows_read = self.bytes_read = self.rows_written = self.bytes_written = 0
+        counts = (self.rows_read, self.bytes_read, self.rows_written, self.bytes_written, self.rows_updated)
+        self.rows_read = self.bytes_read = self.rows_written = self.bytes_written = self.rows_updated = 0
         return counts
 
 
@@ -103,7 +108,8 @@ def copy_partitions(
     job: PartitionJob, child: int, tasks: Any, events: Any, commit: Event, abort: Event, parent_pid: int
 ) -> None:
     """Child process body. Messages on ``events``: ("progress", child, rows_read, bytes_read,
-    rows_written, bytes_written), ("ready", child), ("committed", child), ("failed", child, summary, details)."""
+    rows_written, bytes_written, rows_updated), ("ready", child), ("committed", child), ("failed", child,
+    summary, details)."""
 
     def check() -> None:
         if abort.is_set() or os.getppid() != parent_pid:
@@ -121,8 +127,11 @@ def copy_partitions(
     source = sink = None
     try:
         source = get_connector(job.from_connector).open_source(job.from_link, job.from_job)
+        if job.cursor is not None:
+            source.restrict(job.cursor)
         sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)
         sink.attach(job.schema, job.native)
+        gc.freeze()  # as the worker does: see opencdm.engine.worker.freeze_imported_objects
         while (partition := _next(tasks, check)) is not None:
             for result in copy_partition(source, sink, partition, job.native, job.batch_rows, tally, check):
                 tally.count_written(result)

@@ -11,12 +11,16 @@ import traceback
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
+from sqlalchemy import update
+
 from opencdm.config_values import flatten, input_value_as_str
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import Partition, Sink, Source
 from opencdm.engine import status
+from opencdm.engine.incremental import IncrementalRead
 from opencdm.engine.macros import expand_all
 from opencdm.engine.partitions import PartitionJob, Tally, copy_partition, copy_partitions
+from opencdm.engine.verify import Verification, VerifyMode, add_checksums, checksum, compare_counts
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
@@ -36,20 +40,27 @@ class PartitionFailed(Exception):
     """A partition process failed; args are its (summary, details)."""
 
 
+class VerificationFailed(Exception):
+    """The copy does not match its source; args are (summary, details)."""
+
+
 
 @dataclass
 class Counters(Tally):
     rows_estimate: int | None = None
     progress: float = 0.0
+    verification: dict[str, object] | None = None
     _last_flush: float = field(default=0.0, repr=False)
 
-    def as_values(self) -> dict[str, int | float | None]:
+    def as_values(self) -> dict[str, object]:
         return {
             "rows_read": self.rows_read,
             "bytes_read": self.bytes_read,
             "rows_written": self.rows_written,
             "bytes_written": self.bytes_written,
+            "update_rows": self.rows_updated,
             "rows_estimate": self.rows_estimate,
+            "verification": self.verification,
         }
 
     def advance_progress(self) -> None:
@@ -65,6 +76,10 @@ class Plan:
     num_extractors: int
     # What partition processes need to open their own source and sink.
     job: PartitionJob
+    job_id: int
+    # An incremental run: whether it has rows to read (job.cursor says which).
+    incremental: bool = False
+    verify_mode: VerifyMode = VerifyMode.COUNT
 
 
 class SubmissionRunner:
@@ -84,6 +99,8 @@ class SubmissionRunner:
         try:
             plan = self._plan()
             self._copy(plan)
+            if plan.job.cursor is not None:
+                self._save_cursor(plan.job_id, plan.job.cursor.upper)
             status.succeed(self.store, self.submission_id, **self.counters.as_values())
         except JobStopped:
             self._rollback(plan)
@@ -94,7 +111,7 @@ class SubmissionRunner:
                 self.store, self.submission_id, summary, "The run was stopped and rolled back.",
                 **self.counters.as_values(),
             )
-        except PartitionFailed as exc:
+        except (PartitionFailed, VerificationFailed) as exc:
             self._rollback(plan)
             summary, details = exc.args
             status.fail_if_active(self.store, self.submission_id, summary, details, **self.counters.as_values())
@@ -143,17 +160,28 @@ class SubmissionRunner:
             from_job = expand_all(flatten(job.from_config), started, variables)
             to_job = expand_all(flatten(job.to_config), started, variables)
             from_connector, to_connector = job.from_connector_name, job.to_connector_name
+            job_id, stored_cursor = job.id, job.incremental_cursor
+        incremental = IncrementalRead.parse(from_job, to_job)
         source = get_connector(from_connector).open_source(from_link, from_job)
         try:
+            cursor = None
+            if incremental is not None:
+                status.record_progress(self.store, self.submission_id, is_incrementing=True)
+                cursor = incremental.next_range(source, stored_cursor)
+                if cursor is not None:
+                    source.restrict(cursor)
             sink = get_connector(to_connector).open_sink(to_link, to_job)
         except BaseException:
             source.close()
             raise
         partition_job = PartitionJob(
             from_connector, from_link, from_job, to_connector, to_link, to_job,
-            schema=source.schema(), native=None, batch_rows=self.settings.batch_rows,
+            schema=source.schema(), native=None, batch_rows=self.settings.batch_rows, cursor=cursor,
         )
-        return Plan(source=source, sink=sink, num_extractors=driver.num_extractors, job=partition_job)
+        return Plan(
+            source=source, sink=sink, num_extractors=driver.num_extractors, job=partition_job, job_id=job_id,
+            incremental=incremental is not None, verify_mode=driver.verify_mode,
+        )
 
     def _copy(self, plan: Plan) -> None:
         source, sink, schema = plan.source, plan.sink, plan.job.schema
@@ -165,11 +193,13 @@ class SubmissionRunner:
         else:
             native = None
             sink.prepare(schema)
-        partitions = source.partitions(plan.num_extractors)
+        # An incremental run with nothing past the cursor still prepares the destination.
+        partitions = [] if plan.incremental and plan.job.cursor is None else source.partitions(plan.num_extractors)
         if len(partitions) > 1 and sink.parallel_writers:
             # Partition writers need the prepared table committed to see it.
             sink.commit()
             self._copy_in_parallel(replace(plan.job, native=native), partitions, plan.num_extractors)
+            self._verify(plan)  # the children committed: a mismatch fails a committed run
             return
         batch_rows, check = self.settings.batch_rows, self._check_alive
         for partition in partitions:
@@ -177,7 +207,45 @@ class SubmissionRunner:
                 self.counters.count_written(written)
                 self._flush()
         self._check_alive()
+        verification = self._verify_counts(plan)  # in the sink's transaction: a mismatch rolls back
         sink.commit()
+        if verification is not None:
+            self._verify_checksums(plan, verification)
+
+    def _verify(self, plan: Plan) -> None:
+        verification = self._verify_counts(plan)
+        if verification is not None:
+            self._verify_checksums(plan, verification)
+
+    def _verify_counts(self, plan: Plan) -> Verification | None:
+        if plan.verify_mode is VerifyMode.NONE:
+            return None
+        counters = self.counters
+        verification = compare_counts(
+            plan.verify_mode, counters.rows_read, counters.rows_written, 0, plan.sink.rows_of_this_run()
+        )
+        self._record(verification)
+        return verification
+
+    def _verify_checksums(self, plan: Plan, verification: Verification) -> None:
+        if plan.verify_mode is VerifyMode.CHECKSUM:
+            schema, batch_rows = plan.job.schema, self.settings.batch_rows
+            # The source is read a second time: one that changed since the copy shows as a mismatch.
+            source_batches = (batch for partition in plan.source.partitions(1)
+                              for batch in plan.source.read(partition, batch_rows))
+            destination = plan.sink.read_back(batch_rows)
+            add_checksums(verification, checksum(source_batches, schema),
+                          checksum(destination, schema) if destination is not None else None)
+            self._record(verification)
+
+    def _record(self, verification: Verification) -> None:
+        self.counters.verification = verification.as_dict()
+        if not verification.passed:
+            raise VerificationFailed(
+                f"Verification ({verification.mode}) failed: {verification.summary}.",
+                "The copy was compared with its source after writing (verifyConfig.mode); see the "
+                "submission's verification.",
+            )
 
     def _copy_in_parallel(self, job: PartitionJob, partitions: list[Partition], processes: int) -> None:
         context = multiprocessing.get_context("spawn")
@@ -243,6 +311,11 @@ class SubmissionRunner:
                     break
                 if kind == "progress":
                     self.counters.add(*details)
+
+    def _save_cursor(self, job_id: int, value: str) -> None:
+        # After the destination committed: a run that failed or was stopped never moves the cursor.
+        with self.store.session() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(incremental_cursor=value))
 
     def _check_alive(self) -> None:
         # Checked between batches rather than raised from the signal handler, so a stop never

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,15 +12,23 @@ from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten
 from opencdm.connectors import get_connector
+from opencdm.engine.incremental import IncrementalRead
+from opencdm.engine.timetable import MINUTE_MS, Timetable
+from opencdm.engine.verify import VerifyMode
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
 from opencdm.service.links import check_name, find_link, insert_unique, link_values
 from opencdm.store.models import Cluster, Job, Submission
 from opencdm.store.secrets import SecretBox
 
+log = logging.getLogger(__name__)
+
 ACTIVE_STATUSES = ("BOOTING", "RUNNING")
 JOB_TYPES = ("NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB")
 RESERVED_JOB_NAMES = ("all",)
+DISPOSABLE_TYPES = ("NONE", "DELETE_AFTER_SUCCEED", "DELETE")
+# retryJobConfig.retryJobType -> how many more attempts a failed run gets.
+RETRY_TYPES = {"NONE": 0, "RETRY_TRIPLE": 3}
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class DriverConfig:
     group_name: str
     # Where a run's clock is read for macros (our extension; CDM uses its cluster's time zone).
     time_zone: ZoneInfo | None
+    # How a run checks its copy (our extension, verifyConfig.mode).
+    verify_mode: VerifyMode
 
     @classmethod
     def parse(cls, driver_config: dict[str, Any]) -> DriverConfig:
@@ -52,18 +63,80 @@ class DriverConfig:
             raise CdmError(
                 "Cdm.0024", f"[throttlingConfig.numExtractors] must be within the range [1, 300], got '{raw}'."
             )
-        zone_name = values.get("schedulerConfig.timeZone") or None
-        try:
-            zone = ZoneInfo(zone_name) if zone_name else None
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CdmError(
-                "Cdm.0014", f"schedulerConfig.timeZone '{zone_name}' is not a time zone name (e.g. Asia/Shanghai)."
-            ) from None
         return cls(
             num_extractors=int(raw),
             group_name=values.get("groupJobConfig.groupName") or "DEFAULT",
-            time_zone=zone,
+            time_zone=_time_zone(values),
+            verify_mode=_verify_mode(values),
         )
+
+
+def _verify_mode(values: dict[str, str]) -> VerifyMode:
+    raw = (values.get("verifyConfig.mode") or VerifyMode.COUNT.value).strip().upper()
+    try:
+        return VerifyMode(raw)
+    except ValueError:
+        allowed = ", ".join(mode.value for mode in VerifyMode)
+        raise CdmError(
+            "Cdm.0014", f"The parameter is invalid: verifyConfig.mode [{raw}] must be one of {allowed}."
+        ) from None
+
+
+def _time_zone(values: dict[str, str]) -> ZoneInfo | None:
+    zone_name = values.get("schedulerConfig.timeZone") or None
+    try:
+        return ZoneInfo(zone_name) if zone_name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CdmError(
+            "Cdm.0014", f"schedulerConfig.timeZone '{zone_name}' is not a time zone name (e.g. Asia/Shanghai)."
+        ) from None
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """What happens around a job's runs: its schedule, deleting the job after a run, retries."""
+
+    timetable: Timetable | None
+    disposable: str
+    retries: int
+
+    @classmethod
+    def parse(cls, driver_config: dict[str, Any]) -> RunPolicy:
+        values = flatten(driver_config)
+        disposable = values.get("schedulerConfig.disposableType") or "NONE"
+        if disposable not in DISPOSABLE_TYPES:
+            raise CdmError(
+                "Cdm.0014",
+                f"schedulerConfig.disposableType must be one of {', '.join(DISPOSABLE_TYPES)}, got '{disposable}'.",
+            )
+        retry_type = values.get("retryJobConfig.retryJobType") or "NONE"
+        if retry_type not in RETRY_TYPES:
+            raise CdmError(
+                "Cdm.0014", f"retryJobConfig.retryJobType must be one of {', '.join(RETRY_TYPES)}, got '{retry_type}'."
+            )
+        return cls(Timetable.parse(values, _time_zone(values)), disposable, RETRY_TYPES[retry_type])
+
+    @classmethod
+    def of(cls, job: Job) -> RunPolicy:
+        """The job's policy; none at all for a job saved before its inputs were checked (it still runs by hand)."""
+        try:
+            return cls.parse(job.driver_config)
+        except CdmError as exc:
+            log.warning("job %s: driver config ignored for schedules, retries and deletion: %s", job.name, exc.message)
+            return cls(timetable=None, disposable="NONE", retries=0)
+
+    def deletes_job_after(self, status: str) -> bool:
+        return self.disposable == "DELETE" or (self.disposable == "DELETE_AFTER_SUCCEED" and status == "SUCCEEDED")
+
+
+def first_run(policy: RunPolicy, saved_ms: int, minute_ms: int) -> int | None:
+    """When a schedule saved at ``saved_ms`` runs first (runs due before it are not made up for)."""
+    if policy.timetable is None:
+        return None
+    first = policy.timetable.next_after(saved_ms, anchor_ms=saved_ms, minute_ms=minute_ms)
+    if first is None:
+        raise CdmError("Cdm.0014", "The schedule has no run left: schedulerConfig.stopDate is before its next run.")
+    return first
 
 
 def find_job(session: Session, cluster: Cluster, name: str) -> Job:
@@ -85,7 +158,7 @@ def last_submission(session: Session, job: Job) -> Submission | None:
     )
 
 
-def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) -> DriverConfig:
+def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) -> tuple[DriverConfig, RunPolicy]:
     check_name("Job", draft.name, "Cdm.0320")
     if draft.name in RESERVED_JOB_NAMES:
         raise CdmError("Cdm.0320", f"Job name '{draft.name}' is reserved.")
@@ -106,11 +179,20 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
             )
         connector = get_connector(connector_name)
         getattr(connector, check)(link_values(box, link), flatten(config))
-    return DriverConfig.parse(draft.driver_config)
+    IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
+    return DriverConfig.parse(draft.driver_config), RunPolicy.parse(draft.driver_config)
 
 
-def create_job(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft, user: str) -> Job:
-    driver = _check(session, box, cluster, draft)
+def _cursor_start(job_config: dict[str, Any]) -> tuple[str, str | None] | None:
+    """Where an incremental job's cursor starts: its check column and lastValue."""
+    incremental = IncrementalRead.parse(flatten(job_config), {})
+    return (incremental.check_column, incremental.last_value) if incremental else None
+
+
+def create_job(
+    session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft, user: str, minute_ms: int = MINUTE_MS
+) -> Job:
+    driver, policy = _check(session, box, cluster, draft)
     if session.scalar(select(Job.id).where(Job.cluster_id == cluster.id, Job.name == draft.name)):
         raise CdmError("Cdm.0104", f"The job name {draft.name} already exists.")
     stamp = now_ms()
@@ -131,12 +213,16 @@ def create_job(session: Session, box: SecretBox, cluster: Cluster, draft: JobDra
         creation_ms=stamp,
         update_user=user,
         update_ms=stamp,
+        next_run_ms=first_run(policy, stamp, minute_ms),
     )
     insert_unique(session, job, CdmError("Cdm.0104", f"The job name {draft.name} already exists."))
     return job
 
 
-def update_job(session: Session, box: SecretBox, cluster: Cluster, name: str, draft: JobDraft, user: str) -> Job:
+def update_job(
+    session: Session, box: SecretBox, cluster: Cluster, name: str, draft: JobDraft, user: str,
+    minute_ms: int = MINUTE_MS,
+) -> Job:
     job = session.scalar(select(Job).where(Job.cluster_id == cluster.id, Job.name == name))
     if job is None:
         raise CdmError("Cdm.0100", f"Job[{name}] doesn't exist.")
@@ -144,7 +230,13 @@ def update_job(session: Session, box: SecretBox, cluster: Cluster, name: str, dr
         raise CdmError("Cdm.0014", f"The job name in the body ({draft.name}) must be {name}.")
     if active_submission(session, job) is not None:
         raise CdmError("Cdm.0052", f"Job {name} is running.")
-    driver = _check(session, box, cluster, draft)
+    driver, policy = _check(session, box, cluster, draft)
+    # An unchanged schedule keeps its next run, even one already due that the scheduler has yet to start.
+    if policy.timetable != RunPolicy.of(job).timetable:
+        job.next_run_ms = first_run(policy, now_ms(), minute_ms)
+    # A new lastValue (or check column) is where the next run starts: the stored cursor goes.
+    if _cursor_start(draft.from_config) != _cursor_start(job.from_config):
+        job.incremental_cursor = None
     job.job_type = draft.job_type
     job.from_connector_name = draft.from_connector_name
     job.from_link_name = draft.from_link_name
@@ -167,11 +259,34 @@ def delete_job(session: Session, cluster: Cluster, name: str) -> None:
 
 
 def list_jobs(
-    session: Session, cluster: Cluster, name_filter: str | None, job_type: str, page_no: int, page_size: int
+    session: Session, cluster: Cluster, name_filter: str | None, job_type: str, page_no: int, page_size: int,
+    group_name: str | None = None,
 ) -> tuple[int, list[Job]]:
     query = select(Job).where(Job.cluster_id == cluster.id, Job.job_type == job_type)
     if name_filter:
         query = query.where(Job.name.contains(name_filter, autoescape=True))
+    if group_name:
+        query = query.where(Job.group_name == group_name)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = session.scalars(query.order_by(Job.id).offset((page_no - 1) * page_size).limit(page_size)).all()
     return total, list(jobs)
+
+
+def group_jobs(session: Session, cluster: Cluster, group_name: str) -> list[Job]:
+    """The jobs of a group (groupJobConfig.groupName), by name; an empty group does not exist."""
+    jobs = session.scalars(
+        select(Job).where(Job.cluster_id == cluster.id, Job.group_name == group_name).order_by(Job.name)
+    ).all()
+    if not jobs:
+        raise CdmError("Cdm.0001", f"Group [{group_name}] has no jobs.")
+    return list(jobs)
+
+
+def delete_group(session: Session, cluster: Cluster, group_name: str) -> None:
+    """Delete every job of the group, or none of them if one is running."""
+    jobs = group_jobs(session, cluster, group_name)
+    for job in jobs:
+        if active_submission(session, job) is not None:
+            raise CdmError("Cdm.0052", f"Job {job.name} is running; stop it before deleting group {group_name}.")
+    for job in jobs:
+        session.delete(job)

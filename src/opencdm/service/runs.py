@@ -1,7 +1,13 @@
-"""Run control: start, stop, status and history of jobs."""
+"""Run control: start, stop, status and history of jobs.
+
+Every run starts the same way, whoever asks (StartJob, a job group, the schedule, a retry):
+``admit`` checks the job may run now and adds its BOOTING submission, then ``launch`` hands it to a
+worker.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -10,77 +16,128 @@ from sqlalchemy.orm import Session
 from opencdm.engine.supervisor import Supervisor
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
-from opencdm.service.jobs import active_submission
+from opencdm.service.jobs import RunPolicy, active_submission, find_job
 from opencdm.store.db import Store
 from opencdm.store.models import Cluster, Job, Link, Submission
 
 CLUSTER_RUNNING = "200"
 
 
+@dataclass(frozen=True)
+class Trigger:
+    """Who starts a run, and why."""
+
+    user: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    # Started by the job's schedule (wire ``is-execute-auto``), or a retry of a run that was.
+    automatic: bool = False
+    attempt: int = 1
+
+
 def start_job(
-    store: Store,
-    supervisor: Supervisor,
-    cluster_id: str,
-    job_name: str,
-    user: str,
-    variables: dict[str, Any],
-    automatic: bool = False,
+    store: Store, supervisor: Supervisor, cluster_id: str, job_name: str, user: str, variables: dict[str, Any]
 ) -> Submission:
     """Create a BOOTING submission and hand it to a worker; answers at once."""
-    from opencdm.service.jobs import find_job
-
     with supervisor.start_lock:
         with store.session() as session:
             cluster = session.get(Cluster, cluster_id)
             assert cluster is not None
-            job = find_job(session, cluster, job_name)
-            if cluster.status != CLUSTER_RUNNING:
-                raise CdmError(
-                    "Cdm.0056", f"Cannot submit the job. Cause: cluster {cluster.name} is not running."
-                )
-            if not job.enabled:
-                raise CdmError("Cdm.0059", f"Job {job_name} is disabled; cannot submit.")
-            for link_name in (job.from_link_name, job.to_link_name):
-                link = session.scalar(select(Link).where(Link.cluster_id == cluster.id, Link.name == link_name))
-                if link is None:
-                    raise CdmError("Cdm.0101", f"Link [{link_name}] does not exist.")
-                if not link.enabled:
-                    raise CdmError("Cdm.0060", f"Link {link_name} used by the job is disabled; cannot submit.")
-            if active_submission(session, job) is not None:
-                raise CdmError("Cdm.0052", f"Job {job_name} is running.")
-            stamp = now_ms()
-            submission = Submission(
-                job_id=job.id,
-                cluster_id=cluster.id,
-                job_name=job.name,
-                status="BOOTING",
-                progress=0.0,
-                creation_user=user,
-                creation_ms=stamp,
-                last_update_user=user,
-                last_update_ms=stamp,
-                is_execute_auto=automatic,
-                variables=variables,
-            )
-            session.add(submission)
-            session.flush()
-        try:
-            supervisor.launch(submission.id)
-        except OSError as exc:
-            with store.session() as session:
-                session.execute(
-                    update(Submission)
-                    .where(Submission.id == submission.id)
-                    .values(status="FAILURE_ON_SUBMIT", progress=-1.0, error_summary=f"Cannot start a worker: {exc}")
-                )
-            raise CdmError("Cdm.0037", f"Failed to submit the job: {exc}") from exc
+            submission = admit(session, cluster, find_job(session, cluster, job_name), Trigger(user, variables))
+        launch(store, supervisor, submission)
     return submission
 
 
+def _refusal(session: Session, cluster: Cluster, job: Job) -> CdmError | None:
+    if cluster.status != CLUSTER_RUNNING:
+        return CdmError("Cdm.0056", f"Cannot submit the job. Cause: cluster {cluster.name} is not running.")
+    if not job.enabled:
+        return CdmError("Cdm.0059", f"Job {job.name} is disabled; cannot submit.")
+    for link_name in (job.from_link_name, job.to_link_name):
+        link = session.scalar(select(Link).where(Link.cluster_id == cluster.id, Link.name == link_name))
+        if link is None:
+            return CdmError("Cdm.0101", f"Link [{link_name}] does not exist.")
+        if not link.enabled:
+            return CdmError("Cdm.0060", f"Link {link_name} used by the job is disabled; cannot submit.")
+    if active_submission(session, job) is not None:
+        return CdmError("Cdm.0052", f"Job {job.name} is running.")
+    return None
+
+
+def _submission(job: Job, trigger: Trigger, status: str, progress: float, **values: Any) -> Submission:
+    stamp = now_ms()
+    return Submission(
+        job_id=job.id,
+        cluster_id=job.cluster_id,
+        job_name=job.name,
+        status=status,
+        progress=progress,
+        creation_user=trigger.user,
+        creation_ms=stamp,
+        last_update_user=trigger.user,
+        last_update_ms=stamp,
+        is_execute_auto=trigger.automatic,
+        is_delete_job=RunPolicy.of(job).disposable != "NONE",
+        variables=trigger.variables,
+        attempt=trigger.attempt,
+        **values,
+    )
+
+
+def admit(session: Session, cluster: Cluster, job: Job, trigger: Trigger) -> Submission:
+    """Check that the job may start now and add its BOOTING submission to the caller's transaction.
+    Hold ``supervisor.start_lock`` from here to ``launch``: it serialises "is it running? → start"."""
+    refusal = _refusal(session, cluster, job)
+    if refusal is not None:
+        raise refusal
+    # A new run replaces a retry still waiting to repeat the job's last failed run.
+    session.execute(
+        update(Submission).where(Submission.job_id == job.id, Submission.retry_due_ms.is_not(None))
+        .values(retry_due_ms=None)
+    )
+    submission = _submission(job, trigger, "BOOTING", 0.0)
+    session.add(submission)
+    session.flush()
+    return submission
+
+
+def admit_or_record(session: Session, cluster: Cluster, job: Job, trigger: Trigger) -> Submission | None:
+    """``admit`` for runs nobody waits on (schedule, retry): a refusal becomes a FAILURE_ON_SUBMIT
+    submission in the job's history instead of an error answer."""
+    try:
+        return admit(session, cluster, job, trigger)
+    except CdmError as refusal:
+        session.add(_submission(
+            job, trigger, "FAILURE_ON_SUBMIT", -1.0,
+            error_summary=refusal.message, error_details=f"{refusal.code}: {refusal.message}",
+        ))
+        return None
+
+
+def launch(store: Store, supervisor: Supervisor, submission: Submission) -> None:
+    """Hand an admitted (committed) submission to a worker."""
+    try:
+        supervisor.launch(submission.id)
+    except OSError as exc:
+        with store.session() as session:
+            session.execute(
+                update(Submission)
+                .where(Submission.id == submission.id)
+                .values(status="FAILURE_ON_SUBMIT", progress=-1.0, error_summary=f"Cannot start a worker: {exc}")
+            )
+        raise CdmError("Cdm.0037", f"Failed to submit the job: {exc}") from exc
+
+
 def stop_job(store: Store, supervisor: Supervisor, cluster: Cluster, job: Job, user: str) -> None:
+    """Stop the running run; on an idle job, cancel the retry that waits (if none: Cdm.0053)."""
     with store.session() as session:
         submission = active_submission(session, job)
         if submission is None:
+            cancelled = session.execute(
+                update(Submission).where(Submission.job_id == job.id, Submission.retry_due_ms.is_not(None))
+                .values(retry_due_ms=None, last_update_user=user, last_update_ms=now_ms())
+            )
+            if cancelled.rowcount:  # type: ignore[attr-defined]
+                return
             raise CdmError("Cdm.0053", f"Job {job.name} is not running.")
         session.execute(
             update(Submission)

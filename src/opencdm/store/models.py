@@ -112,6 +112,14 @@ class Job(Base):
     creation_ms: Mapped[int] = mapped_column(BigInteger)
     update_user: Mapped[str] = mapped_column(String(64))
     update_ms: Mapped[int] = mapped_column(BigInteger)
+    # The schedule's next run (None: not scheduled, or the schedule is over). Advanced in the
+    # transaction that creates the run's submission, so a restart neither repeats nor loses it.
+    next_run_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # Runs of the schedule left out because the job was still running when they were due.
+    skipped_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Incremental jobs: the greatest fromJobConfig.checkColumn value committed so far (text), where
+    # the next run starts; None before the first run and after fromJobConfig.lastValue changes.
+    incremental_cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Submission(Base):
@@ -147,3 +155,11 @@ class Submission(Base):
     is_incrementing: Mapped[bool] = mapped_column(Boolean, default=False)
     is_delete_job: Mapped[bool] = mapped_column(Boolean, default=False)
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # 1 for a run started by a user or the schedule, 2-4 for the retries of a failed one.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # When the server acted on the run's end (retry, delete the job, or nothing); None until then.
+    settled_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # When this failed run is retried; None when no retry waits.
+    retry_due_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # verifyConfig.mode: what the run compared and found (engine.verify.Verification).
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

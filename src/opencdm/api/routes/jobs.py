@@ -1,5 +1,6 @@
 """Jobs and their runs: ``…/cdm/job``, ``…/cdm/job/{name}[/start|/stop|/status]``, ``…/cdm/submissions``,
-and ``/v1.1/{project_id}/clusters/job`` (create and start on a running cluster)."""
+job groups ``…/cdm/group/{group}[/start]`` (ours), and ``/v1.1/{project_id}/clusters/job`` (create and
+start on a running cluster)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from opencdm.api import wire
 from opencdm.api.present import job_out, never_executed, submission_out
 from opencdm.api.routes.common import Caller, DbSession, State, find_cluster
+from opencdm.api.state import ServerState
 from opencdm.errors import CdmError
 from opencdm.service import jobs as job_service
 from opencdm.service import runs
@@ -18,6 +20,10 @@ from opencdm.store.models import Cluster
 
 router = APIRouter(prefix="/v1.1/{project_id}", tags=["jobs"])
 CDM = "/clusters/{cluster_id}/cdm"
+
+
+def _minute_ms(state: ServerState) -> int:
+    return round(state.settings.scheduler_minute_seconds * 1000)
 
 
 def _draft(job: wire.JobIn) -> job_service.JobDraft:
@@ -40,7 +46,7 @@ def create_job(project_id: str, cluster_id: str, body: wire.JobsRequest, caller:
     cluster = find_cluster(session, caller, cluster_id)
     names = [job.name for job in body.jobs]
     for job in body.jobs:
-        job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name)
+        job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
     return {"name": names[0], "validation-result": []}
 
 
@@ -83,10 +89,11 @@ def show_jobs(
     page_no: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 10,
     job_type: Annotated[str, Query(alias="jobType")] = "NORMAL_JOB",
+    group_name: str | None = None,
 ) -> dict[str, Any]:
     cluster = find_cluster(session, caller, cluster_id)
     if job_name == "all":
-        total, found = job_service.list_jobs(session, cluster, filter, job_type, page_no, page_size)
+        total, found = job_service.list_jobs(session, cluster, filter, job_type, page_no, page_size, group_name)
     else:
         total, found = 0, [job_service.find_job(session, cluster, job_name)]
     jobs = [job_out(job, job_service.last_submission(session, job)) for job in found]
@@ -97,7 +104,9 @@ def show_jobs(
 def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsRequest, caller: Caller,
                state: State, session: DbSession) -> dict[str, Any]:
     cluster = find_cluster(session, caller, cluster_id)
-    job_service.update_job(session, state.box, cluster, job_name, _draft(body.jobs[0]), caller.user_name)
+    job_service.update_job(
+        session, state.box, cluster, job_name, _draft(body.jobs[0]), caller.user_name, _minute_ms(state)
+    )
     return {"validation-result": []}
 
 
@@ -105,6 +114,31 @@ def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsR
 def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller,
                session: DbSession) -> dict[str, Any]:
     job_service.delete_job(session, find_cluster(session, caller, cluster_id), job_name)
+    return {}
+
+
+# Job groups (groupJobConfig.groupName) are ours: CDM's API has no group operations.
+@router.put(CDM + "/group/{group_name:path}/start")
+def start_group(project_id: str, cluster_id: str, group_name: str, caller: Caller, state: State) -> dict[str, Any]:
+    """Start every job of the group that can start; the others are listed with the reason."""
+    with state.store.session() as session:
+        names = [job.name for job in job_service.group_jobs(session, find_cluster(session, caller, cluster_id),
+                                                            group_name)]
+    started, refused = [], []
+    for name in names:
+        try:
+            started.append(runs.start_job(state.store, state.supervisor, cluster_id, name, caller.user_name, {}))
+        except CdmError as exc:
+            refused.append(wire.JobRefusal(name=name, err_code=exc.code, message=exc.message))
+    return wire.GroupStartResponse(
+        submissions=[submission_out(s) for s in started], validation_result=refused
+    ).dump()
+
+
+@router.delete(CDM + "/group/{group_name:path}")
+def delete_group(project_id: str, cluster_id: str, group_name: str, caller: Caller,
+                 session: DbSession) -> dict[str, Any]:
+    job_service.delete_group(session, find_cluster(session, caller, cluster_id), group_name)
     return {}
 
 
@@ -136,7 +170,7 @@ def create_and_start_random_cluster_job(project_id: str, body: wire.RandomCluste
         # "Random" in CDM; the least loaded would be better, but one running cluster is enough here.
         cluster = candidates[0]
         for job in body.jobs:
-            job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name)
+            job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
     submissions = [
         runs.start_job(state.store, state.supervisor, cluster.id, job.name, caller.user_name, {})
         for job in body.jobs

@@ -22,6 +22,12 @@ class TablePreparation(Enum):
     DROP_AND_CREATE = "DROP_AND_CREATE"
 
 
+class WriteMode(Enum):
+    INSERT = "INSERT"  # a key that already exists fails the run
+    REPLACE = "REPLACE"  # an incoming row replaces the whole row holding its key
+    UPSERT = "UPSERT"  # an existing row takes the incoming values of the copied columns
+
+
 class BeforeImport(Enum):
     NONE = "none"
     CLEAR_TABLE = "shouldClearTable"
@@ -155,6 +161,11 @@ class SinkConfig:
     table_preparation: TablePreparation
     before_import: BeforeImport
     where_clause: str | None
+    write_mode: WriteMode = WriteMode.INSERT
+    upsert_keys: tuple[str, ...] | None = None  # None: the destination table's primary key
+    use_stage_table: bool = False
+    extend_char_length: bool = False
+    use_nullable: bool = False
 
     @classmethod
     def parse(cls, to_job: Mapping[str, object]) -> SinkConfig:
@@ -174,4 +185,9 @@ class SinkConfig:
             ),
             before_import=before_import,
             where_clause=where_clause,
+            write_mode=_enum(to_job, "toJobConfig.writeMode", WriteMode, WriteMode.INSERT),
+            upsert_keys=_columns(to_job, "toJobConfig.upsertKeys"),
+            use_stage_table=_boolean(to_job, "toJobConfig.useStageTable"),
+            extend_char_length=_boolean(to_job, "toJobConfig.extendCharLength"),
+            use_nullable=_boolean(to_job, "toJobConfig.useNullable"),
         )

@@ -2,34 +2,72 @@
 
 A ``Dialect`` knows one database: how to connect, quote, describe tables and queries, stream
 batches out and write batches in. ``JdbcSource`` and ``JdbcSink`` hold the CDM semantics
-(columnList, whereClause, useSql, tablePreparation, beforeImportType) once for all dialects.
+(columnList, whereClause, useSql, tablePreparation, beforeImportType, writeMode, useStageTable)
+once for all dialects.
+
+Write modes other than INSERT load rows into a second table first (a temporary one per batch, or
+the stage table of useStageTable) and move them into the destination with one statement that
+applies the mode (``Dialect.merge``): the database's bulk loader keeps its speed, and the
+statement tells how many rows updated existing ones.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, NamedTuple, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from opencdm.connectors.base import NativeChunk, NativeFormat, Partition, Sink, Source, WriteResult
-from opencdm.connectors.jdbc.config import BeforeImport, LinkConfig, SinkConfig, SourceConfig, TablePreparation
+from opencdm.connectors.base import (
+    CursorRange,
+    NativeChunk,
+    NativeFormat,
+    Partition,
+    Sink,
+    Source,
+    WriteResult,
+)
+from opencdm.connectors.jdbc import types as t
+from opencdm.connectors.jdbc.config import (
+    BeforeImport,
+    LinkConfig,
+    SinkConfig,
+    SourceConfig,
+    TablePreparation,
+    WriteMode,
+)
 from opencdm.connectors.jdbc.types import Column, cast_batch
 from opencdm.errors import CdmError
 
 Converter = Callable[[Any], Any]
 
 
+@dataclass(frozen=True)
+class Merge:
+    """How loaded rows enter the destination table: the write mode, the key columns it matches rows
+    on, and the table's columns that are not copied (REPLACE resets them to their defaults)."""
+
+    mode: WriteMode
+    keys: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()
+
+
+APPEND = Merge(WriteMode.INSERT)
+
+
 class Writer(ABC):
     """Writes batches, already cast to the destination columns' Arrow types, into one table."""
 
     @abstractmethod
-    def write(self, batch: pa.RecordBatch) -> None: ...
+    def write(self, batch: pa.RecordBatch) -> int:
+        """Write one batch; return how many of its rows updated rows the table already held."""
 
 
 COUNT_BELOW_ROWS = 100_000
@@ -42,6 +80,10 @@ class Dialect(ABC):
     native_format_name: ClassVar[str | None] = None
     # Whether several connections may write one table at once (SQLite has one writer at a time).
     concurrent_writers: ClassVar[bool] = True
+    # Whether CREATE/DROP TABLE are part of the transaction (MySQL commits before and after them).
+    transactional_ddl: ClassVar[bool] = True
+    # Where temporary tables are named; None: in the destination table's schema.
+    temporary_schema: ClassVar[str | None] = None
     # Whether the driver reads a whole result ahead of its consumer; such dialects page on a key.
     reads_ahead: ClassVar[bool] = False
 
@@ -151,6 +193,11 @@ class Dialect(ABC):
         )
         return [str(row[0]) for row in rows]
 
+    @abstractmethod
+    def unique_keys(self, conn: Any, schema: str, table: str) -> list[tuple[str, ...]]:
+        """The column lists of the table's primary key and unique indexes (whole columns, no
+        condition): the keys a REPLACE or UPSERT can match rows on."""
+
     def split_points(
         self,
         conn: Any,
@@ -177,7 +224,15 @@ class Dialect(ABC):
         """The DDL type that keeps the field's meaning."""
 
     def column_definition(self, field: pa.Field) -> str:
-        return f"{self.quote(field.name)} {self.column_type(field)}"
+        not_null = " NOT NULL" if t.is_not_null(field) else ""
+        return f"{self.quote(field.name)} {self.column_type(field)}{not_null}"
+
+    def create_table_like(
+        self, conn: Any, ref: str, schema: str, table: str, columns: Sequence[Column], temporary: bool
+    ) -> None:
+        """Create the empty table ``ref`` with ``columns`` of ``schema.table``, typed as there."""
+        definitions = ", ".join(f"{self.quote(column.field.name)} {column.native}" for column in columns)
+        self.execute(conn, f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {ref} ({definitions})")
 
     # --- data ---------------------------------------------------------------------------------
     def select_expression(self, column: Column) -> str:
@@ -195,6 +250,55 @@ class Dialect(ABC):
 
     @abstractmethod
     def execute(self, conn: Any, sql: str) -> None: ...
+
+    # --- write modes --------------------------------------------------------------------------
+    def insert_select(self, loaded: str, expressions: Sequence[str], target: str, columns: Sequence[str]) -> str:
+        names = ", ".join(self.quote(column) for column in columns)
+        return f"INSERT INTO {target} ({names}) SELECT {', '.join(expressions)} FROM {loaded}"
+
+    @abstractmethod
+    def merge_statement(
+        self, loaded: str, expressions: Sequence[str], target: str, columns: Sequence[str], merge: Merge
+    ) -> str:
+        """INSERT INTO ``target`` (``columns``) SELECT ``expressions`` FROM ``loaded``, as ``merge.mode``
+        wants it when a row's key already exists."""
+
+    def merge(
+        self, conn: Any, loaded: str, expressions: Sequence[str], target: str, columns: Sequence[str], merge: Merge
+    ) -> int:
+        """Move the rows of ``loaded`` into ``target``; return how many updated existing rows.
+
+        They are counted before the move as the loaded rows whose key the target holds: the
+        affected-rows count cannot tell an update from an insert (MySQL reports 0 for an update
+        that changes nothing, SQLite 1 for either).
+        """
+        updated = 0
+        if merge.keys:
+            matching = " AND ".join(f"t.{self.quote(key)} = l.{self.quote(key)}" for key in merge.keys)
+            existing = f"SELECT 1 FROM {target} t WHERE {matching}"
+            rows = self.query(conn, f"SELECT COUNT(*) FROM {loaded} l WHERE EXISTS ({existing})")
+            updated = int(rows[0][0])
+        self.execute(conn, self.merge_statement(loaded, expressions, target, columns, merge))
+        return updated
+
+    def empty_statement(self, ref: str) -> str:
+        # Not TRUNCATE: MySQL commits the transaction before a TRUNCATE, even of a temporary table.
+        return f"DELETE FROM {ref}"
+
+    def move_rows(
+        self,
+        conn: Any,
+        loaded: str,
+        target: str,
+        columns: Sequence[str],
+        merge: Merge,
+        expressions: Sequence[str] | None = None,
+    ) -> int:
+        """``merge`` then empty ``loaded`` for the next rows; ``expressions`` default to the columns."""
+        selected = expressions if expressions is not None else [self.quote(column) for column in columns]
+        updated = self.merge(conn, loaded, selected, target, columns, merge)
+        self.execute(conn, self.empty_statement(loaded))
+        return updated
 
     # --- the native fast path (dialects with a native_format_name) --------------------------------
     def native_connect(self) -> Any:
@@ -214,6 +318,24 @@ class Dialect(ABC):
         self, conn: Any, schema: str, table: str, targets: Sequence[Column], table_columns: Sequence[Column]
     ) -> Writer:
         """A writer for ``targets`` (a subset of ``table_columns``, in the batches' column order)."""
+
+    def merging_writer(
+        self,
+        conn: Any,
+        schema: str,
+        table: str,
+        targets: Sequence[Column],
+        table_columns: Sequence[Column],
+        merge: Merge,
+    ) -> Writer:
+        """A writer that applies ``merge`` to every batch: the dialect's writer loads the batch into
+        a temporary table, ``move_rows`` takes it from there."""
+        loaded_schema = self.temporary_schema or schema
+        loaded_table = f"opencdm_load_{uuid.uuid4().hex}"
+        loaded = self.table_ref(loaded_schema, loaded_table)
+        self.create_table_like(conn, loaded, schema, table, targets, temporary=True)
+        load = self.writer(conn, loaded_schema, loaded_table, targets, targets)
+        return _MergingWriter(self, conn, load, loaded, self.table_ref(schema, table), targets, merge)
 
 
 # How a column is built from driver values: as they are (None), through a per-value function, or
@@ -268,12 +390,33 @@ class ExecuteManyWriter(Writer):
         self._conn = conn
         self._converters = converters
 
-    def write(self, batch: pa.RecordBatch) -> None:
+    def write(self, batch: pa.RecordBatch) -> int:
         cursor = self._conn.cursor()
         try:
             cursor.executemany(self._sql, rows_from_batch(batch, self._converters))
         finally:
             cursor.close()
+        return 0
+
+
+class _MergingWriter(Writer):
+    def __init__(
+        self,
+        dialect: Dialect,
+        conn: Any,
+        load: Writer,
+        loaded: str,
+        target: str,
+        targets: Sequence[Column],
+        merge: Merge,
+    ) -> None:
+        self._dialect, self._conn, self._load = dialect, conn, load
+        self._loaded, self._target, self._merge = loaded, target, merge
+        self._columns = [column.field.name for column in targets]
+
+    def write(self, batch: pa.RecordBatch) -> int:
+        self._load.write(batch)
+        return self._dialect.move_rows(self._conn, self._loaded, self._target, self._columns, self._merge)
 
 
 def _splittable(type_: pa.DataType) -> bool:
@@ -284,21 +427,42 @@ def _splittable(type_: pa.DataType) -> bool:
     )
 
 
-def _match(columns: Sequence[Column], names: Sequence[str], input_name: str, table: str) -> list[Column]:
+def _match_names(available: Sequence[str], names: Sequence[str], input_name: str, table: str) -> list[str]:
     """Resolve configured column names exactly, else case-insensitively when that is unambiguous."""
-    exact = {column.field.name: column for column in columns}
-    folded: dict[str, list[Column]] = {}
-    for column in columns:
-        folded.setdefault(column.field.name.casefold(), []).append(column)
+    exact = set(available)
+    folded: dict[str, list[str]] = {}
+    for name in available:
+        folded.setdefault(name.casefold(), []).append(name)
     matched = []
     for name in names:
-        candidates = [exact[name]] if name in exact else folded.get(name.casefold(), [])
+        candidates = [name] if name in exact else folded.get(name.casefold(), [])
         if len(candidates) != 1:
             raise CdmError(
                 "Cdm.0014", f"The parameter is invalid: column [{name}] of {input_name} does not exist in [{table}]."
             )
         matched.append(candidates[0])
     return matched
+
+
+def _match(columns: Sequence[Column], names: Sequence[str], input_name: str, table: str) -> list[Column]:
+    by_name = {column.field.name: column for column in columns}
+    return [by_name[name] for name in _match_names(list(by_name), names, input_name, table)]
+
+
+def _cursor_value(text: str, column: Column) -> Any:
+    """A cursor value given as text (stored, or the user's lastValue) as a value of the column's type."""
+    type_ = column.field.type
+    try:
+        return pa.array([text]).cast(type_)[0].as_py()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if pa.types.is_timestamp(type_) and type_.tz is not None:
+            # A time without a zone, for a column with one: taken as UTC.
+            with suppress(pa.ArrowInvalid):
+                naive = pa.array([text]).cast(pa.timestamp(type_.unit))
+                return pc.assume_timezone(naive, "UTC")[0].as_py()
+        raise CdmError(
+            "Cdm.0014", f"The cursor value [{text}] is not a value of column {column.field.name} ({column.native})."
+        ) from None
 
 
 class JdbcSource(Source):
@@ -314,6 +478,8 @@ class JdbcSource(Source):
             self.close()
             raise
         self._arrow_schema = pa.schema([column.field for column in self._columns])
+        # fromJobConfig.whereClause, narrowed by restrict() in an incremental run.
+        self._where = config.where_clause
 
     def _resolve_columns(self) -> list[Column]:
         dialect, config = self._dialect, self._config
@@ -334,18 +500,14 @@ class JdbcSource(Source):
         return _match(available, config.columns, "fromJobConfig.columnList", origin)
 
     def _select(self, condition: str | None, native: bool = False) -> str:
-        dialect, config = self._dialect, self._config
+        dialect = self._dialect
         # The Arrow path may need expressions (casts); the native path wants the columns as stored.
         if native:
             expressions = ", ".join(dialect.quote(column.field.name) for column in self._columns)
         else:
             expressions = ", ".join(dialect.select_expression(column) for column in self._columns)
-        if config.sql is not None:
-            relation = f"({config.sql}) opencdm_query"
-        else:
-            assert config.table_name is not None
-            relation = dialect.table_ref(self._schema_name, config.table_name)
-        conditions = [f"({text})" for text in (config.where_clause, condition) if text]
+        relation = self._relation()
+        conditions = [f"({text})" for text in (self._where, condition) if text]
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return f"SELECT {expressions} FROM {relation}{where}"
 
@@ -355,7 +517,7 @@ class JdbcSource(Source):
     def estimate_rows(self) -> int | None:
         config = self._config
         with self._dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
-            if config.table_name is None or config.where_clause is not None:
+            if config.table_name is None or self._where is not None:
                 return self._dialect.estimate_query_rows(self._conn, self._select(None))
             return self._dialect.estimate_rows(self._conn, self._schema_name, config.table_name)
 
@@ -381,7 +543,7 @@ class JdbcSource(Source):
             relation = dialect.table_ref(self._schema_name, config.table_name)
             table = (self._schema_name, config.table_name)
         with dialect.wrap("Cdm.0902", "SQL statement execution failed."):
-            points = dialect.split_points(self._conn, relation, column, config.where_clause, max_partitions, table)
+            points = dialect.split_points(self._conn, relation, column, self._where, max_partitions, table)
         quoted = dialect.quote(column.field.name)
         bounds: list[Any] = [None, *sorted(set(points)), None]
         conditions = []
@@ -409,6 +571,63 @@ class JdbcSource(Source):
                 candidates = dialect.table_columns(self._conn, self._schema_name, config.table_name) or []
         return _match(candidates, [name], "fromJobConfig.partitionColumn", config.table_name or "the query")[0]
 
+    def _relation(self) -> str:
+        config = self._config
+        if config.sql is not None:
+            return f"({config.sql}) opencdm_query"
+        assert config.table_name is not None
+        return self._dialect.table_ref(self._schema_name, config.table_name)
+
+    def _cursor_column(self, name: str) -> Column:
+        config, dialect = self._config, self._dialect
+        if config.sql is not None:
+            candidates = self._columns
+        else:
+            assert config.table_name is not None
+            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                candidates = dialect.table_columns(self._conn, self._schema_name, config.table_name) or []
+        column = _match(candidates, [name], "fromJobConfig.checkColumn", config.table_name or "the query")[0]
+        if not _splittable(column.field.type):
+            raise CdmError(
+                "Cdm.0014",
+                f"The check column {name} has type {column.native}; an incremental cursor needs an integer, "
+                "decimal, date, timestamp or text column.",
+            )
+        return column
+
+    def _cursor_condition(self, column: Column, after: str | None, inclusive: bool, upper: str | None) -> str | None:
+        dialect = self._dialect
+        quoted = dialect.quote(column.field.name)
+        parts = []
+        if after is not None:
+            parts.append(f"{quoted} {'>=' if inclusive else '>'} {dialect.literal(_cursor_value(after, column))}")
+        if upper is not None:
+            parts.append(f"{quoted} <= {dialect.literal(_cursor_value(upper, column))}")
+        return " AND ".join(parts) or None
+
+    def cursor_max(self, column: str, after: str | None, inclusive: bool) -> str | None:
+        dialect = self._dialect
+        checked = self._cursor_column(column)
+        conditions = [
+            f"({text})" for text in (self._where, self._cursor_condition(checked, after, inclusive, None)) if text
+        ]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        quoted = dialect.quote(checked.field.name)
+        # Read through the dialect's own conversions, so the value has the column's exact type.
+        sql = (
+            f"SELECT {dialect.select_expression(checked)} FROM "
+            f"(SELECT MAX({quoted}) AS {quoted} FROM {self._relation()}{where}) opencdm_max"
+        )
+        with dialect.wrap("Cdm.0902", "SQL statement execution failed."):
+            batches = list(dialect.stream(self._conn, sql, pa.schema([checked.field]), 1))
+        values = [value for batch in batches for value in batch.column(0).cast(pa.string()).to_pylist()]
+        return values[0] if values else None
+
+    def restrict(self, cursor: CursorRange) -> None:
+        checked = self._cursor_column(cursor.column)
+        condition = self._cursor_condition(checked, cursor.after, cursor.inclusive, cursor.upper)
+        self._where = f"({self._config.where_clause}) AND ({condition})" if self._config.where_clause else condition
+
     def native_format(self) -> NativeFormat | None:
         name = self._dialect.native_format_name
         return NativeFormat(name, tuple(column.native for column in self._columns)) if name else None
@@ -416,7 +635,7 @@ class JdbcSource(Source):
     def read_native(self, partition: Partition) -> Iterator[NativeChunk]:
         dialect, config = self._dialect, self._config
         condition = partition.spec.get("condition")
-        if config.sql is None and config.where_clause is None and condition is None:
+        if config.sql is None and self._where is None and condition is None:
             assert config.table_name is not None
             names = ", ".join(dialect.quote(column.field.name) for column in self._columns)
             relation = f"{dialect.table_ref(self._schema_name, config.table_name)} ({names})"
@@ -457,7 +676,32 @@ class JdbcSource(Source):
             self._dialect.close(self._native_conn)
 
 
+def _names(columns: Sequence[Column]) -> list[str]:
+    return [column.field.name for column in columns]
+
+
+class _Step(NamedTuple):
+    """A table preparation or clearing statement, with the error it raises when it fails."""
+
+    sql: str
+    code: str
+    what: str
+
+
+# Bytes of the table name kept in a stage table's name: identifiers are at most 63 bytes in PostgreSQL.
+STAGE_NAME_PREFIX_BYTES = 24
+
+
 class JdbcSink(Sink):
+    """CDM's destination semantics on any dialect.
+
+    Without useStageTable the rows go straight into the table (INSERT) or through a temporary
+    table per batch (REPLACE, UPSERT), inside the sink's one transaction. With useStageTable they
+    are loaded into a stage table; table preparation, clearing and the move into the table wait
+    until a partition is fully staged, so a long load takes no lock on the table and a failed or
+    stopped run leaves it untouched.
+    """
+
     def __init__(self, dialect: Dialect, config: SinkConfig) -> None:
         self._dialect = dialect
         self._config = config
@@ -465,11 +709,28 @@ class JdbcSink(Sink):
         self._conn = dialect.connect()
         self._targets: list[Column] = []
         self._writer: Writer | None = None
-        self.parallel_writers = dialect.concurrent_writers
+        self._merge = APPEND
+        # useStageTable: the stage table, and the preparation and clearing due before the first move.
+        self._stage: str | None = None
+        self._deferred: list[_Step] = []
+        # Whether the table holds this run's rows only: it created or emptied it.
+        self._scoped = False
+        # The move out of the stage table has to happen once, after every partition is staged;
+        # partition processes commit on their own, so a staged job has one writer.
+        self.parallel_writers = dialect.concurrent_writers and not config.use_stage_table
 
     @property
     def _display(self) -> str:
         return f"{self._schema_name}.{self._config.table_name}"
+
+    @property
+    def _ref(self) -> str:
+        return self._dialect.table_ref(self._schema_name, self._config.table_name)
+
+    @property
+    def _stage_ref(self) -> str:
+        assert self._stage is not None
+        return self._dialect.table_ref(self._schema_name, self._stage)
 
     def prepare(self, source_schema: pa.Schema) -> None:
         self._open_writer(self._prepare_table(self._conn, source_schema, setup=True))
@@ -480,26 +741,35 @@ class JdbcSink(Sink):
         elif not self._prepare_native(source_schema, native, setup=False):
             raise CdmError("Cdm.0234", "Loading error. Cause: the destination's columns changed during the run.")
 
-    def _open_writer(self, existing: list[Column]) -> None:
-        with self._dialect.wrap("Cdm.0232", "Data write failed."):
-            self._writer = self._dialect.writer(
-                self._conn, self._schema_name, self._config.table_name, self._targets, existing
-            )
+    def _open_writer(self, written_columns: list[Column]) -> None:
+        dialect, table = self._dialect, self._stage or self._config.table_name
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            if self._stage is None and self._merge.mode is not WriteMode.INSERT:
+                self._writer = dialect.merging_writer(
+                    self._conn, self._schema_name, table, self._targets, written_columns, self._merge
+                )
+            else:
+                self._writer = dialect.writer(self._conn, self._schema_name, table, self._targets, written_columns)
 
     def prepare_native(self, source_schema: pa.Schema, native: NativeFormat) -> bool:
         return self._prepare_native(source_schema, native, setup=True)
 
     def _prepare_native(self, source_schema: pa.Schema, native: NativeFormat, setup: bool) -> bool:
-        dialect = self._dialect
+        dialect, config = self._dialect, self._config
         if native.name != dialect.native_format_name:
+            return False
+        # The native stream goes into one table as it is: the target, or the stage table. REPLACE and
+        # UPSERT without a stage table take the Arrow path, whose batches pass a temporary table.
+        if config.write_mode is not WriteMode.INSERT and not config.use_stage_table:
             return False
         with dialect.wrap("Cdm.0901", "Cannot connect to the database server."):
             conn = dialect.native_connect()
         try:
             self._prepare_table(conn, source_schema, setup)
             if tuple(column.native for column in self._targets) != native.column_types:
-                conn.rollback()
+                conn.rollback()  # the stage table, if any, was created inside this transaction
                 dialect.close(conn)
+                self._stage = None
                 return False
         except BaseException:
             dialect.close(conn)
@@ -510,11 +780,10 @@ class JdbcSink(Sink):
         return True
 
     def _prepare_table(self, conn: Any, source_schema: pa.Schema, setup: bool) -> list[Column]:
-        """Table preparation and clearing (when ``setup``) inside ``conn``'s transaction; sets the
-        target columns and returns all the table's columns."""
+        """Table preparation and clearing (when ``setup``) inside ``conn``'s transaction, or deferred
+        to the move out of the stage table; sets the target columns and the write mode's keys, and
+        returns all the columns of the table the writer fills (the destination or the stage)."""
         dialect, config = self._dialect, self._config
-        table = config.table_name
-        ref = dialect.table_ref(self._schema_name, table)
         names = config.columns or tuple(source_schema.names)
         if len(names) != len(source_schema):
             raise CdmError(
@@ -523,32 +792,115 @@ class JdbcSink(Sink):
                 f"[{len(names)}] of toJobConfig.columnList.",
             )
         dialect.begin(conn)
-        with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
-            existing = dialect.table_columns(conn, self._schema_name, table)
-        if not setup:
-            if existing is None:
-                raise CdmError("Cdm.0900", f"Table [{self._display}] does not exist.")
-            self._targets = _match(existing, names, "toJobConfig.columnList", self._display)
-            return existing
-        if existing is not None and config.table_preparation is TablePreparation.DROP_AND_CREATE:
-            with dialect.wrap("Cdm.0063", "Table creation error."):
-                dialect.execute(conn, f"DROP TABLE {ref}")
+        existing = self._table_columns(conn, config.table_name)
+        if existing is not None and setup and config.table_preparation is TablePreparation.DROP_AND_CREATE:
+            steps = [_Step(f"DROP TABLE {self._ref}", "Cdm.0063", "Table creation error.")]
             existing = None
-        if existing is None:
-            if config.table_preparation is TablePreparation.DO_NOTHING:
-                raise CdmError("Cdm.0900", f"Table [{self._display}] does not exist.")
-            fields = [field.with_name(name) for field, name in zip(source_schema, names, strict=True)]
+        else:
+            steps = []
+        definitions: str | None = None  # of the table to create
+        if existing is not None:
+            self._targets = _match(existing, names, "toJobConfig.columnList", self._display)
+            self._merge = self._merge_rule(conn, _names(existing), _names(self._targets), created=False)
+            if not setup:
+                return existing
+        elif not setup or config.table_preparation is TablePreparation.DO_NOTHING:
+            raise CdmError("Cdm.0900", f"Table [{self._display}] does not exist.")
+        else:
+            fields = [self._created_field(field, name) for field, name in zip(source_schema, names, strict=True)]
+            self._merge = self._merge_rule(conn, list(names), list(names), created=True)
             definitions = ", ".join(dialect.column_definition(field) for field in fields)
-            with dialect.wrap("Cdm.0063", "Table creation error."):
-                dialect.execute(conn, f"CREATE TABLE {ref} ({definitions})")
-                existing = dialect.table_columns(conn, self._schema_name, table)
-            assert existing is not None
-        self._targets = _match(existing, names, "toJobConfig.columnList", self._display)
+            # REPLACE and UPSERT match rows on a unique key: a table created for them gets one.
+            keys = ", ".join(dialect.quote(key) for key in self._merge.keys)
+            unique = f", UNIQUE ({keys})" if keys else ""
+            create = f"CREATE TABLE {self._ref} ({definitions}{unique})"
+            steps.append(_Step(create, "Cdm.0063", "Table creation error."))
+        self._scoped = existing is None or config.before_import is BeforeImport.CLEAR_TABLE
         if config.before_import is not BeforeImport.NONE:
             where = f" WHERE {config.where_clause}" if config.before_import is BeforeImport.WHERE_CLAUSE else ""
-            with dialect.wrap("Cdm.0248", f"Failed to clear data of {self._display}."):
-                dialect.execute(conn, f"DELETE FROM {ref}{where}")
+            clear = f"DELETE FROM {self._ref}{where}"
+            steps.append(_Step(clear, "Cdm.0248", f"Failed to clear data of {self._display}."))
+        if config.use_stage_table:
+            self._deferred = steps
+            return self._create_stage(conn, definitions, names)
+        self._run(conn, steps)
+        if existing is None:
+            existing = self._table_columns(conn, config.table_name)
+            assert existing is not None
+            self._targets = _match(existing, names, "toJobConfig.columnList", self._display)
         return existing
+
+    def _create_stage(self, conn: Any, definitions: str | None, names: Sequence[str]) -> list[Column]:
+        """The stage table: the target's copied columns, or the definitions of the table to create."""
+        dialect, config = self._dialect, self._config
+        prefix = config.table_name.encode()[:STAGE_NAME_PREFIX_BYTES].decode(errors="ignore")
+        stage = f"{prefix}_opencdm_stage_{uuid.uuid4().hex[:16]}"
+        ref, schema = dialect.table_ref(self._schema_name, stage), self._schema_name
+        with dialect.wrap("Cdm.0063", "Table creation error."):
+            if definitions is None:
+                dialect.create_table_like(conn, ref, schema, config.table_name, self._targets, temporary=False)
+            else:
+                dialect.execute(conn, f"CREATE TABLE {ref} ({definitions})")
+        self._stage = stage  # from here on a failure drops it
+        staged = self._table_columns(conn, stage)
+        assert staged is not None
+        if definitions is not None:
+            self._targets = _match(staged, names, "toJobConfig.columnList", self._display)
+        return staged
+
+    def _table_columns(self, conn: Any, table: str) -> list[Column] | None:
+        with self._dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+            return self._dialect.table_columns(conn, self._schema_name, table)
+
+    def _created_field(self, field: pa.Field, name: str) -> pa.Field:
+        """A source field as a column of a table OpenCDM creates, after extendCharLength and useNullable."""
+        config = self._config
+        if config.extend_char_length:
+            field = t.with_length_factor(field, 3)
+        return t.with_not_null(field.with_name(name), config.use_nullable and t.is_not_null(field))
+
+    def _merge_rule(self, conn: Any, available: list[str], copied: list[str], created: bool) -> Merge:
+        """The write mode with its key: toJobConfig.upsertKeys, else the table's primary key. The key
+        has to be copied and, in an existing table, be its primary key or a unique index: the
+        database matches rows on one."""
+        config, dialect = self._config, self._dialect
+        mode = config.write_mode
+        if mode is WriteMode.INSERT:
+            return APPEND
+        if config.upsert_keys:
+            keys = _match_names(available, config.upsert_keys, "toJobConfig.upsertKeys", self._display)
+        elif created:
+            keys = []
+        else:
+            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                keys = dialect.primary_key(conn, self._schema_name, config.table_name)
+        if not keys:
+            raise CdmError(
+                "Cdm.0014",
+                f"The parameter is invalid: toJobConfig.writeMode {mode.value} needs key columns; set "
+                f"toJobConfig.upsertKeys or give table [{self._display}] a primary key.",
+            )
+        for key in keys:
+            if key not in copied:
+                raise CdmError(
+                    "Cdm.0014",
+                    f"The parameter is invalid: key column [{key}] of table [{self._display}] is not copied.",
+                )
+        if not created:
+            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                unique = dialect.unique_keys(conn, self._schema_name, config.table_name)
+            if set(keys) not in [set(columns) for columns in unique]:
+                raise CdmError(
+                    "Cdm.0014",
+                    f"The parameter is invalid: [{'&'.join(keys)}] is neither the primary key nor a unique index of "
+                    f"table [{self._display}]; toJobConfig.writeMode {mode.value} needs one on exactly these columns.",
+                )
+        return Merge(mode, tuple(keys), tuple(name for name in available if name not in copied))
+
+    def _run(self, conn: Any, steps: Sequence[_Step]) -> None:
+        for step in steps:
+            with self._dialect.wrap(step.code, step.what):
+                self._dialect.execute(conn, step.sql)
 
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         if self._writer is None:
@@ -563,23 +915,67 @@ class JdbcSink(Sink):
                 )
             cast = cast_batch(batch, target_schema)
             with self._dialect.wrap("Cdm.0232", "Data write failed."):
-                self._writer.write(cast)
-            yield WriteResult(rows=batch.num_rows, bytes=batch.nbytes)
+                updated = self._writer.write(cast)
+            yield WriteResult(rows=batch.num_rows, bytes=batch.nbytes, updated=updated)
+        if self._stage is not None:
+            yield self._move_staged_rows()
 
     def write_native(self, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
         dialect = self._dialect
         names = ", ".join(dialect.quote(column.field.name) for column in self._targets)
-        target = f"{dialect.table_ref(self._schema_name, self._config.table_name)} ({names})"
+        target = f"{self._stage_ref if self._stage else self._ref} ({names})"
         with dialect.wrap("Cdm.0232", "Data write failed."):
             yield from dialect.copy_in(self._conn, target, chunks)
+        if self._stage is not None:
+            yield self._move_staged_rows()
+
+    def _move_staged_rows(self) -> WriteResult:
+        """Table preparation and clearing (the first time), then the staged rows into the table."""
+        self._run(self._conn, self._deferred)
+        self._deferred = []
+        columns = [column.field.name for column in self._targets]
+        with self._dialect.wrap("Cdm.0232", "Data write failed."):
+            updated = self._dialect.move_rows(self._conn, self._stage_ref, self._ref, columns, self._merge)
+        return WriteResult(updated=updated)
+
+    def rows_of_this_run(self) -> int | None:
+        if not self._scoped:
+            return None
+        with self._dialect.wrap("Cdm.0902", "SQL statement execution failed."):
+            return int(self._dialect.query(self._conn, f"SELECT COUNT(*) FROM {self._ref}")[0][0])
+
+    def read_back(self, batch_rows: int) -> Iterator[pa.RecordBatch] | None:
+        return self._read_back(batch_rows) if self._scoped else None
+
+    def _read_back(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        dialect = self._dialect
+        expressions = ", ".join(dialect.select_expression(column) for column in self._targets)
+        schema = pa.schema([column.field for column in self._targets])
+        conn = dialect.connect()
+        try:
+            with dialect.wrap("Cdm.0904", "Error retrieving data from the result set."):
+                yield from dialect.stream(conn, f"SELECT {expressions} FROM {self._ref}", schema, batch_rows)
+        finally:
+            dialect.close(conn)
 
     def commit(self) -> None:
-        with self._dialect.wrap("Cdm.0232", "Data write failed."):
+        dialect = self._dialect
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            if self._stage is not None and dialect.transactional_ddl:
+                dialect.execute(self._conn, f"DROP TABLE {self._stage_ref}")  # gone with the same commit
             self._conn.commit()
+            if self._stage is not None and not dialect.transactional_ddl:
+                dialect.execute(self._conn, f"DROP TABLE {self._stage_ref}")
+        self._stage = None
 
     def rollback(self) -> None:
-        with self._dialect.wrap("Cdm.0234", "Loading error."):
+        dialect = self._dialect
+        with dialect.wrap("Cdm.0234", "Loading error."):
             self._conn.rollback()
+            # Where DDL is transactional, the rollback took the stage table with it.
+            if self._stage is not None and not dialect.transactional_ddl:
+                dialect.execute(self._conn, f"DROP TABLE IF EXISTS {self._stage_ref}")
+        self._stage = None
 
     def close(self) -> None:
         self._dialect.close(self._conn)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import os
+import queue
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,10 +36,12 @@ import pymysql.cursors
 from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 
 from opencdm.connectors.jdbc import types as t
+from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import (
     Converter,
     Dialect,
     ExecuteManyWriter,
+    Merge,
     Writer,
     batch_from_rows,
 )
@@ -236,7 +240,7 @@ class LoadDataWriter(Writer):
         )
         self._conn = conn
 
-    def write(self, batch: pa.RecordBatch) -> None:
+    def write(self, batch: pa.RecordBatch) -> int:
         ready = pa.RecordBatch.from_arrays([_csv_ready(array) for array in batch.columns], names=batch.schema.names)
         with tempfile.NamedTemporaryFile(prefix="opencdm-", suffix=".csv") as handle:
             pacsv.write_csv(ready, handle.name, _CSV_OPTIONS)
@@ -250,16 +254,58 @@ class LoadDataWriter(Writer):
             raise pymysql.err.DataError(code, f"{message} ({level}; {warnings} warning(s) in LOAD DATA)")
         if loaded != batch.num_rows:
             raise pymysql.err.DataError(f"LOAD DATA stored {loaded} of {batch.num_rows} rows.")
+        return 0
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
+def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` produced in a thread, at most ``depth`` ahead of the consumer: the next page's
+    query starts while the destination still writes the last page."""
+    ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=depth)
+    abandoned = threading.Event()
+
+    def hand_over(item: pa.RecordBatch | BaseException | None) -> bool:
+        while not abandoned.is_set():
+            try:
+                ready.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not hand_over(batch):
+                    return
+            hand_over(None)
+        except BaseException as exc:
+            hand_over(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # in this thread, where the generator runs: closes connectorx's stream
+
+    thread = threading.Thread(target=produce, name="opencdm-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        abandoned.set()
+        thread.join()
+
+
 class MySqlDialect(Dialect):
     quote_char = "`"
     backslash_escapes = True
     driver_errors = (pymysql.MySQLError,)
+    transactional_ddl = False
     fast_paths: ClassVar[bool] = True  # False: the generic DB-API reader and writer
     reads_ahead = True  # connectorx: see stream_by_key
 
@@ -287,10 +333,11 @@ class MySqlDialect(Dialect):
             return f"({exc.args[0]}) {exc.args[1]}"
         return str(exc).strip()
 
-    def _show_columns(self, conn: Any, ref: str) -> list[tuple[str, str, str]]:
+    def _show_columns(self, conn: Any, ref: str) -> list[tuple[str, str, str, bool]]:
+        """Name, type, comment and NOT NULL of each column."""
         with conn.cursor() as cursor:
             cursor.execute(f"SHOW FULL COLUMNS FROM {ref}")
-            return [(row[0], row[1], row[8] or "") for row in cursor.fetchall()]
+            return [(row[0], row[1], row[8] or "", row[3] == "NO") for row in cursor.fetchall()]
 
     def _json_columns(self, conn: Any, schema: str, table: str) -> set[str]:
         """MariaDB stores JSON as LONGTEXT with a json_valid() check; MySQL has a native JSON type."""
@@ -314,7 +361,8 @@ class MySqlDialect(Dialect):
             raise
         json_columns = self._json_columns(conn, schema, table)
         return [
-            Column(native, _field(name, native, comment, name in json_columns)) for name, native, comment in described
+            Column(native, t.with_not_null(_field(name, native, comment, name in json_columns), not_null))
+            for name, native, comment, not_null in described
         ]
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
@@ -323,11 +371,49 @@ class MySqlDialect(Dialect):
         self.execute(conn, f"CREATE TEMPORARY TABLE {probe} AS SELECT * FROM ({sql}) opencdm_query LIMIT 0")
         try:
             return [
-                Column(native, _field(name, native, comment, False))
-                for name, native, comment in self._show_columns(conn, probe)
+                Column(native, t.with_not_null(_field(name, native, comment, False), not_null))
+                for name, native, comment, not_null in self._show_columns(conn, probe)
             ]
         finally:
             self.execute(conn, f"DROP TEMPORARY TABLE {probe}")
+
+    def unique_keys(self, conn: Any, schema: str, table: str) -> list[tuple[str, ...]]:
+        # A unique index on a column prefix (SUB_PART) does not make the whole column unique.
+        rows = self.query(
+            conn,
+            "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS "
+            f"WHERE TABLE_SCHEMA = {self.literal(schema)} AND TABLE_NAME = {self.literal(table)} AND NON_UNIQUE = 0 "
+            "ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
+        )
+        keys: dict[str, tuple[str, ...]] = {}
+        prefixed = {index for index, _, sub_part in rows if sub_part is not None}
+        for index, column, _ in rows:
+            if index not in prefixed:
+                keys[index] = (*keys.get(index, ()), column)
+        return list(keys.values())
+
+    def create_table_like(
+        self, conn: Any, ref: str, schema: str, table: str, columns: Sequence[Column], temporary: bool
+    ) -> None:
+        # Selected from the table, the columns keep their character sets and collations, which
+        # SHOW COLUMNS' type names leave out (the schema's default could not hold every value).
+        names = ", ".join(self.quote(column.field.name) for column in columns)
+        self.execute(
+            conn,
+            f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {ref} AS "
+            f"SELECT {names} FROM {self.table_ref(schema, table)} LIMIT 0",
+        )
+
+    def merge_statement(
+        self, loaded: str, expressions: Sequence[str], target: str, columns: Sequence[str], merge: Merge
+    ) -> str:
+        insert = self.insert_select(loaded, expressions, target, columns)
+        if merge.mode is WriteMode.REPLACE:
+            return "REPLACE" + insert.removeprefix("INSERT")
+        if merge.mode is WriteMode.UPSERT:
+            assignments = ", ".join(f"{self.quote(column)} = VALUES({self.quote(column)})" for column in columns)
+            return f"{insert} ON DUPLICATE KEY UPDATE {assignments}"
+        return insert
 
     def table_statistics_sql(self, schema: str, table: str) -> str | None:
         # InnoDB's TABLE_ROWS is a rough sample.
@@ -355,6 +441,9 @@ class MySqlDialect(Dialect):
         if not self.fast_paths:
             yield from self.stream(conn, sql, schema, batch_rows)
             return
+        yield from _read_ahead(self._pages(sql, schema, batch_rows, key), READ_AHEAD_BATCHES)
+
+    def _pages(self, sql: str, schema: pa.Schema, batch_rows: int, key: str) -> Iterator[pa.RecordBatch]:
         # connectorx reads its whole result ahead of a slower consumer (memory grew with the table),
         # so the result is read in pages that follow the key, of READ_AHEAD_BATCHES batches each.
         page_rows = READ_AHEAD_BATCHES * batch_rows

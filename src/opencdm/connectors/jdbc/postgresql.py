@@ -20,7 +20,8 @@ from psycopg import pq
 
 from opencdm.connectors.base import NativeChunk, WriteResult
 from opencdm.connectors.jdbc import types as t
-from opencdm.connectors.jdbc.dialect import Dialect, Writer
+from opencdm.connectors.jdbc.config import WriteMode
+from opencdm.connectors.jdbc.dialect import APPEND, Dialect, Merge, Writer
 from opencdm.connectors.jdbc.types import Column, cast_batch
 
 _SIMPLE: dict[str, pa.DataType] = {
@@ -50,12 +51,24 @@ NATIVE_QUEUE_CHUNKS = 8
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {where} AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
+"""
+# Indexes ON CONFLICT can take as arbiter: unique, immediate, on plain columns, without a condition.
+_UNIQUE_KEYS = """
+SELECT i.indexrelid, a.attname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+WHERE n.nspname = {schema} AND c.relname = {table} AND i.indisunique AND i.indimmediate
+  AND i.indpred IS NULL AND i.indexprs IS NULL AND k.position <= i.indnkeyatts
+ORDER BY i.indisprimary DESC, i.indexrelid, k.position
 """
 
 
@@ -204,7 +217,10 @@ class PostgresDialect(Dialect):
         cursor = conn.cursor()
         try:
             cursor.execute(_ATTRIBUTES.format(where=where), params)
-            return [Column(native, _field(name, native)) for name, native in cursor.fetchall()]
+            return [
+                Column(native, t.with_not_null(_field(name, native), not_null))
+                for name, native, not_null in cursor.fetchall()
+            ]
         finally:
             cursor.close()
 
@@ -220,6 +236,45 @@ class PostgresDialect(Dialect):
             return self._attributes(conn, "c.oid = $1::regclass", (f"pg_temp.{view}",))
         finally:
             self.execute(conn, f"DROP VIEW {self.quote(view)}")
+
+    def unique_keys(self, conn: Any, schema: str, table: str) -> list[tuple[str, ...]]:
+        keys: dict[int, tuple[str, ...]] = {}
+        sql = _UNIQUE_KEYS.format(schema=self.literal(schema), table=self.literal(table))
+        for index, column in self.query(conn, sql):
+            keys[index] = (*keys.get(index, ()), column)
+        return list(keys.values())
+
+    def merge_statement(
+        self, loaded: str, expressions: Sequence[str], target: str, columns: Sequence[str], merge: Merge
+    ) -> str:
+        insert = self.insert_select(loaded, expressions, target, columns)
+        if merge.mode is WriteMode.INSERT:
+            return insert
+        quote = self.quote
+        assignments = [f"{quote(column)} = EXCLUDED.{quote(column)}" for column in columns]
+        if merge.mode is WriteMode.REPLACE:
+            assignments += [f"{quote(column)} = DEFAULT" for column in merge.others]
+        keys = ", ".join(quote(key) for key in merge.keys)
+        return f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {', '.join(assignments)}"
+
+    def merge(
+        self, conn: Any, loaded: str, expressions: Sequence[str], target: str, columns: Sequence[str], merge: Merge
+    ) -> int:
+        statement = self.merge_statement(loaded, expressions, target, columns, merge)
+        if merge.mode is WriteMode.INSERT:
+            self.execute(conn, statement)
+            return 0
+        # A row version an INSERT created has xmax 0; one ON CONFLICT ... DO UPDATE wrote carries
+        # the updating transaction's id.
+        rows = self.query(
+            conn,
+            f"WITH merged AS ({statement} RETURNING xmax = 0 AS inserted) "
+            "SELECT count(*) FILTER (WHERE NOT inserted) FROM merged",
+        )
+        return int(rows[0][0])
+
+    def empty_statement(self, ref: str) -> str:
+        return f"TRUNCATE {ref}"
 
     def table_statistics_sql(self, schema: str, table: str) -> str | None:
         # reltuples is -1 before the first VACUUM/ANALYZE.
@@ -338,15 +393,28 @@ class PostgresDialect(Dialect):
     def writer(
         self, conn: Any, schema: str, table: str, targets: Sequence[Column], table_columns: Sequence[Column]
     ) -> Writer:
-        return _PostgresWriter(self, conn, schema, table, targets, table_columns)
+        return _PostgresWriter(self, conn, schema, table, targets, table_columns, APPEND)
+
+    def merging_writer(
+        self,
+        conn: Any,
+        schema: str,
+        table: str,
+        targets: Sequence[Column],
+        table_columns: Sequence[Column],
+        merge: Merge,
+    ) -> Writer:
+        return _PostgresWriter(self, conn, schema, table, targets, table_columns, merge)
 
 
 class _PostgresWriter(Writer):
-    """``adbc_ingest`` into the table, or, when ADBC cannot address it directly, into a staging table.
+    """``adbc_ingest`` into the table, or, when ADBC cannot address it directly or a write mode
+    has to match keys, into a staging table.
 
     ADBC's COPY names no columns (it needs every table column, in order) and cannot encode
     unconstrained numeric or types without an Arrow mapping; those cases go through a temporary
-    table of text columns and an INSERT ... SELECT that casts on the server.
+    table of text columns and an INSERT ... SELECT that casts on the server, as do REPLACE and
+    UPSERT, whose INSERT ... SELECT has an ON CONFLICT clause.
     """
 
     def __init__(
@@ -357,19 +425,19 @@ class _PostgresWriter(Writer):
         table: str,
         targets: Sequence[Column],
         table_columns: Sequence[Column],
+        merge: Merge,
     ) -> None:
         self._dialect = dialect
         self._conn = conn
         self._wire = pa.schema([self._wire_field(column) for column in targets])
-        staged = any(_needs_text(column) for column in targets)
+        staged = merge.mode is not WriteMode.INSERT or any(_needs_text(column) for column in targets)
         in_order = [c.field.name for c in table_columns] == [c.field.name for c in targets]
+        self._move: Callable[[], int] | None = None
         if not staged and in_order:
             self._ingest_schema, self._ingest_table = schema, table
-            self._insert: list[str] = []
             return
         quote = dialect.quote
         stage = f"opencdm_stage_{uuid.uuid4().hex}"
-        names = ", ".join(quote(column.field.name) for column in targets)
         stage_columns = ", ".join(
             f"{quote(c.field.name)}::text AS {quote(c.field.name)}" if _needs_text(c) else quote(c.field.name)
             for c in targets
@@ -379,14 +447,10 @@ class _PostgresWriter(Writer):
             f"CREATE TEMPORARY TABLE {quote(stage)} ON COMMIT DROP AS "
             f"SELECT {stage_columns} FROM {dialect.table_ref(schema, table)} WITH NO DATA",
         )
-        casts = ", ".join(
-            f"{quote(c.field.name)}::{c.native}" if _needs_text(c) else quote(c.field.name) for c in targets
-        )
+        casts = [f"{quote(c.field.name)}::{c.native}" if _needs_text(c) else quote(c.field.name) for c in targets]
         self._ingest_schema, self._ingest_table = "pg_temp", stage
-        self._insert = [
-            f"INSERT INTO {dialect.table_ref(schema, table)} ({names}) SELECT {casts} FROM {quote(stage)}",
-            f"TRUNCATE {quote(stage)}",
-        ]
+        target, columns = dialect.table_ref(schema, table), [column.field.name for column in targets]
+        self._move = lambda: dialect.move_rows(conn, quote(stage), target, columns, merge, casts)
 
     @staticmethod
     def _wire_field(column: Column) -> pa.Field:
@@ -398,13 +462,12 @@ class _PostgresWriter(Writer):
             return pa.field(field.name, pa.json_(pa.string()))
         return pa.field(field.name, field.type)
 
-    def write(self, batch: pa.RecordBatch) -> None:
+    def write(self, batch: pa.RecordBatch) -> int:
         cursor = self._conn.cursor()
         try:
             cursor.adbc_ingest(
                 self._ingest_table, cast_batch(batch, self._wire), mode="append", db_schema_name=self._ingest_schema
             )
-            for statement in self._insert:
-                cursor.execute(statement)
         finally:
             cursor.close()
+        return self._move() if self._move is not None else 0

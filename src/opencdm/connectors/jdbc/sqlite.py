@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opencdm.connectors.jdbc import types as t
-from opencdm.connectors.jdbc.dialect import Dialect, ExecuteManyWriter, ValueReader, Writer, batch_from_rows
+from opencdm.connectors.jdbc.config import WriteMode
+from opencdm.connectors.jdbc.dialect import Dialect, ExecuteManyWriter, Merge, ValueReader, Writer, batch_from_rows
 from opencdm.connectors.jdbc.types import Column
 from opencdm.errors import CdmError
 
@@ -136,15 +137,16 @@ def _stored(array: pa.Array) -> pa.Array:
 
 
 class _SqliteWriter(ExecuteManyWriter):
-    def write(self, batch: pa.RecordBatch) -> None:
+    def write(self, batch: pa.RecordBatch) -> int:
         stored = [_stored(column) for column in batch.columns]
-        super().write(pa.RecordBatch.from_arrays(stored, names=batch.schema.names))
+        return super().write(pa.RecordBatch.from_arrays(stored, names=batch.schema.names))
 
 
 class SqliteDialect(Dialect):
     driver_errors = (sqlite3.Error,)
 
     concurrent_writers = False
+    temporary_schema = "temp"
 
     def default_schema(self) -> str:
         return "main"
@@ -170,8 +172,11 @@ class SqliteDialect(Dialect):
         conn.execute("BEGIN")
 
     def table_columns(self, conn: Any, schema: str, table: str) -> list[Column] | None:
-        rows = conn.execute("SELECT name, type FROM pragma_table_info(?, ?)", (table, schema)).fetchall()
-        return [Column(declared, _field(name, declared)) for name, declared in rows] or None
+        rows = conn.execute('SELECT name, type, "notnull" FROM pragma_table_info(?, ?)', (table, schema)).fetchall()
+        return [
+            Column(declared, t.with_not_null(_field(name, declared), bool(not_null)))
+            for name, declared, not_null in rows
+        ] or None
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
         # A view reports the declared types of the columns it selects.
@@ -188,6 +193,32 @@ class SqliteDialect(Dialect):
     def primary_key(self, conn: Any, schema: str, table: str) -> list[str]:
         rows = conn.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table,)).fetchall()
         return [str(row[0]) for row in rows]
+
+    def unique_keys(self, conn: Any, schema: str, table: str) -> list[tuple[str, ...]]:
+        # An INTEGER PRIMARY KEY is the rowid and has no index of its own.
+        primary = self.primary_key(conn, schema, table)
+        keys = [tuple(primary)] if primary else []
+        indexes = conn.execute(
+            'SELECT name FROM pragma_index_list(?, ?) WHERE "unique" AND NOT partial', (table, schema)
+        ).fetchall()
+        for (index,) in indexes:
+            columns = [row[0] for row in conn.execute("SELECT name FROM pragma_index_info(?, ?)", (index, schema))]
+            if None not in columns:  # an expression is not a column
+                keys.append(tuple(columns))
+        return keys
+
+    def merge_statement(
+        self, loaded: str, expressions: Sequence[str], target: str, columns: Sequence[str], merge: Merge
+    ) -> str:
+        insert = self.insert_select(loaded, expressions, target, columns)
+        if merge.mode is WriteMode.REPLACE:
+            return "INSERT OR REPLACE" + insert.removeprefix("INSERT")
+        if merge.mode is WriteMode.UPSERT:
+            keys = ", ".join(self.quote(key) for key in merge.keys)
+            assignments = ", ".join(f"{self.quote(column)} = excluded.{self.quote(column)}" for column in columns)
+            # "WHERE true" tells SQLite's parser that ON CONFLICT is not a join constraint of the SELECT.
+            return f"{insert} WHERE true ON CONFLICT ({keys}) DO UPDATE SET {assignments}"
+        return insert
 
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         converters = [_read_converter(field) for field in schema]

@@ -16,6 +16,9 @@ from opencdm.errors import CdmError
 
 LENGTH = "opencdm.length"
 LOGICAL = "opencdm.type"
+# A column declared NOT NULL; kept as metadata, not as Arrow's nullable flag, which Arrow would
+# hold every batch to (a query's NULLs would no longer fit the schema).
+NOT_NULL = "opencdm.not_null"
 
 # Logical types carried as strings because Arrow has no exact equivalent.
 JSON = "json"
@@ -61,6 +64,25 @@ def decimal_type(precision: int, scale: int) -> pa.DataType:
 def length_of(field: pa.Field) -> int | None:
     value = (field.metadata or {}).get(LENGTH.encode())
     return int(value) if value is not None else None
+
+
+def with_length_factor(field: pa.Field, factor: int) -> pa.Field:
+    """A character column with its declared length multiplied (extendCharLength)."""
+    length = length_of(field)
+    if length is None or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+        return field
+    return field.with_metadata({**(field.metadata or {}), LENGTH.encode(): str(length * factor).encode()})
+
+
+def is_not_null(field: pa.Field) -> bool:
+    return (field.metadata or {}).get(NOT_NULL.encode()) == b"true"
+
+
+def with_not_null(field: pa.Field, not_null: bool) -> pa.Field:
+    metadata = {key: value for key, value in (field.metadata or {}).items() if key != NOT_NULL.encode()}
+    if not_null:
+        metadata[NOT_NULL.encode()] = b"true"
+    return pa.field(field.name, field.type, nullable=True, metadata=metadata or None)
 
 
 def logical_of(field: pa.Field) -> str | None:

@@ -1,0 +1,358 @@
+"""fromJobConfig / toJobConfig of the file connectors (nas-connector, obs-connector), parsed once.
+
+Input names and values follow CDM (cdm-api.md §7.4); ours are marked in the README.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+import pyarrow as pa
+
+from opencdm.connectors.jdbc.config import _boolean, _enum, _required, _text
+from opencdm.connectors.jdbc.types import JSON, TIMESTAMP, TIMESTAMP_TZ, decimal_type, make_field
+from opencdm.errors import CdmError
+
+FILE_SEPARATOR = "|"
+NEWLINES = ("\n", "\r\n", "\r")
+BYTES_PER_MB = 1024 * 1024
+
+
+class FileFormat(Enum):
+    CSV = "CSV_FILE"
+    JSON = "JSON_FILE"
+    PARQUET = "PARQUET_FILE"
+
+
+class Compression(Enum):
+    NONE = "NONE"
+    GZIP = "GZIP"
+    ZIP = "ZIP"
+
+
+class FilterType(Enum):
+    NONE = "NONE"
+    WILDCARD = "WILDCARD"
+    TIME = "TIME"
+
+
+class DuplicateFileOp(Enum):
+    REPLACE = "REPLACE"
+    SKIP = "SKIP"
+    ABANDON = "ABANDON"
+
+
+ENCODINGS = {"UTF_8": "utf-8", "UTF-8": "utf-8", "UTF8": "utf-8", "GBK": "gbk", "GB18030": "gb18030"}
+PARQUET_CODECS = ("snappy", "zstd", "gzip", "lz4", "brotli", "none")
+TEXT_CODECS = ("none", "gzip")
+
+# Column types a columnList may declare (ours: "name:type"); SQL spellings and Arrow names.
+_SIMPLE_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(), "text": pa.string(), "varchar": pa.string(),
+    "tinyint": pa.int8(), "int8": pa.int8(),
+    "smallint": pa.int16(), "int16": pa.int16(),
+    "int": pa.int32(), "integer": pa.int32(), "int32": pa.int32(),
+    "bigint": pa.int64(), "int64": pa.int64(), "long": pa.int64(),
+    "real": pa.float32(), "float": pa.float32(), "float32": pa.float32(),
+    "double": pa.float64(), "float64": pa.float64(),
+    "boolean": pa.bool_(), "bool": pa.bool_(),
+    "date": pa.date32(), "time": pa.time64("us"),
+    "timestamp": TIMESTAMP, "timestamptz": TIMESTAMP_TZ,
+}
+_DECIMAL = re.compile(r"^(?:decimal|numeric)\((\d+),\s*(\d+)\)$")
+
+
+def _unescape(value: str) -> str:
+    r"""Separators may be written as escapes (``\t``, ``\u0001``), as CDM's console accepts them."""
+    return re.sub(
+        r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[tnr0\\])",
+        lambda m: {"t": "\t", "n": "\n", "r": "\r", "0": "\0", "\\": "\\"}.get(m.group(1))
+        or chr(int(m.group(1)[1:], 16)),
+        value,
+    )
+
+
+def _invalid(name: str, value: str, why: str) -> CdmError:
+    return CdmError("Cdm.0014", f"The parameter is invalid: {name} [{value}] {why}.")
+
+
+def _single_char(inputs: Mapping[str, object], name: str, default: str) -> str:
+    raw = inputs.get(name)
+    value = _unescape(str(raw)) if raw not in (None, "") else default
+    if len(value) != 1:
+        raise _invalid(name, str(raw), "must be one character (multi-character separators are not supported)")
+    return value
+
+
+def _quote_char(inputs: Mapping[str, object], name: str) -> str | None:
+    """CDM's quoteChar is a boolean (use ``"``); ours may also name the character itself."""
+    value = _text(inputs, name)
+    if value is None or value.lower() == "true":
+        return '"'
+    if value.lower() == "false":
+        return None
+    if len(value) != 1:
+        raise _invalid(name, value, "must be true, false or one character")
+    return value
+
+
+def _line_separator(inputs: Mapping[str, object], name: str, default: str) -> str:
+    raw = inputs.get(name)
+    value = _unescape(str(raw)) if raw not in (None, "") else default
+    if value not in NEWLINES:
+        raise _invalid(name, str(raw), r"must be \n, \r\n or \r")
+    return value
+
+
+def _encoding(inputs: Mapping[str, object], name: str) -> str:
+    value = _text(inputs, name) or "UTF_8"
+    codec = ENCODINGS.get(value.upper())
+    if codec is None:
+        raise _invalid(name, value, f"must be one of {', '.join(sorted(ENCODINGS))}")
+    return codec
+
+
+def _choice(inputs: Mapping[str, object], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = (_text(inputs, name) or default).lower()
+    if value not in allowed:
+        raise _invalid(name, value, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _reject_unsupported(inputs: Mapping[str, object], side: str) -> None:
+    """Inputs whose meaning we do not implement fail loudly rather than being silently ignored."""
+    if _boolean(inputs, f"{side}.regexSeparator"):
+        raise CdmError("Cdm.0014", f"{side}.regexSeparator is not supported by this deployment.")
+    for name in (f"{side}.decryption", f"{side}.encryption"):
+        value = _text(inputs, name)
+        if value is not None and value.upper() != "NONE":
+            raise CdmError("Cdm.0014", f"{name} {value} is not supported by this deployment; use NONE.")
+
+
+def _file_format(inputs: Mapping[str, object], name: str) -> FileFormat:
+    value = _required(inputs, name).upper()
+    if value == "BINARY_FILE":
+        raise CdmError("Cdm.0014", f"{name} BINARY_FILE is not supported yet; use CSV_FILE, JSON_FILE or PARQUET_FILE.")
+    return _enum(inputs, name, FileFormat, FileFormat.CSV)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One entry of a file columnList: a 1-based column number (CDM) or a name (ours), and
+    optionally the type to read it as (ours, ``name:decimal(12,2)``)."""
+
+    number: int | None
+    name: str | None
+    type: pa.DataType | None
+    logical: str | None = None
+
+    def field(self, name: str) -> pa.Field:
+        assert self.type is not None
+        return make_field(name, self.type, logical=self.logical)
+
+
+def parse_type(text: str, input_name: str) -> tuple[pa.DataType, str | None]:
+    """A declared column type as (Arrow type, opencdm logical type)."""
+    spelled = text.strip().lower()
+    if spelled == "json":
+        return pa.string(), JSON
+    if spelled in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[spelled], None
+    match = _DECIMAL.match(spelled)
+    if match:
+        precision, scale = int(match.group(1)), int(match.group(2))
+        if not precision > 0 or scale > precision:
+            raise _invalid(input_name, text, "is not a valid decimal(precision,scale)")
+        return decimal_type(precision, scale), None
+    allowed = ", ".join([*_SIMPLE_TYPES, "json", "decimal(p,s)"])
+    raise _invalid(input_name, text, f"is not a known type ({allowed})")
+
+
+def _column_specs(inputs: Mapping[str, object], name: str) -> tuple[ColumnSpec, ...] | None:
+    value = _text(inputs, name)
+    if value is None:
+        return None
+    specs = []
+    for entry in value.split("&"):
+        column, _, declared = entry.strip().partition(":")
+        column = column.strip()
+        if not column:
+            raise _invalid(name, value, "contains an empty column")
+        type_, logical = parse_type(declared, name) if declared.strip() else (None, None)
+        if column.isdigit():
+            if int(column) < 1:
+                raise _invalid(name, value, "numbers columns from 1")
+            specs.append(ColumnSpec(int(column), None, type_, logical))
+        else:
+            specs.append(ColumnSpec(None, column, type_, logical))
+    keys = [spec.number if spec.number is not None else spec.name for spec in specs]
+    if len(set(keys)) != len(keys):
+        raise CdmError("Cdm.1116", f"Duplicate column names in {name} [{value}].")
+    return tuple(specs)
+
+
+def _time(inputs: Mapping[str, object], name: str) -> datetime | None:
+    value = _text(inputs, name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _invalid(name, value, "must be a time like 2024-01-31 08:00:00") from None
+    # A time without an offset is the server's local time.
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    delimiter: str
+    quote: str | None
+    line_separator: str
+    header: bool
+    encoding: str
+
+    @classmethod
+    def parse(cls, inputs: Mapping[str, object], side: str, default_line_separator: str) -> CsvOptions:
+        return cls(
+            delimiter=_single_char(inputs, f"{side}.fieldSeparator", ","),
+            quote=_quote_char(inputs, f"{side}.quoteChar"),
+            line_separator=_line_separator(inputs, f"{side}.lineSeparator", default_line_separator),
+            header=_boolean(inputs, f"{side}.firstRowAsHeader"),
+            encoding=_encoding(inputs, f"{side}.encodeType"),
+        )
+
+
+@dataclass(frozen=True)
+class FileFilter:
+    type: FilterType
+    path_patterns: tuple[str, ...]
+    file_patterns: tuple[str, ...]
+    start: datetime | None
+    end: datetime | None
+
+    @classmethod
+    def parse(cls, inputs: Mapping[str, object]) -> FileFilter:
+        filter_type = _enum(inputs, "fromJobConfig.filterType", FilterType, FilterType.NONE)
+        # Older job samples say useWildCard / useTimeFilter instead of filterType.
+        if filter_type is FilterType.NONE and _boolean(inputs, "fromJobConfig.useWildCard"):
+            filter_type = FilterType.WILDCARD
+        if filter_type is FilterType.NONE and _boolean(inputs, "fromJobConfig.useTimeFilter"):
+            filter_type = FilterType.TIME
+
+        def patterns(name: str) -> tuple[str, ...]:
+            return tuple(p.strip() for p in (_text(inputs, name) or "").split(",") if p.strip())
+
+        start = _time(inputs, "fromJobConfig.startTime")
+        end = _time(inputs, "fromJobConfig.endTime")
+        if filter_type is FilterType.TIME and start is None and end is None:
+            raise CdmError("Cdm.0238", "fromJobConfig.startTime and fromJobConfig.endTime cannot both be empty.")
+        wildcard = filter_type is FilterType.WILDCARD
+        return cls(
+            type=filter_type,
+            path_patterns=patterns("fromJobConfig.pathFilter") if wildcard else (),
+            file_patterns=patterns("fromJobConfig.fileFilter") if wildcard else (),
+            start=start if filter_type is FilterType.TIME else None,
+            end=end if filter_type is FilterType.TIME else None,
+        )
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    bucket: str | None
+    paths: tuple[str, ...]
+    format: FileFormat
+    csv: CsvOptions
+    compression: Compression
+    columns: tuple[ColumnSpec, ...] | None
+    json_reference_node: str | None
+    filter: FileFilter
+    marker_file: str | None  # set when useMarkerFile is true
+
+    @classmethod
+    def parse(cls, from_job: Mapping[str, object], with_bucket: bool) -> SourceConfig:
+        side = "fromJobConfig"
+        _reject_unsupported(from_job, side)
+        separator = _text(from_job, f"{side}.fileSeparator") or FILE_SEPARATOR
+        raw_paths = _required(from_job, f"{side}.inputDirectory")
+        paths = tuple(path.strip() for path in raw_paths.split(separator) if path.strip())
+        if not paths:
+            raise CdmError("Cdm.0238", f"{side}.inputDirectory cannot be empty.")
+        file_format = _file_format(from_job, f"{side}.inputFormat")
+        compression = _enum(from_job, f"{side}.fromCompression", Compression, Compression.NONE)
+        if file_format is FileFormat.PARQUET and compression is not Compression.NONE:
+            raise CdmError(
+                "Cdm.0014",
+                f"{side}.fromCompression must be NONE for PARQUET_FILE (Parquet compresses inside the file).",
+            )
+        marker = _text(from_job, f"{side}.markerFile") if _boolean(from_job, f"{side}.useMarkerFile") else None
+        if _boolean(from_job, f"{side}.useMarkerFile") and marker is None:
+            raise CdmError("Cdm.0238", f"{side}.markerFile cannot be empty.")
+        return cls(
+            bucket=_required(from_job, f"{side}.bucketName") if with_bucket else None,
+            paths=paths,
+            format=file_format,
+            csv=CsvOptions.parse(from_job, side, "\n"),
+            compression=compression,
+            columns=_column_specs(from_job, f"{side}.columnList"),
+            json_reference_node=_text(from_job, f"{side}.jsonReferenceNode"),
+            filter=FileFilter.parse(from_job),
+            marker_file=marker,
+        )
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    bucket: str | None
+    directory: str
+    format: FileFormat
+    csv: CsvOptions
+    compression: str  # "none", "gzip" for CSV/JSON; a Parquet codec for PARQUET_FILE
+    write_file_size: int | None  # bytes
+    duplicate: DuplicateFileOp
+    marker_file: str | None
+    file_prefix: str
+
+    @classmethod
+    def parse(cls, to_job: Mapping[str, object], with_bucket: bool) -> SinkConfig:
+        side = "toJobConfig"
+        _reject_unsupported(to_job, side)
+        file_format = _file_format(to_job, f"{side}.outputFormat")
+        csv = CsvOptions.parse(to_job, side, "\n")
+        if csv.quote not in (None, '"'):
+            raise _invalid(
+                f"{side}.quoteChar", csv.quote, 'must be true or false when writing (values are quoted with ")'
+            )
+        if file_format is FileFormat.PARQUET:
+            compression = _choice(to_job, f"{side}.compression", PARQUET_CODECS, "snappy")
+        else:
+            compression = _choice(to_job, f"{side}.compression", TEXT_CODECS, "none")
+        size_text = _text(to_job, f"{side}.writeFileSize")
+        write_file_size = None
+        if size_text is not None:
+            try:
+                megabytes = float(size_text)
+            except ValueError:
+                megabytes = -1
+            if not megabytes > 0:
+                raise _invalid(f"{side}.writeFileSize", size_text, "must be a positive number of MB")
+            write_file_size = max(1, int(megabytes * BYTES_PER_MB))
+        prefix = _text(to_job, f"{side}.fileNamePrefix") or "part"
+        marker = _text(to_job, f"{side}.markerFile")
+        for name, value in ((f"{side}.fileNamePrefix", prefix), (f"{side}.markerFile", marker)):
+            if value is not None and ("/" in value or value in (".", "..") or value.startswith(".")):
+                raise _invalid(name, value, "must be a plain file name")
+        return cls(
+            bucket=_required(to_job, f"{side}.bucketName") if with_bucket else None,
+            directory=_required(to_job, f"{side}.outputDirectory"),
+            format=file_format,
+            csv=csv,
+            compression=compression,
+            write_file_size=write_file_size,
+            duplicate=_enum(to_job, f"{side}.duplicateFileOpType", DuplicateFileOp, DuplicateFileOp.REPLACE),
+            marker_file=marker,
+            file_prefix=prefix,
+        )

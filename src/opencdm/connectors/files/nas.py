@@ -1,0 +1,102 @@
+"""nas-connector: files on the server's machine, under a link's root directory.
+
+The operator allows directories with OPENCDM_FILE_ROOTS; a link's root must be inside one of them,
+and every job path inside the link's root, symlinks and ``..`` resolved. Unset, nas links are refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import pyarrow.fs as pafs
+
+from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.files.config import SinkConfig, SourceConfig
+from opencdm.connectors.files.sink import FileSink
+from opencdm.connectors.files.source import FileSource
+from opencdm.connectors.files.tree import FileTree
+from opencdm.connectors.jdbc.config import _required
+from opencdm.errors import CdmError
+from opencdm.settings import Settings
+
+ROOT_INPUT = "linkConfig.rootDirectory"
+
+
+def _root(link: Mapping[str, str]) -> str:
+    """The link's root, checked against the directories the operator allows."""
+    root = _required(link, ROOT_INPUT)
+    allowed = Settings.from_env().file_roots
+    if allowed is None:
+        raise CdmError(
+            "Cdm.0014",
+            "nas-connector links are disabled on this server: its operator allows them by setting "
+            "OPENCDM_FILE_ROOTS to the directories links may use (separated by ':') and restarting it.",
+        )
+    if not os.path.isabs(root):
+        raise CdmError("Cdm.0014", f"The parameter is invalid: {ROOT_INPUT} [{root}] must be an absolute path.")
+    real = os.path.realpath(root)
+    for allowed_root in allowed:
+        real_allowed = os.path.realpath(allowed_root)
+        if os.path.commonpath([real_allowed, real]) == real_allowed:
+            return real
+    raise CdmError(
+        "Cdm.0014",
+        f"The parameter is invalid: {ROOT_INPUT} [{root}] is outside the directories this server allows "
+        f"(OPENCDM_FILE_ROOTS: {os.pathsep.join(allowed)}).",
+    )
+
+
+class LocalTree(FileTree):
+    """The local file system under a root directory that job paths cannot leave."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(pafs.LocalFileSystem(), os.path.realpath(root))
+
+    def path(self, relative: str) -> str:
+        # CDM writes job paths from "/", meaning the link's root.
+        joined = os.path.realpath(os.path.join(self.root, relative.lstrip("/")))
+        if not self.confined(joined):
+            raise CdmError(
+                "Cdm.0250", f"Cannot operate on path: {relative} (it leads outside the link's root directory)."
+            )
+        return joined
+
+    def show(self, path: str) -> str:
+        return "/" + os.path.relpath(path, self.root).removeprefix(".")
+
+    def confined(self, path: str) -> bool:
+        return os.path.commonpath([self.root, os.path.realpath(path)]) == self.root
+
+
+def _tree(link: Mapping[str, str]) -> LocalTree:
+    return LocalTree(_root(link))
+
+
+class NasConnector(Connector):
+    name = "nas-connector"
+    link_inputs = (InputSpec(ROOT_INPUT, mandatory=True, size=1024),)
+
+    def check_link_inputs(self, link: Mapping[str, str]) -> None:
+        _root(link)
+
+    def validate_link(self, link: Mapping[str, str]) -> None:
+        root = _root(link)
+        if not os.path.isdir(root):
+            raise CdmError("Cdm.0420", f"The source file or directory does not exist: {link[ROOT_INPUT]}")
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise CdmError("Cdm.0250", f"Cannot operate on path: {link[ROOT_INPUT]} (not readable by the server).")
+
+    def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
+        tree = _tree(link)
+        for path in SourceConfig.parse(from_job, with_bucket=False).paths:
+            tree.path(path)
+
+    def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
+        _tree(link).path(SinkConfig.parse(to_job, with_bucket=False).directory)
+
+    def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
+        return FileSource(_tree(link), SourceConfig.parse(from_job, with_bucket=False))
+
+    def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
+        return FileSink(_tree(link), SinkConfig.parse(to_job, with_bucket=False))

@@ -1,0 +1,159 @@
+"""obs-connector and thirdparty-obs-connector: any S3-compatible object storage (OBS, MinIO, AWS S3, …).
+
+Both speak the S3 protocol through ``pyarrow.fs.S3FileSystem``; the job names the bucket.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+
+import pyarrow.fs as pafs
+
+from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.files.config import FileFilter, SinkConfig, SourceConfig
+from opencdm.connectors.files.sink import FileSink
+from opencdm.connectors.files.source import FileSource
+from opencdm.connectors.files.tree import FileTree, FoundFile
+from opencdm.connectors.jdbc.config import _boolean, _integer, _required, _text
+from opencdm.errors import CdmError
+
+CONNECT_SECONDS = 10
+REQUEST_SECONDS = 60
+# Errors S3 reports for credentials it does not accept, as pyarrow names them.
+_CREDENTIAL_ERRORS = ("SIGNATURE_DOES_NOT_MATCH", "INVALID_ACCESS_KEY_ID", "ACCESS_DENIED", "AccessDenied",
+                      "InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
+class BucketTree(FileTree):
+    """Keys of one bucket; a job path is a key prefix (a leading "/" is ignored)."""
+
+    def __init__(self, filesystem: pafs.FileSystem, bucket: str) -> None:
+        super().__init__(filesystem, bucket)
+        self.bucket = bucket
+
+    def path(self, relative: str) -> str:
+        key = posixpath.normpath("/" + relative).lstrip("/")
+        return f"{self.bucket}/{key}" if key else self.bucket
+
+    def show(self, path: str) -> str:
+        return f"obs://{path}"
+
+    def error(self, exc: OSError, what: str, code: str = "Cdm.0416") -> CdmError:
+        text = str(exc)
+        if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
+            return CdmError("Cdm.0801", f"OBS bucket [{self.bucket}] does not exist.")
+        if any(marker in text for marker in _CREDENTIAL_ERRORS):
+            return CdmError(
+                "Cdm.0800", f"Cannot connect to the OBS server: access to bucket [{self.bucket}] was refused "
+                f"(check linkConfig.accessKey and linkConfig.securityKey): {text}"
+            )
+        return super().error(exc, what, code)
+
+    def list_files(self, relative_paths: tuple[str, ...], file_filter: FileFilter, skip: str | None) -> list[FoundFile]:
+        # A missing bucket looks like a missing path to pyarrow; say which it is.
+        self.check_bucket()
+        return super().list_files(relative_paths, file_filter, skip)
+
+    def check_bucket(self) -> None:
+        try:
+            found = self.filesystem.get_file_info(self.bucket)
+        except OSError as exc:
+            raise self.error(exc, f"reach bucket [{self.bucket}]", "Cdm.0800") from exc
+        if found.type == pafs.FileType.NotFound:
+            raise CdmError("Cdm.0801", f"OBS bucket [{self.bucket}] does not exist.")
+
+    def make_directory(self, path: str) -> None:
+        # S3 has no directories: keys with the prefix make one. The bucket must exist, though.
+        self.check_bucket()
+
+
+def filesystem(link: Mapping[str, str]) -> pafs.S3FileSystem:
+    server = _required(link, "linkConfig.server")
+    if "/" in server:
+        raise CdmError(
+            "Cdm.0014", f"The parameter is invalid: linkConfig.server [{server}] must be a host name, without "
+            "scheme or path (use linkConfig.protocol for http)."
+        )
+    protocol = (_text(link, "linkConfig.protocol") or "https").lower()
+    if protocol not in ("http", "https"):
+        raise CdmError("Cdm.0014", f"The parameter is invalid: linkConfig.protocol [{protocol}] must be https or http.")
+    port = _integer(link, "linkConfig.port")
+    if port is not None and not 1 <= port <= 65535:
+        raise CdmError("Cdm.0024", "[linkConfig.port] must be within the range [1, 65535].")
+    path_style = _boolean(link, "linkConfig.pathStyle") if _text(link, "linkConfig.pathStyle") else True
+    region = _text(link, "linkConfig.region")
+    return pafs.S3FileSystem(
+        access_key=_required(link, "linkConfig.accessKey"),
+        secret_key=_required(link, "linkConfig.securityKey"),
+        endpoint_override=f"{server}:{port}" if port else server,
+        scheme=protocol,
+        force_virtual_addressing=not path_style,
+        connect_timeout=CONNECT_SECONDS,
+        request_timeout=REQUEST_SECONDS,
+        **({"region": region} if region else {}),
+    )
+
+
+class ObsConnector(Connector):
+    name = "obs-connector"
+    storage_types: tuple[str, ...] = ("OBS", "S3")
+    link_inputs = (
+        InputSpec("linkConfig.storageType", "ENUM", default="OBS"),
+        InputSpec("linkConfig.server", mandatory=True, size=256),
+        InputSpec("linkConfig.port", size=5),
+        InputSpec("linkConfig.accessKey", mandatory=True, size=256),
+        InputSpec("linkConfig.securityKey", mandatory=True, sensitive=True, size=256),
+        InputSpec("linkConfig.protocol", "ENUM", default="https"),
+        InputSpec("linkConfig.pathStyle", "BOOLEAN", default="true"),
+        InputSpec("linkConfig.region", size=64),
+    )
+
+    def check_link_inputs(self, link: Mapping[str, str]) -> None:
+        storage = (_text(link, "linkConfig.storageType") or self.storage_types[0]).upper()
+        if storage not in self.storage_types:
+            raise CdmError(
+                "Cdm.0014", f"The parameter is invalid: linkConfig.storageType [{storage}] must be "
+                f"{' or '.join(self.storage_types)} for {self.name}."
+            )
+        filesystem(link)
+
+    def validate_link(self, link: Mapping[str, str]) -> None:
+        self.check_link_inputs(link)
+        try:
+            filesystem(link).get_file_info(pafs.FileSelector("", recursive=False))
+        except OSError as exc:
+            text = str(exc)
+            if any(marker in text for marker in _CREDENTIAL_ERRORS):
+                raise CdmError(
+                    "Cdm.0800", "Cannot connect to the OBS server: the access key or secret key was refused "
+                    f"({text})."
+                ) from exc
+            raise CdmError("Cdm.0800", f"Cannot connect to the OBS server: {text}") from exc
+
+    def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
+        SourceConfig.parse(from_job, with_bucket=True)
+
+    def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
+        SinkConfig.parse(to_job, with_bucket=True)
+
+    def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
+        config = SourceConfig.parse(from_job, with_bucket=True)
+        assert config.bucket is not None
+        return FileSource(BucketTree(filesystem(link), config.bucket), config)
+
+    def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
+        config = SinkConfig.parse(to_job, with_bucket=True)
+        assert config.bucket is not None
+        return FileSink(BucketTree(filesystem(link), config.bucket), config)
+
+
+class ThirdPartyObsConnector(ObsConnector):
+    """CDM's connector for other vendors' object storage; here only ``storageType=S3``."""
+
+    name = "thirdparty-obs-connector"
+    storage_types = ("S3",)
+    link_inputs = (
+        InputSpec("linkConfig.storageType", "ENUM", mandatory=True, default="S3"),
+        *ObsConnector.link_inputs[1:],
+    )
