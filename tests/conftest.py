@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import psycopg
 import pytest
 
 PG_HOST = os.environ.get("OPENCDM_TEST_PG_HOST", "127.0.0.1")
@@ -102,6 +103,16 @@ def mysql_link(database: str) -> dict[str, str]:
 
 def sqlite_link(path: str) -> dict[str, str]:
     return {"linkConfig.databaseType": "SQLITE", "linkConfig.database": path}
+
+
+def config_values(config: str, values: Mapping[str, str]) -> dict[str, Any]:
+    """CDM config values holding one config: ``{"configs": [{"name", "inputs": [...]}]}``."""
+    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
+
+
+def pg_connect() -> psycopg.Connection[Any]:
+    """An autocommit connection to the test PostgreSQL."""
+    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
 
 
 # --- the real server -----------------------------------------------------------------------------
@@ -215,6 +226,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def api(server: RunningServer) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
+
+
+def post_link(api: httpx.Client, server: RunningServer, connector: str, inputs: dict[str, str]) -> httpx.Response:
+    """CreateLink of a uniquely named link."""
+    return api.post(f"{server.cdm}/link", json={"links": [{
+        "name": f"l_{uuid.uuid4().hex[:10]}", "connector-name": connector, "enabled": True,
+        "link-config-values": config_values("linkConfig", inputs)}]})
+
+
+def create_link(api: httpx.Client, server: RunningServer, connector: str, inputs: dict[str, str]) -> str:
+    """A new link's name."""
+    response = post_link(api, server, connector, inputs)
+    assert response.status_code == 200, response.text
+    return str(response.json()["name"])
 
 
 # --- a real S3-compatible server on loopback ---------------------------------------------------

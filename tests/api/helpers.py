@@ -21,7 +21,7 @@ from opencdm.api.state import ServerState
 from opencdm.service import iam
 from opencdm.settings import Settings
 
-from conftest import RunningServer, sqlite_link
+from conftest import RunningServer, config_values, sqlite_link
 
 SDK_USER_AGENT = "huaweicloud-usdk-python/3.0"
 SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -98,10 +98,6 @@ def signed_call(
 
 # --- request bodies --------------------------------------------------------------------------------
 
-
-def config_values(config: str, values: Mapping[str, str]) -> dict[str, Any]:
-    """CDM config values holding one config: ``{"configs": [{"name", "inputs": [...]}]}``."""
-    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
 
 
 def sqlite_link_body(name: str, database: Path) -> dict[str, Any]:

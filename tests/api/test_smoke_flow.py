@@ -8,11 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import RunningServer
-
-
-def _inputs(config: str, values: dict[str, str]) -> dict:
-    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
+from conftest import RunningServer, config_values
 
 
 def test_sqlite_to_sqlite_copy(server: RunningServer, api: httpx.Client, tmp_path: Path) -> None:
@@ -28,15 +24,15 @@ def copy_sqlite_table(server: RunningServer, api: httpx.Client, tmp_path: Path) 
     for name, path in (("src_link", source), ("dst_link", dest)):
         response = api.post(f"{server.cdm}/link", json={"links": [{
             "name": name, "connector-name": "generic-jdbc-connector",
-            "link-config-values": _inputs("linkConfig", {"linkConfig.databaseType": "SQLITE",
+            "link-config-values": config_values("linkConfig", {"linkConfig.databaseType": "SQLITE",
                                                          "linkConfig.database": str(path)})}]})
         assert response.status_code == 200, response.text
     job = {"jobs": [{
         "name": "copy_t", "job_type": "NORMAL_JOB",
         "from-connector-name": "generic-jdbc-connector", "from-link-name": "src_link",
         "to-connector-name": "generic-jdbc-connector", "to-link-name": "dst_link",
-        "from-config-values": _inputs("fromJobConfig", {"fromJobConfig.tableName": "t"}),
-        "to-config-values": _inputs("toJobConfig", {"toJobConfig.tableName": "t",
+        "from-config-values": config_values("fromJobConfig", {"fromJobConfig.tableName": "t"}),
+        "to-config-values": config_values("toJobConfig", {"toJobConfig.tableName": "t",
                                                     "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}),
         "driver-config-values": {"configs": []}}]}
     assert api.post(f"{server.cdm}/job", json=job).status_code == 200

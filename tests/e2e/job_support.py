@@ -13,9 +13,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
-import psycopg
 
-from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, pg_link
+from conftest import RunningServer, config_values, create_link, pg_connect, pg_link
 
 T = TypeVar("T")
 FINAL = ("SUCCEEDED", "FAILED", "FAILURE_ON_SUBMIT")
@@ -25,12 +24,6 @@ SLOW_WHERE = "(SELECT true FROM pg_sleep(0.001 + 0 * id))"
 FAILING_WHERE = "1 / 0 = 1"
 
 
-def pg() -> psycopg.Connection[Any]:
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
-
-
-def config_values(config: str, values: dict[str, str]) -> dict[str, Any]:
-    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
 
 
 def driver_values(values: dict[str, str]) -> dict[str, Any]:
@@ -70,7 +63,7 @@ class Jobs:
     def create(self, driver: dict[str, str] | None = None, rows: int = 10, where: str | None = None,
                prefix: str = "job") -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        with pg() as conn:
+        with pg_connect() as conn:
             conn.execute(f'CREATE TABLE "{self.schema}".src_{name} (id int PRIMARY KEY, pad text)')
             conn.execute(f"""INSERT INTO "{self.schema}".src_{name}
                              SELECT g, repeat('x', 100) FROM generate_series(1, {rows}) g""")
@@ -113,7 +106,7 @@ class Jobs:
         return submissions
 
     def destination_rows(self, name: str) -> int:
-        with pg() as conn:
+        with pg_connect() as conn:
             row = conn.execute(f'SELECT count(*) FROM "{self.schema}".dst_{name}').fetchone()
         return int(row[0]) if row else 0
 
@@ -155,16 +148,9 @@ class Copy:
                  target_link: dict[str, str] | None = None) -> None:
         self.api, self.server, self.schema = api, server, schema
         self.name = f"copy_{uuid.uuid4().hex[:8]}"
-        self.source_link = self._link(source_link)
-        self.target_link = self._link(target_link or pg_link())
+        self.source_link = create_link(api, server, "generic-jdbc-connector", source_link)
+        self.target_link = create_link(api, server, "generic-jdbc-connector", target_link or pg_link())
 
-    def _link(self, inputs: dict[str, str]) -> str:
-        name = f"l_{uuid.uuid4().hex[:8]}"
-        response = self.api.post(f"{self.server.cdm}/link", json={"links": [{
-            "name": name, "connector-name": "generic-jdbc-connector",
-            "link-config-values": config_values("linkConfig", inputs)}]})
-        assert response.status_code == 200, response.text
-        return name
 
     def entity(self, source: dict[str, str], target: dict[str, str], driver: dict[str, str]) -> dict[str, Any]:
         return {
@@ -208,7 +194,7 @@ class Copy:
         return value
 
     def target(self, columns: str = "id, v") -> list[tuple[Any, ...]]:
-        with pg() as conn:
+        with pg_connect() as conn:
             return conn.execute(f'SELECT {columns} FROM "{self.schema}".dst ORDER BY id').fetchall()
 
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from conftest import (
@@ -26,6 +25,7 @@ from conftest import (
     PG_PORT,
     PG_USER,
     RunningServer,
+    pg_connect,
 )
 
 COLUMNS = """
@@ -63,20 +63,17 @@ ROWS = [
 ]
 
 
-def _pg() -> psycopg.Connection[Any]:
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
-
 
 @pytest.fixture
 def source_table(pg_schema: str) -> str:
-    with _pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{pg_schema}".src ({COLUMNS})')
         conn.execute(f'INSERT INTO "{pg_schema}".src VALUES {", ".join(ROWS)}')
     return pg_schema
 
 
 def _rows(schema: str, table: str) -> list[tuple[Any, ...]]:
-    with _pg() as conn:
+    with pg_connect() as conn:
         # json has no equality operator: compare its text.
         return conn.execute(
             f'SELECT *, c_json::text FROM "{schema}"."{table}" ORDER BY id'
@@ -84,7 +81,7 @@ def _rows(schema: str, table: str) -> list[tuple[Any, ...]]:
 
 
 def _column_types(schema: str, table: str) -> list[tuple[str, str]]:
-    with _pg() as conn:
+    with pg_connect() as conn:
         return conn.execute(
             "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
             "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",

@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pymysql
 
-from conftest import MY_HOST, MY_PORT, MY_USER, RunningServer, mysql_link, pg_link, sqlite_link
-from job_support import Copy, pg, written
+from conftest import MY_HOST, MY_PORT, MY_USER, RunningServer, mysql_link, pg_connect, pg_link, sqlite_link
+from job_support import Copy, written
 
 
 def _pg_source(schema: str, rows: range) -> None:
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE IF NOT EXISTS "{schema}".src (id int PRIMARY KEY, v text, '
                      "changed timestamptz, batch int)")
         conn.execute(f"""INSERT INTO "{schema}".src SELECT g, 'v' || g,
@@ -59,7 +59,7 @@ def test_last_value_sets_where_the_first_run_starts_and_resets_the_cursor(
     assert [row[0] for row in job.target()] == [8, 9, 10]
     assert job.stored_cursor() == "10"
 
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'TRUNCATE "{pg_schema}".dst')
     job.update(source | {"fromJobConfig.lastValue": "4"})
     assert job.stored_cursor() is None
@@ -74,14 +74,14 @@ def test_a_failed_run_does_not_move_the_cursor(api: httpx.Client, server: Runnin
                 "fromJobConfig.checkColumn": "id"})
     assert written(job.run()) == 10
     _pg_source(pg_schema, range(11, 16))
-    with pg() as conn:  # a row that collides with one of the new ones: the next run fails
+    with pg_connect() as conn:  # a row that collides with one of the new ones: the next run fails
         conn.execute(f"""INSERT INTO "{pg_schema}".dst (id, v) VALUES (13, 'in the way')""")
         conn.execute(f'ALTER TABLE "{pg_schema}".dst ADD PRIMARY KEY (id)')
     failed = job.run()
     assert failed["status"] == "FAILED", failed
     assert job.stored_cursor() == "10"
 
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'DELETE FROM "{pg_schema}".dst WHERE id = 13')
     assert written(job.run()) == 5
     assert job.target() == [(i, f"v{i}") for i in range(1, 16)]
@@ -92,7 +92,7 @@ def test_ties_on_the_cursor_are_not_lost_when_the_destination_upserts(
     api: httpx.Client, server: RunningServer, pg_schema: str
 ) -> None:
     _pg_source(pg_schema, range(1, 15))  # batch: 0 for ids 1-9, 1 for ids 10-14
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{pg_schema}".dst (id int PRIMARY KEY, v text, changed timestamptz, batch int)')
     job = Copy(api, server, pg_link(), pg_schema)
     job.create({"fromJobConfig.schemaName": pg_schema, "fromJobConfig.incrMigration": "true",
@@ -137,7 +137,7 @@ def test_mariadb_and_sqlite_sources_keep_their_cursor(
         (sqlite_link(str(database)), lambda i: sqlite3.connect(database).execute(
             "INSERT INTO src VALUES (?, ?, ?)", (i, f"v{i}", f"2024-01-01 00:01:{i:02d}")).connection.commit()),
     ):
-        with pg() as target:
+        with pg_connect() as target:
             target.execute(f'DROP TABLE IF EXISTS "{pg_schema}".dst')
         job = Copy(api, server, link, pg_schema)
         job.create({"fromJobConfig.incrMigration": "true", "fromJobConfig.checkColumn": "changed"})

@@ -7,28 +7,20 @@ import uuid
 from typing import Any
 
 import httpx
-import psycopg
 
-from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, mysql_link, pg_link
+from conftest import (
+    RunningServer,
+    config_values,
+    create_link,
+    mysql_link,
+    pg_connect,
+    pg_link,
+)
 
 ROWS = 20000
 
 
-def _inputs(config: str, values: dict[str, str]) -> dict[str, Any]:
-    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
 
-
-def _pg() -> psycopg.Connection[Any]:
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
-
-
-def _link(api: httpx.Client, server: RunningServer, inputs: dict[str, str]) -> str:
-    name = f"l{uuid.uuid4().hex[:8]}"
-    response = api.post(f"{server.cdm}/link", json={"links": [{
-        "name": name, "connector-name": "generic-jdbc-connector",
-        "link-config-values": _inputs("linkConfig", inputs)}]})
-    assert response.status_code == 200, response.text
-    return name
 
 
 def _run(api: httpx.Client, server: RunningServer, from_link: str, from_job: dict[str, str], to_link: str,
@@ -38,9 +30,9 @@ def _run(api: httpx.Client, server: RunningServer, from_link: str, from_job: dic
         "name": job, "job_type": "NORMAL_JOB",
         "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
         "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
-        "from-config-values": _inputs("fromJobConfig", from_job),
-        "to-config-values": _inputs("toJobConfig", to_job),
-        "driver-config-values": _inputs("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
+        "from-config-values": config_values("fromJobConfig", from_job),
+        "to-config-values": config_values("toJobConfig", to_job),
+        "driver-config-values": config_values("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
     }]})
     assert response.status_code == 200, response.text
     assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
@@ -54,7 +46,7 @@ def _run(api: httpx.Client, server: RunningServer, from_link: str, from_job: dic
 
 
 def _source(schema: str) -> None:
-    with _pg() as conn:
+    with pg_connect() as conn:
         conn.execute(
             f'CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, k integer, amount numeric(12,2), note text)'
         )
@@ -66,13 +58,13 @@ def _source(schema: str) -> None:
 
 
 def _rows(schema: str, table: str) -> list[tuple[Any, ...]]:
-    with _pg() as conn:
+    with pg_connect() as conn:
         return conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY id').fetchall()
 
 
 def test_parallel_postgresql_copy_on_a_skewed_column(api: httpx.Client, server: RunningServer, pg_schema: str) -> None:
     _source(pg_schema)
-    link = _link(api, server, pg_link())
+    link = create_link(api, server, "generic-jdbc-connector", pg_link())
     done = _run(api, server, link,
                 {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
                  "fromJobConfig.partitionColumn": "k"},
@@ -89,12 +81,13 @@ def test_parallel_copy_from_mariadb_uses_the_primary_key(
     api: httpx.Client, server: RunningServer, pg_schema: str, mysql_database: str
 ) -> None:
     _source(pg_schema)
-    pg, my = _link(api, server, pg_link()), _link(api, server, mysql_link(mysql_database))
+    pg = create_link(api, server, "generic-jdbc-connector", pg_link())
+    my = create_link(api, server, "generic-jdbc-connector", mysql_link(mysql_database))
     first = _run(api, server, pg, {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"},
                  my, {"toJobConfig.tableName": "mid", "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"},
                  extractors=1)
     assert first["status"] == "SUCCEEDED", first
-    with _pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{pg_schema}".back (LIKE "{pg_schema}".src)')
     back = _run(api, server, my, {"fromJobConfig.tableName": "mid"},
                 pg, {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "back",
@@ -107,10 +100,10 @@ def test_a_failing_partition_fails_the_run_and_commits_nothing(
     api: httpx.Client, server: RunningServer, pg_schema: str
 ) -> None:
     _source(pg_schema)
-    with _pg() as conn:
+    with pg_connect() as conn:
         # One row breaks the destination's constraint: only the partition holding it fails.
         conn.execute(f'CREATE TABLE "{pg_schema}".dst (LIKE "{pg_schema}".src, CHECK (id <> {ROWS - 5}))')
-    link = _link(api, server, pg_link())
+    link = create_link(api, server, "generic-jdbc-connector", pg_link())
     done = _run(api, server, link, {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"},
                 link, {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
                        "toJobConfig.tablePreparation": "DO_NOTHING"}, extractors=3)

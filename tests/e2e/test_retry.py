@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import RunningServer, start_server
-from job_support import FAILING_WHERE, SLOW_WHERE, Jobs, ended_runs, pg, wait_until
+from conftest import RunningServer, pg_connect, start_server
+from job_support import FAILING_WHERE, SLOW_WHERE, Jobs, ended_runs, wait_until
 
 BACKOFF_SECONDS = 0.1
 RETRIED = {"retryJobConfig.retryJobType": "RETRY_TRIPLE"}
@@ -53,11 +53,11 @@ def test_a_run_that_keeps_failing_is_attempted_four_times(jobs: Jobs) -> None:
 def test_retries_end_with_the_first_attempt_that_succeeds(jobs: Jobs) -> None:
     # The source query divides by the number of rows in a gate table: it fails until the gate is opened.
     job = jobs.create(RETRIED, where=f'1 / (SELECT count(*) FROM "{jobs.schema}".gate)::int = 1')
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{jobs.schema}".gate (opened int)')
     jobs.start(job)
     wait_until("the first attempt's failure", lambda: ended_runs(jobs, job, 1))
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'INSERT INTO "{jobs.schema}".gate VALUES (1)')
     wait_until("a successful attempt", lambda: jobs.history(job)[0]["status"] == "SUCCEEDED")
     no_further_attempt_after(len(jobs.history(job)))

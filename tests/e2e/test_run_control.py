@@ -14,15 +14,12 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, start_server
+from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, config_values, start_server
 
 # About 2 ms per row on the database side: a job that runs long enough to be stopped.
 SLOW_WHERE = "(SELECT true FROM pg_sleep(0.001 + 0 * id))"
 FAST_PROGRESS = {"OPENCDM_BATCH_ROWS": "100", "OPENCDM_PROGRESS_INTERVAL": "0.2"}
 
-
-def _inputs(config: str, values: dict[str, str]) -> dict[str, Any]:
-    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
 
 
 def make_slow_job(api: httpx.Client, server: RunningServer, schema: str, rows: int = 20000) -> str:
@@ -33,7 +30,7 @@ def make_slow_job(api: httpx.Client, server: RunningServer, schema: str, rows: i
     link = f"pg_{uuid.uuid4().hex[:8]}"
     response = api.post(f"{server.cdm}/link", json={"links": [{
         "name": link, "connector-name": "generic-jdbc-connector",
-        "link-config-values": _inputs("linkConfig", {
+        "link-config-values": config_values("linkConfig", {
             "linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": PG_HOST,
             "linkConfig.port": str(PG_PORT), "linkConfig.database": PG_DATABASE,
             "linkConfig.username": PG_USER, "linkConfig.password": "unused"})}]})
@@ -43,10 +40,10 @@ def make_slow_job(api: httpx.Client, server: RunningServer, schema: str, rows: i
         "name": job, "job_type": "NORMAL_JOB",
         "from-connector-name": "generic-jdbc-connector", "from-link-name": link,
         "to-connector-name": "generic-jdbc-connector", "to-link-name": link,
-        "from-config-values": _inputs("fromJobConfig", {
+        "from-config-values": config_values("fromJobConfig", {
             "fromJobConfig.schemaName": schema, "fromJobConfig.tableName": "src",
             "fromJobConfig.whereClause": SLOW_WHERE}),
-        "to-config-values": _inputs("toJobConfig", {
+        "to-config-values": config_values("toJobConfig", {
             "toJobConfig.schemaName": schema, "toJobConfig.tableName": "dst",
             "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}),
         "driver-config-values": {"configs": []}}]})

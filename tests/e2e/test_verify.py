@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import RunningServer, mysql_link, pg_link
-from job_support import Copy, pg, written
+from conftest import RunningServer, mysql_link, pg_connect, pg_link
+from job_support import Copy, written
 
 SOURCE = """CREATE TABLE "{schema}".src (id int PRIMARY KEY, v text, amount numeric(12,2), at timestamptz, raw bytea);
 INSERT INTO "{schema}".src SELECT g, CASE WHEN g % 5 = 0 THEN NULL ELSE 'v' || g END, g / 3.0,
@@ -16,7 +16,7 @@ DESTINATION = 'CREATE TABLE "{schema}".dst (LIKE "{schema}".src INCLUDING ALL)'
 
 
 def _source(schema: str) -> None:
-    with pg() as conn:
+    with pg_connect() as conn:
         for statement in SOURCE.format(schema=schema).split(";\n"):
             conn.execute(statement)
 
@@ -40,7 +40,7 @@ def test_count_is_the_default_and_a_short_destination_rolls_back(
     api: httpx.Client, server: RunningServer, pg_schema: str
 ) -> None:
     _source(pg_schema)
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(DESTINATION.format(schema=pg_schema))
         conn.execute(f"""INSERT INTO "{pg_schema}".dst (id, v) VALUES (-1, 'kept')""")
         # A trigger that silently drops every tenth row: the database took fewer rows than were sent.
@@ -60,7 +60,7 @@ def test_count_is_the_default_and_a_short_destination_rolls_back(
 
 def test_checksum_finds_a_changed_value(api: httpx.Client, server: RunningServer, pg_schema: str) -> None:
     _source(pg_schema)
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(DESTINATION.format(schema=pg_schema))
         conn.execute(f"""CREATE FUNCTION "{pg_schema}".change_one() RETURNS trigger LANGUAGE plpgsql AS
                          $$ BEGIN IF NEW.id = 7 THEN NEW.amount = NEW.amount + 0.01; END IF; RETURN NEW; END $$""")

@@ -22,7 +22,10 @@ from conftest import (
     PG_PORT,
     PG_USER,
     RunningServer,
+    config_values,
+    create_link,
     mysql_link,
+    pg_connect,
     pg_link,
     start_server,
 )
@@ -37,12 +40,6 @@ DESTINATION = (
 )
 
 
-def _inputs(config: str, values: dict[str, str]) -> dict[str, Any]:
-    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
-
-
-def _pg() -> psycopg.Connection[Any]:
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +56,6 @@ def api(small_batches: RunningServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def _link(api: httpx.Client, server: RunningServer, inputs: dict[str, str]) -> str:
-    name = f"l{uuid.uuid4().hex[:8]}"
-    response = api.post(f"{server.cdm}/link", json={"links": [{
-        "name": name, "connector-name": "generic-jdbc-connector",
-        "link-config-values": _inputs("linkConfig", inputs)}]})
-    assert response.status_code == 200, response.text
-    return name
-
 
 def _start(api: httpx.Client, server: RunningServer, from_link: str, from_job: dict[str, str], to_link: str,
            to_job: dict[str, str], extractors: int = 1) -> str:
@@ -75,9 +64,9 @@ def _start(api: httpx.Client, server: RunningServer, from_link: str, from_job: d
         "name": job, "job_type": "NORMAL_JOB",
         "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
         "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
-        "from-config-values": _inputs("fromJobConfig", from_job),
-        "to-config-values": _inputs("toJobConfig", to_job),
-        "driver-config-values": _inputs("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
+        "from-config-values": config_values("fromJobConfig", from_job),
+        "to-config-values": config_values("toJobConfig", to_job),
+        "driver-config-values": config_values("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
     }]})
     assert response.status_code == 200, response.text
     assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
@@ -89,7 +78,7 @@ def _run(api: httpx.Client, server: RunningServer, *args: Any, **kwargs: Any) ->
 
 
 def _source(schema: str, rows: int = ROWS, name: str = "'n' || g") -> None:
-    with _pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, name varchar(1000), qty int)')
         conn.execute(f"""INSERT INTO "{schema}".src SELECT g, {name}, g * 2 FROM generate_series(1, {rows}) g""")
 
@@ -161,7 +150,8 @@ def test_write_modes_count_updated_rows_in_the_submission(
     _source(pg_schema)
     destination = Destination(kind, pg_schema, request)
     destination.prefill()
-    source_link, destination_link = _link(api, small_batches, pg_link()), _link(api, small_batches, destination.link)
+    source_link = create_link(api, small_batches, "generic-jdbc-connector", pg_link())
+    destination_link = create_link(api, small_batches, "generic-jdbc-connector", destination.link)
     done = _run(api, small_batches, source_link, {"fromJobConfig.schemaName": pg_schema,
                                                   "fromJobConfig.tableName": "src"},
                 destination_link, destination.to_job(writeMode=mode, useStageTable=stage))
@@ -182,7 +172,7 @@ def test_a_staged_run_failing_midway_leaves_the_destination_as_it_was(
     _source(pg_schema)
     destination = Destination("postgresql", pg_schema, request)
     destination.prefill()
-    link = _link(api, small_batches, pg_link())
+    link = create_link(api, small_batches, "generic-jdbc-connector", pg_link())
     done = _run(api, small_batches, link, {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
                                            "fromJobConfig.whereClause": "CASE WHEN id > 500 THEN 1/0 ELSE 1 END = 1"},
                 link, destination.to_job(useStageTable="true", writeMode="UPSERT",
@@ -200,10 +190,10 @@ def test_a_stopped_staged_run_leaves_the_destination_as_it_was(
     _source(pg_schema, rows=20000, name="repeat('x', 1000)")
     destination = Destination(kind, pg_schema, request)
     destination.prefill()
-    job = _start(api, small_batches, _link(api, small_batches, pg_link()),
+    job = _start(api, small_batches, create_link(api, small_batches, "generic-jdbc-connector", pg_link()),
                  {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
                   "fromJobConfig.whereClause": SLOW_WHERE},
-                 _link(api, small_batches, destination.link),
+                 create_link(api, small_batches, "generic-jdbc-connector", destination.link),
                  destination.to_job(useStageTable="true", writeMode="REPLACE", beforeImportType="shouldClearTable"))
     wait_for_rows(api, small_batches, job)
     if kind == "mariadb":  # MariaDB commits DDL at once; PostgreSQL's stage table lives in the run's transaction
@@ -223,7 +213,7 @@ def test_parallel_extractors_with_upsert(
     _source(pg_schema)
     destination = Destination("postgresql", pg_schema, request)
     destination.prefill()
-    link = _link(api, small_batches, pg_link())
+    link = create_link(api, small_batches, "generic-jdbc-connector", pg_link())
     done = _run(api, small_batches, link, {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
                                            "fromJobConfig.partitionColumn": "id"},
                 link, destination.to_job(writeMode="UPSERT", useStageTable=stage), extractors=2)
@@ -237,13 +227,13 @@ def test_parallel_extractors_with_upsert(
 
 
 def test_unknown_write_mode_is_refused_when_the_job_is_saved(api: httpx.Client, small_batches: RunningServer) -> None:
-    link = _link(api, small_batches, pg_link())
+    link = create_link(api, small_batches, "generic-jdbc-connector", pg_link())
     response = api.post(f"{small_batches.cdm}/job", json={"jobs": [{
         "name": f"w{uuid.uuid4().hex[:8]}", "job_type": "NORMAL_JOB",
         "from-connector-name": "generic-jdbc-connector", "from-link-name": link,
         "to-connector-name": "generic-jdbc-connector", "to-link-name": link,
-        "from-config-values": _inputs("fromJobConfig", {"fromJobConfig.tableName": "src"}),
-        "to-config-values": _inputs("toJobConfig", {"toJobConfig.tableName": "dst",
+        "from-config-values": config_values("fromJobConfig", {"fromJobConfig.tableName": "src"}),
+        "to-config-values": config_values("toJobConfig", {"toJobConfig.tableName": "dst",
                                                     "toJobConfig.writeMode": "MERGE"}),
         "driver-config-values": {"configs": []}}]})
     assert response.status_code == 400

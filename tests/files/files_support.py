@@ -9,9 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
-from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, pg_link, start_server
+from conftest import (
+    RunningServer,
+    config_values,
+    create_link,
+    pg_connect,
+    pg_link,
+    start_server,
+)
 
 FINAL = ("SUCCEEDED", "FAILED", "FAILURE_ON_SUBMIT")
 
@@ -45,23 +51,20 @@ PG_ROWS = [
 ]
 
 
-def pg() -> psycopg.Connection[Any]:
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
-
 
 def make_source_table(schema: str, table: str = "src") -> None:
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{schema}"."{table}" ({PG_COLUMNS})')
         conn.execute(f'INSERT INTO "{schema}"."{table}" VALUES {", ".join(PG_ROWS)}')
 
 
 def rows(schema: str, table: str, order: str = "id") -> list[tuple[Any, ...]]:
-    with pg() as conn:
+    with pg_connect() as conn:
         return conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY {order}').fetchall()
 
 
 def column_types(schema: str, table: str) -> list[tuple[str, str]]:
-    with pg() as conn:
+    with pg_connect() as conn:
         return conn.execute(
             "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
             "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
@@ -76,25 +79,11 @@ def start_file_server(home: Path, file_root: Path) -> RunningServer:
     })
 
 
-def config_values(config: str, values: dict[str, str]) -> dict[str, Any]:
-    return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
 
-
-def create_link(api: httpx.Client, server: RunningServer, connector: str, inputs: dict[str, str]) -> httpx.Response:
-    name = f"l_{uuid.uuid4().hex[:10]}"
-    return api.post(f"{server.cdm}/link", json={"links": [{
-        "name": name, "connector-name": connector, "enabled": True,
-        "link-config-values": config_values("linkConfig", inputs)}]})
-
-
-def link(api: httpx.Client, server: RunningServer, connector: str, inputs: dict[str, str]) -> str:
-    response = create_link(api, server, connector, inputs)
-    assert response.status_code == 200, response.text
-    return str(response.json()["name"])
 
 
 def postgres_link(api: httpx.Client, server: RunningServer) -> str:
-    return link(api, server, "generic-jdbc-connector", pg_link())
+    return create_link(api, server, "generic-jdbc-connector", pg_link())
 
 
 def create_job(

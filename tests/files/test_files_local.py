@@ -17,21 +17,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from files_support import (
-    create_job,
-    create_link,
-    failed,
-    link,
-    pg,
-    postgres_link,
-    rows,
-    run,
-    start_and_wait,
-    start_file_server,
-    succeeded,
-)
+from files_support import create_job, failed, postgres_link, rows, run, start_and_wait, start_file_server, succeeded
 
-from conftest import RunningServer, sqlite_link
+from conftest import RunningServer, create_link, pg_connect, post_link, sqlite_link
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +50,7 @@ def area(file_root: Path, request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture
 def nas(api: httpx.Client, file_server: RunningServer, area: Path) -> str:
-    return link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
+    return create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
 
 
 def everything_under(directory: Path) -> list[str]:
@@ -81,7 +69,7 @@ def test_sqlite_to_local_parquet_keeps_types(
              "2024-02-29"),
             (2, None, None, None, None, None),
         ])
-    lite = link(api, file_server, "generic-jdbc-connector", sqlite_link(str(database)))
+    lite = create_link(api, file_server, "generic-jdbc-connector", sqlite_link(str(database)))
     succeeded(run(api, file_server, ("generic-jdbc-connector", lite, {"fromJobConfig.tableName": "items"}),
                   ("nas-connector", nas, {"toJobConfig.outputDirectory": "/lake/items",
                                           "toJobConfig.outputFormat": "PARQUET_FILE"})))
@@ -109,7 +97,7 @@ def test_gzip_gbk_csv_with_header_separator_and_quote_into_postgresql(
     (area / "in").mkdir()
     with gzip.open(area / "in" / "cities.csv.gz", "wb") as packed:
         packed.write(text.encode("gbk"))
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{pg_schema}".cities (id int, "名称" text, amount numeric(10,2), seen timestamptz)')
     out = succeeded(run(api, file_server, ("nas-connector", nas, {
         "fromJobConfig.inputDirectory": "/in/cities.csv.gz", "fromJobConfig.inputFormat": "CSV_FILE",
@@ -141,7 +129,7 @@ def test_wildcard_filter_and_extractors_read_the_same_rows(
     pg_name = postgres_link(api, file_server)
     expected = sorted(i for index in range(3) for i in range(index * 1000, index * 1000 + 250 + index))
     for extractors, table in ((1, "one"), (2, "two")):
-        with pg() as conn:
+        with pg_connect() as conn:
             conn.execute(f'CREATE TABLE "{pg_schema}".{table} (id int, label text)')
         out = succeeded(run(api, file_server, ("nas-connector", nas, {
             "fromJobConfig.inputDirectory": "/logs", "fromJobConfig.inputFormat": "CSV_FILE",
@@ -157,7 +145,7 @@ def test_wildcard_filter_and_extractors_read_the_same_rows(
 
 
 def _numbers_table(schema: str, count: int, width: int = 50) -> None:
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{schema}".numbers (id int PRIMARY KEY, pad text)')
         conn.execute(f"""INSERT INTO "{schema}".numbers SELECT g, repeat('x', {width})
                          FROM generate_series(1, {count}) g""")
@@ -216,11 +204,11 @@ def test_links_and_jobs_stay_inside_the_allowed_roots(
     api: httpx.Client, file_server: RunningServer, server: RunningServer, file_root: Path, area: Path,
     tmp_path: Path, pg_schema: str
 ) -> None:
-    refused = create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": "/etc"})
+    refused = post_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": "/etc"})
     assert refused.status_code == 400
     assert refused.json()["errCode"] == "Cdm.0014"
     assert "outside the directories this server allows" in refused.json()["externalMessage"]
-    sneaky = create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": f"{file_root}/../.."})
+    sneaky = post_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": f"{file_root}/../.."})
     assert sneaky.status_code == 400
 
     outside = tmp_path / "outside"
@@ -229,7 +217,7 @@ def test_links_and_jobs_stay_inside_the_allowed_roots(
     (area / "escape").symlink_to(outside)
     (area / "data").mkdir()
     (area / "data" / "alias.csv").symlink_to(outside / "secret.csv")
-    nas = link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
+    nas = create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
     pg_name = postgres_link(api, file_server)
     destination = ("generic-jdbc-connector", pg_name, {"toJobConfig.schemaName": pg_schema,
                                                        "toJobConfig.tableName": "t"})
@@ -245,7 +233,7 @@ def test_links_and_jobs_stay_inside_the_allowed_roots(
 
     # A server whose operator allowed no directory refuses nas links, and says how to allow them.
     with server.client() as default_api:
-        response = create_link(default_api, server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
+        response = post_link(default_api, server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
     assert response.status_code == 400
     assert "OPENCDM_FILE_ROOTS" in response.json()["externalMessage"]
 
@@ -259,7 +247,7 @@ def test_malformed_and_unreadable_files_fail_naming_file_and_line(
                                             + "x,broken\n")
     (area / "bad" / "broken.csv.gz").write_bytes(b"this is not gzip at all")
     (area / "bad" / "fake.parquet").write_bytes(b"PAR1 not really")
-    with pg() as conn:
+    with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{pg_schema}".t (id int, label text)')
     destination = ("generic-jdbc-connector", postgres_link(api, file_server),
                    {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "t"})

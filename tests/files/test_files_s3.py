@@ -14,11 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from files_support import (
     column_types,
-    create_link,
     failed,
-    link,
     make_source_table,
-    pg,
     postgres_link,
     rows,
     run,
@@ -26,7 +23,7 @@ from files_support import (
     succeeded,
 )
 
-from conftest import RunningServer, S3Server
+from conftest import RunningServer, S3Server, create_link, pg_connect, post_link
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +55,7 @@ def test_postgresql_to_s3_and_back(
 ) -> None:
     make_source_table(pg_schema)
     pg_name = postgres_link(api, file_server)
-    obs = link(api, file_server, "obs-connector", s3_server.link_inputs())
+    obs = create_link(api, file_server, "obs-connector", s3_server.link_inputs())
     bucket = s3_server.create_bucket()
     text = {"toJobConfig.firstRowAsHeader": "true"} if file_format == "CSV_FILE" else {}
     out = succeeded(run(
@@ -75,7 +72,7 @@ def test_postgresql_to_s3_and_back(
         destination = {"toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}
     else:
         # CSV and JSON carry text: into a table with the source's types, every value comes back.
-        with pg() as conn:
+        with pg_connect() as conn:
             conn.execute(f'CREATE TABLE "{pg_schema}".back (LIKE "{pg_schema}".src)')
         destination = {}
     back = succeeded(run(
@@ -101,7 +98,7 @@ def test_parquet_on_s3_has_the_source_types(
         api, file_server,
         ("generic-jdbc-connector", postgres_link(api, file_server),
          {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"}),
-        ("obs-connector", link(api, file_server, "obs-connector", s3_server.link_inputs()),
+        ("obs-connector", create_link(api, file_server, "obs-connector", s3_server.link_inputs()),
          {"toJobConfig.bucketName": bucket, "toJobConfig.outputDirectory": "out", "toJobConfig.outputFormat":
           "PARQUET_FILE", "toJobConfig.compression": "zstd", "toJobConfig.markerFile": "_DONE"}),
     ))
@@ -125,7 +122,7 @@ def test_missing_bucket_and_wrong_key_fail_naming_them(
     pg_name = postgres_link(api, file_server)
     source = ("generic-jdbc-connector", pg_name, {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName":
                                                   "src"})
-    good = link(api, file_server, "obs-connector", s3_server.link_inputs())
+    good = create_link(api, file_server, "obs-connector", s3_server.link_inputs())
     missing = f"nowhere-{uuid.uuid4().hex[:8]}"
     summary = failed(run(api, file_server, source, ("obs-connector", good, {
         "toJobConfig.bucketName": missing, "toJobConfig.outputDirectory": "out", "toJobConfig.outputFormat":
@@ -133,7 +130,7 @@ def test_missing_bucket_and_wrong_key_fail_naming_them(
     assert f"OBS bucket [{missing}] does not exist" in summary
 
     # The secret key is checked when asked for, and never shown back.
-    refused = create_link(api, file_server, "obs-connector", s3_server.link_inputs(secret_key="not-the-key"))
+    refused = post_link(api, file_server, "obs-connector", s3_server.link_inputs(secret_key="not-the-key"))
     assert refused.status_code == 200
     name = refused.json()["name"]
     shown = api.get(f"{file_server.cdm}/link/{name}").json()["links"][0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 
@@ -41,12 +41,22 @@ class Partition:
     spec: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row the destination refused (dirty data), with the destination's reason."""
+
+    values: dict[str, Any]
+    reason: str
+
+
 @dataclass
 class WriteResult:
     rows: int = 0
     bytes: int = 0
     # Rows written (in this result or an earlier one) that updated or replaced a row already there.
     updated: int = 0
+    # Rows left out because the destination refused them (only with Sink.skip_rejected_rows).
+    rejected: list[RejectedRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,9 @@ class Sink(ABC):
     # Whether several sinks of one job may write partitions at once, each in its own transaction
     # (``attach`` after one of them ran ``prepare`` and committed).
     parallel_writers: bool = False
+    # Set by the engine (throttlingConfig.maxErrorRecords): rows the destination refuses are left
+    # out and reported in WriteResult.rejected instead of failing the write.
+    skip_rejected_rows: bool = False
 
     @abstractmethod
     def prepare(self, source_schema: pa.Schema) -> None:
@@ -207,3 +220,8 @@ class Connector(ABC):
 
     @abstractmethod
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink: ...
+
+    def open_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> BinaryIO:
+        """A new file at ``path`` (in ``bucket``, for object storage) on this link, for the engine's
+        own output such as dirty data."""
+        raise CdmError("Cdm.0014", f"Links of {self.name} cannot hold files (throttlingConfig.writeToLink).")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opencdm.connectors.base import CursorRange, Source
-from opencdm.errors import CdmError
+from opencdm.connectors.inputs import boolean, required, text
 
 MERGING_WRITE_MODES = ("UPSERT", "REPLACE")
 
@@ -31,15 +31,14 @@ class IncrementalRead:
 
     @classmethod
     def parse(cls, from_job: Mapping[str, str], to_job: Mapping[str, str]) -> IncrementalRead | None:
-        if (from_job.get("fromJobConfig.incrMigration") or "").strip().lower() != "true":
+        if not boolean(from_job, "fromJobConfig.incrMigration"):
             return None
-        column = (from_job.get("fromJobConfig.checkColumn") or "").strip()
-        if not column:
-            raise CdmError(
-                "Cdm.0238", "fromJobConfig.checkColumn cannot be empty when fromJobConfig.incrMigration is true."
-            )
-        write_mode = (to_job.get("toJobConfig.writeMode") or "").strip().upper()
-        return cls(column, from_job.get("fromJobConfig.lastValue") or None, write_mode in MERGING_WRITE_MODES)
+        write_mode = (text(to_job, "toJobConfig.writeMode") or "").upper()
+        return cls(
+            required(from_job, "fromJobConfig.checkColumn"),
+            text(from_job, "fromJobConfig.lastValue"),
+            write_mode in MERGING_WRITE_MODES,
+        )
 
     def next_range(self, source: Source, stored_cursor: str | None) -> CursorRange | None:
         """The rows this run reads; None when no row is past the cursor."""

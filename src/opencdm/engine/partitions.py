@@ -16,7 +16,7 @@ import queue
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from multiprocessing.synchronize import Event
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import CursorRange, NativeChunk, NativeFormat, Partition, Sink, Source, WriteResult
+from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter, with_rejects_handled
 from opencdm.errors import CdmError, JobStopped
 
 PROGRESS_SECONDS = 0.5
@@ -44,6 +45,11 @@ class PartitionJob:
     native: NativeFormat | None
     batch_rows: int
     cursor: CursorRange | None = None
+    # throttlingConfig.maxErrorRecords (None: the first refused row fails the run), and where the
+    # refused rows are recorded (recordDirtyData).
+    max_rejected: int | None = None
+    dirty_place: DirtyDataPlace | None = None
+    dirty_file_stem: str = "dirty"
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Tally:
     rows_written: int = 0
     bytes_written: int = 0
     rows_updated: int = 0
+    rows_skipped: int = 0
 
     def count_read(self, chunk: pa.RecordBatch | NativeChunk) -> None:
         if isinstance(chunk, NativeChunk):
@@ -66,18 +73,18 @@ class Tally:
         self.rows_written += result.rows
         self.bytes_written += result.bytes
         self.rows_updated += result.updated
+        self.rows_skipped += len(result.rejected)
 
-    def add(self, rows_read: int, bytes_read: int, rows_written: int, bytes_written: int, rows_updated: int) -> None:
-        self.rows_read += rows_read
-        self.bytes_read += bytes_read
-        self.rows_written += rows_written
-        self.bytes_written += bytes_written
-        self.rows_updated += rows_updated
+    def add(self, *counts: int) -> None:
+        """Add counts in the order of ``take``."""
+        for counter, count in zip(fields(Tally), counts, strict=True):
+            setattr(self, counter.name, getattr(self, counter.name) + count)
 
-    def take(self) -> tuple[int, int, int, int, int]:
+    def take(self) -> tuple[int, ...]:
         """The counts since the last take."""
-        counts = (self.rows_read, self.bytes_read, self.rows_written, self.bytes_written, self.rows_updated)
-        self.rows_read = self.bytes_read = self.rows_written = self.bytes_written = self.rows_updated = 0
+        counts = tuple(getattr(self, counter.name) for counter in fields(Tally))
+        for counter in fields(Tally):
+            setattr(self, counter.name, 0)
         return counts
 
 
@@ -89,9 +96,12 @@ def copy_partition(
     batch_rows: int,
     tally: Tally,
     check: Callable[[], None],
+    max_rejected: int | None = None,
+    dirty: DirtyDataWriter | None = None,
 ) -> Iterator[WriteResult]:
     """One partition from source to sink, natively when they agreed on a format, counting what is
-    read; ``check`` runs before each chunk, so a stop lands between chunks."""
+    read; ``check`` runs before each chunk, so a stop lands between chunks. With ``max_rejected``
+    the sink leaves out the rows it refuses (recorded by ``dirty``), up to that many."""
 
     def counted(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         for chunk in chunks:
@@ -100,16 +110,17 @@ def copy_partition(
             yield chunk
 
     if native is not None:
-        return sink.write_native(counted(source.read_native(partition)))
-    return sink.write(counted(source.read(partition, batch_rows)))
+        results = sink.write_native(counted(source.read_native(partition)))
+    else:
+        results = sink.write(counted(source.read(partition, batch_rows)))
+    return results if max_rejected is None else with_rejects_handled(results, partition, dirty, max_rejected)
 
 
 def copy_partitions(
     job: PartitionJob, child: int, tasks: Any, events: Any, commit: Event, abort: Event, parent_pid: int
 ) -> None:
-    """Child process body. Messages on ``events``: ("progress", child, rows_read, bytes_read,
-    rows_written, bytes_written, rows_updated), ("ready", child), ("committed", child), ("failed", child,
-    summary, details)."""
+    """Child process body. Messages on ``events``: ("progress", child, *Tally.take()), ("ready", child),
+    ("committed", child), ("failed", child, summary, details)."""
 
     def check() -> None:
         if abort.is_set() or os.getppid() != parent_pid:
@@ -125,15 +136,19 @@ def copy_partitions(
             last_report = time.monotonic()
 
     source = sink = None
+    dirty = DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}-{child}.jsonl") if job.dirty_place else None
     try:
         source = get_connector(job.from_connector).open_source(job.from_link, job.from_job)
         if job.cursor is not None:
             source.restrict(job.cursor)
         sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)
+        sink.skip_rejected_rows = job.max_rejected is not None
         sink.attach(job.schema, job.native)
         gc.freeze()  # as the worker does: see opencdm.engine.worker.freeze_imported_objects
         while (partition := _next(tasks, check)) is not None:
-            for result in copy_partition(source, sink, partition, job.native, job.batch_rows, tally, check):
+            for result in copy_partition(
+                source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected, dirty
+            ):
                 tally.count_written(result)
                 report()
         report(force=True)
@@ -154,6 +169,8 @@ def copy_partitions(
         for end in (source, sink):
             if end is not None:
                 end.close()
+        if dirty is not None:
+            dirty.close()
 
 
 def _next(tasks: Any, check: Any) -> Partition | None:

@@ -17,6 +17,7 @@ from opencdm.config_values import flatten, input_value_as_str
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import Partition, Sink, Source
 from opencdm.engine import status
+from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter
 from opencdm.engine.incremental import IncrementalRead
 from opencdm.engine.macros import expand_all
 from opencdm.engine.partitions import PartitionJob, Tally, copy_partition, copy_partitions
@@ -59,6 +60,7 @@ class Counters(Tally):
             "rows_written": self.rows_written,
             "bytes_written": self.bytes_written,
             "update_rows": self.rows_updated,
+            "rows_skipped": self.rows_skipped,
             "rows_estimate": self.rows_estimate,
             "verification": self.verification,
         }
@@ -96,12 +98,18 @@ class SubmissionRunner:
         if not status.mark_running(self.store, self.submission_id):
             return  # stopped before it began
         plan: Plan | None = None
+        began = time.monotonic()
         try:
             plan = self._plan()
+            planned = time.monotonic()
             self._copy(plan)
             if plan.job.cursor is not None:
                 self._save_cursor(plan.job_id, plan.job.cursor.upper)
             status.succeed(self.store, self.submission_id, **self.counters.as_values())
+            log.info(
+                "submission %s: %d rows in %.2f s (planning %.2f s)", self.submission_id,
+                self.counters.rows_written, time.monotonic() - began, planned - began,
+            )
         except JobStopped:
             self._rollback(plan)
             summary = (
@@ -142,18 +150,28 @@ class SubmissionRunner:
             assert submission is not None
             job = session.get(Job, submission.job_id)
             assert job is not None
+            driver = DriverConfig.parse(job.driver_config)
+            dirty_link = driver.dirty_data_link if driver.record_dirty_data else None
+            names = [name for name in (job.from_link_name, job.to_link_name, dirty_link) if name is not None]
             links = {
                 link.name: link
-                for link in session.query(Link).filter(
-                    Link.cluster_id == job.cluster_id, Link.name.in_([job.from_link_name, job.to_link_name])
-                )
+                for link in session.query(Link).filter(Link.cluster_id == job.cluster_id, Link.name.in_(names))
             }
-            for name in (job.from_link_name, job.to_link_name):
+            for name in names:
                 if name not in links:
                     raise CdmError("Cdm.0101", f"Link [{name}] does not exist.")
             from_link = link_values(self.box, links[job.from_link_name])
             to_link = link_values(self.box, links[job.to_link_name])
-            driver = DriverConfig.parse(job.driver_config)
+            dirty_place = None
+            if driver.max_error_records is not None and driver.record_dirty_data:
+                if dirty_link is None:
+                    dirty_place = DirtyDataPlace(str(self.settings.home / "dirty-data" / job.name))
+                else:
+                    dirty_place = DirtyDataPlace(
+                        driver.dirty_data_directory or "/", links[dirty_link].connector_name,
+                        link_values(self.box, links[dirty_link]), driver.dirty_data_bucket,
+                    )
+            dirty_file_stem = f"{job.name}-{self.submission_id}"
             # Macros read the clock of the moment the job was started, in the job's time zone.
             started = datetime.fromtimestamp(submission.creation_ms / 1000, driver.time_zone or _local_zone())
             variables = {str(k): input_value_as_str(v) for k, v in (submission.variables or {}).items()}
@@ -174,9 +192,11 @@ class SubmissionRunner:
         except BaseException:
             source.close()
             raise
+        sink.skip_rejected_rows = driver.max_error_records is not None
         partition_job = PartitionJob(
             from_connector, from_link, from_job, to_connector, to_link, to_job,
             schema=source.schema(), native=None, batch_rows=self.settings.batch_rows, cursor=cursor,
+            max_rejected=driver.max_error_records, dirty_place=dirty_place, dirty_file_stem=dirty_file_stem,
         )
         return Plan(
             source=source, sink=sink, num_extractors=driver.num_extractors, job=partition_job, job_id=job_id,
@@ -187,7 +207,8 @@ class SubmissionRunner:
         source, sink, schema = plan.source, plan.sink, plan.job.schema
         self.counters.rows_estimate = source.estimate_rows()
         self._flush(force=True)
-        native = source.native_format() if self.settings.fast_paths else None
+        # A byte stream cannot leave refused rows out: dirty data takes the Arrow path.
+        native = source.native_format() if self.settings.fast_paths and not sink.skip_rejected_rows else None
         if native is not None and sink.prepare_native(schema, native):
             log.info("submission %s: passing %s through without decoding", self.submission_id, native.name)
         else:
@@ -201,11 +222,18 @@ class SubmissionRunner:
             self._copy_in_parallel(replace(plan.job, native=native), partitions, plan.num_extractors)
             self._verify(plan)  # the children committed: a mismatch fails a committed run
             return
-        batch_rows, check = self.settings.batch_rows, self._check_alive
-        for partition in partitions:
-            for written in copy_partition(source, sink, partition, native, batch_rows, self.counters, check):
-                self.counters.count_written(written)
-                self._flush()
+        batch_rows, check, job = self.settings.batch_rows, self._check_alive, plan.job
+        dirty = DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}.jsonl") if job.dirty_place else None
+        try:
+            for partition in partitions:
+                for written in copy_partition(
+                    source, sink, partition, native, batch_rows, self.counters, check, job.max_rejected, dirty
+                ):
+                    self.counters.count_written(written)
+                    self._flush()
+        finally:
+            if dirty is not None:
+                dirty.close()
         self._check_alive()
         verification = self._verify_counts(plan)  # in the sink's transaction: a mismatch rolls back
         sink.commit()
@@ -222,7 +250,8 @@ class SubmissionRunner:
             return None
         counters = self.counters
         verification = compare_counts(
-            plan.verify_mode, counters.rows_read, counters.rows_written, 0, plan.sink.rows_of_this_run()
+            plan.verify_mode, counters.rows_read, counters.rows_written, counters.rows_skipped,
+            plan.sink.rows_of_this_run(),
         )
         self._record(verification)
         return verification

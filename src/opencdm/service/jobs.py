@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten
 from opencdm.connectors import get_connector
+from opencdm.connectors.inputs import boolean, integer, text
 from opencdm.engine.incremental import IncrementalRead
 from opencdm.engine.timetable import MINUTE_MS, Timetable
 from opencdm.engine.verify import VerifyMode
@@ -54,6 +55,13 @@ class DriverConfig:
     time_zone: ZoneInfo | None
     # How a run checks its copy (our extension, verifyConfig.mode).
     verify_mode: VerifyMode
+    # Dirty data: rows a destination refuses are left out, up to this many per partition (None: the
+    # first one fails the run), and recorded when record_dirty_data (see engine.dirty).
+    max_error_records: int | None = None
+    record_dirty_data: bool = False
+    dirty_data_link: str | None = None
+    dirty_data_bucket: str | None = None
+    dirty_data_directory: str | None = None
 
     @classmethod
     def parse(cls, driver_config: dict[str, Any]) -> DriverConfig:
@@ -68,6 +76,11 @@ class DriverConfig:
             group_name=values.get("groupJobConfig.groupName") or "DEFAULT",
             time_zone=_time_zone(values),
             verify_mode=_verify_mode(values),
+            max_error_records=integer(values, "throttlingConfig.maxErrorRecords") or None,
+            record_dirty_data=boolean(values, "throttlingConfig.recordDirtyData"),
+            dirty_data_link=text(values, "throttlingConfig.writeToLink"),
+            dirty_data_bucket=text(values, "throttlingConfig.obsBucket"),
+            dirty_data_directory=text(values, "throttlingConfig.dirtyDataDirectory"),
         )
 
 
@@ -180,7 +193,12 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
         connector = get_connector(connector_name)
         getattr(connector, check)(link_values(box, link), flatten(config))
     IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
-    return DriverConfig.parse(draft.driver_config), RunPolicy.parse(draft.driver_config)
+    driver = DriverConfig.parse(draft.driver_config)
+    if driver.record_dirty_data and driver.dirty_data_link is not None:
+        find_link(session, cluster, driver.dirty_data_link)
+        if driver.dirty_data_directory is None:
+            raise CdmError("Cdm.0238", "throttlingConfig.dirtyDataDirectory cannot be empty with a writeToLink.")
+    return driver, RunPolicy.parse(draft.driver_config)
 
 
 def _cursor_start(job_config: dict[str, Any]) -> tuple[str, str | None] | None:

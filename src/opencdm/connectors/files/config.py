@@ -13,7 +13,7 @@ from enum import Enum
 
 import pyarrow as pa
 
-from opencdm.connectors.jdbc.config import _boolean, _enum, _required, _text
+from opencdm.connectors.inputs import boolean, enum_value, required, text
 from opencdm.connectors.jdbc.types import JSON, TIMESTAMP, TIMESTAMP_TZ, decimal_type, make_field
 from opencdm.errors import CdmError
 
@@ -90,7 +90,7 @@ def _single_char(inputs: Mapping[str, object], name: str, default: str) -> str:
 
 def _quote_char(inputs: Mapping[str, object], name: str) -> str | None:
     """CDM's quoteChar is a boolean (use ``"``); ours may also name the character itself."""
-    value = _text(inputs, name)
+    value = text(inputs, name)
     if value is None or value.lower() == "true":
         return '"'
     if value.lower() == "false":
@@ -109,7 +109,7 @@ def _line_separator(inputs: Mapping[str, object], name: str, default: str) -> st
 
 
 def _encoding(inputs: Mapping[str, object], name: str) -> str:
-    value = _text(inputs, name) or "UTF_8"
+    value = text(inputs, name) or "UTF_8"
     codec = ENCODINGS.get(value.upper())
     if codec is None:
         raise _invalid(name, value, f"must be one of {', '.join(sorted(ENCODINGS))}")
@@ -117,7 +117,7 @@ def _encoding(inputs: Mapping[str, object], name: str) -> str:
 
 
 def _choice(inputs: Mapping[str, object], name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = (_text(inputs, name) or default).lower()
+    value = (text(inputs, name) or default).lower()
     if value not in allowed:
         raise _invalid(name, value, f"must be one of {', '.join(allowed)}")
     return value
@@ -125,19 +125,19 @@ def _choice(inputs: Mapping[str, object], name: str, allowed: tuple[str, ...], d
 
 def _reject_unsupported(inputs: Mapping[str, object], side: str) -> None:
     """Inputs whose meaning we do not implement fail loudly rather than being silently ignored."""
-    if _boolean(inputs, f"{side}.regexSeparator"):
+    if boolean(inputs, f"{side}.regexSeparator"):
         raise CdmError("Cdm.0014", f"{side}.regexSeparator is not supported by this deployment.")
     for name in (f"{side}.decryption", f"{side}.encryption"):
-        value = _text(inputs, name)
+        value = text(inputs, name)
         if value is not None and value.upper() != "NONE":
             raise CdmError("Cdm.0014", f"{name} {value} is not supported by this deployment; use NONE.")
 
 
 def _file_format(inputs: Mapping[str, object], name: str) -> FileFormat:
-    value = _required(inputs, name).upper()
+    value = required(inputs, name).upper()
     if value == "BINARY_FILE":
         raise CdmError("Cdm.0014", f"{name} BINARY_FILE is not supported yet; use CSV_FILE, JSON_FILE or PARQUET_FILE.")
-    return _enum(inputs, name, FileFormat, FileFormat.CSV)
+    return enum_value(inputs, name, FileFormat, FileFormat.CSV)
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def parse_type(text: str, input_name: str) -> tuple[pa.DataType, str | None]:
 
 
 def _column_specs(inputs: Mapping[str, object], name: str) -> tuple[ColumnSpec, ...] | None:
-    value = _text(inputs, name)
+    value = text(inputs, name)
     if value is None:
         return None
     specs = []
@@ -196,7 +196,7 @@ def _column_specs(inputs: Mapping[str, object], name: str) -> tuple[ColumnSpec, 
 
 
 def _time(inputs: Mapping[str, object], name: str) -> datetime | None:
-    value = _text(inputs, name)
+    value = text(inputs, name)
     if value is None:
         return None
     try:
@@ -221,7 +221,7 @@ class CsvOptions:
             delimiter=_single_char(inputs, f"{side}.fieldSeparator", ","),
             quote=_quote_char(inputs, f"{side}.quoteChar"),
             line_separator=_line_separator(inputs, f"{side}.lineSeparator", default_line_separator),
-            header=_boolean(inputs, f"{side}.firstRowAsHeader"),
+            header=boolean(inputs, f"{side}.firstRowAsHeader"),
             encoding=_encoding(inputs, f"{side}.encodeType"),
         )
 
@@ -236,15 +236,15 @@ class FileFilter:
 
     @classmethod
     def parse(cls, inputs: Mapping[str, object]) -> FileFilter:
-        filter_type = _enum(inputs, "fromJobConfig.filterType", FilterType, FilterType.NONE)
+        filter_type = enum_value(inputs, "fromJobConfig.filterType", FilterType, FilterType.NONE)
         # Older job samples say useWildCard / useTimeFilter instead of filterType.
-        if filter_type is FilterType.NONE and _boolean(inputs, "fromJobConfig.useWildCard"):
+        if filter_type is FilterType.NONE and boolean(inputs, "fromJobConfig.useWildCard"):
             filter_type = FilterType.WILDCARD
-        if filter_type is FilterType.NONE and _boolean(inputs, "fromJobConfig.useTimeFilter"):
+        if filter_type is FilterType.NONE and boolean(inputs, "fromJobConfig.useTimeFilter"):
             filter_type = FilterType.TIME
 
         def patterns(name: str) -> tuple[str, ...]:
-            return tuple(p.strip() for p in (_text(inputs, name) or "").split(",") if p.strip())
+            return tuple(p.strip() for p in (text(inputs, name) or "").split(",") if p.strip())
 
         start = _time(inputs, "fromJobConfig.startTime")
         end = _time(inputs, "fromJobConfig.endTime")
@@ -276,29 +276,29 @@ class SourceConfig:
     def parse(cls, from_job: Mapping[str, object], with_bucket: bool) -> SourceConfig:
         side = "fromJobConfig"
         _reject_unsupported(from_job, side)
-        separator = _text(from_job, f"{side}.fileSeparator") or FILE_SEPARATOR
-        raw_paths = _required(from_job, f"{side}.inputDirectory")
+        separator = text(from_job, f"{side}.fileSeparator") or FILE_SEPARATOR
+        raw_paths = required(from_job, f"{side}.inputDirectory")
         paths = tuple(path.strip() for path in raw_paths.split(separator) if path.strip())
         if not paths:
             raise CdmError("Cdm.0238", f"{side}.inputDirectory cannot be empty.")
         file_format = _file_format(from_job, f"{side}.inputFormat")
-        compression = _enum(from_job, f"{side}.fromCompression", Compression, Compression.NONE)
+        compression = enum_value(from_job, f"{side}.fromCompression", Compression, Compression.NONE)
         if file_format is FileFormat.PARQUET and compression is not Compression.NONE:
             raise CdmError(
                 "Cdm.0014",
                 f"{side}.fromCompression must be NONE for PARQUET_FILE (Parquet compresses inside the file).",
             )
-        marker = _text(from_job, f"{side}.markerFile") if _boolean(from_job, f"{side}.useMarkerFile") else None
-        if _boolean(from_job, f"{side}.useMarkerFile") and marker is None:
+        marker = text(from_job, f"{side}.markerFile") if boolean(from_job, f"{side}.useMarkerFile") else None
+        if boolean(from_job, f"{side}.useMarkerFile") and marker is None:
             raise CdmError("Cdm.0238", f"{side}.markerFile cannot be empty.")
         return cls(
-            bucket=_required(from_job, f"{side}.bucketName") if with_bucket else None,
+            bucket=required(from_job, f"{side}.bucketName") if with_bucket else None,
             paths=paths,
             format=file_format,
             csv=CsvOptions.parse(from_job, side, "\n"),
             compression=compression,
             columns=_column_specs(from_job, f"{side}.columnList"),
-            json_reference_node=_text(from_job, f"{side}.jsonReferenceNode"),
+            json_reference_node=text(from_job, f"{side}.jsonReferenceNode"),
             filter=FileFilter.parse(from_job),
             marker_file=marker,
         )
@@ -330,7 +330,7 @@ class SinkConfig:
             compression = _choice(to_job, f"{side}.compression", PARQUET_CODECS, "snappy")
         else:
             compression = _choice(to_job, f"{side}.compression", TEXT_CODECS, "none")
-        size_text = _text(to_job, f"{side}.writeFileSize")
+        size_text = text(to_job, f"{side}.writeFileSize")
         write_file_size = None
         if size_text is not None:
             try:
@@ -340,19 +340,19 @@ class SinkConfig:
             if not megabytes > 0:
                 raise _invalid(f"{side}.writeFileSize", size_text, "must be a positive number of MB")
             write_file_size = max(1, int(megabytes * BYTES_PER_MB))
-        prefix = _text(to_job, f"{side}.fileNamePrefix") or "part"
-        marker = _text(to_job, f"{side}.markerFile")
+        prefix = text(to_job, f"{side}.fileNamePrefix") or "part"
+        marker = text(to_job, f"{side}.markerFile")
         for name, value in ((f"{side}.fileNamePrefix", prefix), (f"{side}.markerFile", marker)):
             if value is not None and ("/" in value or value in (".", "..") or value.startswith(".")):
                 raise _invalid(name, value, "must be a plain file name")
         return cls(
-            bucket=_required(to_job, f"{side}.bucketName") if with_bucket else None,
-            directory=_required(to_job, f"{side}.outputDirectory"),
+            bucket=required(to_job, f"{side}.bucketName") if with_bucket else None,
+            directory=required(to_job, f"{side}.outputDirectory"),
             format=file_format,
             csv=csv,
             compression=compression,
             write_file_size=write_file_size,
-            duplicate=_enum(to_job, f"{side}.duplicateFileOpType", DuplicateFileOp, DuplicateFileOp.REPLACE),
+            duplicate=enum_value(to_job, f"{side}.duplicateFileOpType", DuplicateFileOp, DuplicateFileOp.REPLACE),
             marker_file=marker,
             file_prefix=prefix,
         )

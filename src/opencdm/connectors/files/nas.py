@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
@@ -16,7 +17,7 @@ from opencdm.connectors.files.config import SinkConfig, SourceConfig
 from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.source import FileSource
 from opencdm.connectors.files.tree import FileTree
-from opencdm.connectors.jdbc.config import _required
+from opencdm.connectors.inputs import required
 from opencdm.errors import CdmError
 from opencdm.settings import Settings
 
@@ -25,7 +26,7 @@ ROOT_INPUT = "linkConfig.rootDirectory"
 
 def _root(link: Mapping[str, str]) -> str:
     """The link's root, checked against the directories the operator allows."""
-    root = _required(link, ROOT_INPUT)
+    root = required(link, ROOT_INPUT)
     allowed = Settings.from_env().file_roots
     if allowed is None:
         raise CdmError(
@@ -100,3 +101,7 @@ class NasConnector(Connector):
 
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
         return FileSink(_tree(link), SinkConfig.parse(to_job, with_bucket=False))
+
+    def open_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> BinaryIO:
+        stream: BinaryIO = _tree(link).open_new(path)
+        return stream

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
+from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
@@ -15,7 +16,7 @@ from opencdm.connectors.files.config import FileFilter, SinkConfig, SourceConfig
 from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.source import FileSource
 from opencdm.connectors.files.tree import FileTree, FoundFile
-from opencdm.connectors.jdbc.config import _boolean, _integer, _required, _text
+from opencdm.connectors.inputs import boolean, integer, required, text
 from opencdm.errors import CdmError
 
 CONNECT_SECONDS = 10
@@ -40,13 +41,13 @@ class BucketTree(FileTree):
         return f"obs://{path}"
 
     def error(self, exc: OSError, what: str, code: str = "Cdm.0416") -> CdmError:
-        text = str(exc)
-        if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
+        message = str(exc)
+        if "NO_SUCH_BUCKET" in message or "NoSuchBucket" in message:
             return CdmError("Cdm.0801", f"OBS bucket [{self.bucket}] does not exist.")
-        if any(marker in text for marker in _CREDENTIAL_ERRORS):
+        if any(marker in message for marker in _CREDENTIAL_ERRORS):
             return CdmError(
                 "Cdm.0800", f"Cannot connect to the OBS server: access to bucket [{self.bucket}] was refused "
-                f"(check linkConfig.accessKey and linkConfig.securityKey): {text}"
+                f"(check linkConfig.accessKey and linkConfig.securityKey): {message}"
             )
         return super().error(exc, what, code)
 
@@ -69,23 +70,23 @@ class BucketTree(FileTree):
 
 
 def filesystem(link: Mapping[str, str]) -> pafs.S3FileSystem:
-    server = _required(link, "linkConfig.server")
+    server = required(link, "linkConfig.server")
     if "/" in server:
         raise CdmError(
             "Cdm.0014", f"The parameter is invalid: linkConfig.server [{server}] must be a host name, without "
             "scheme or path (use linkConfig.protocol for http)."
         )
-    protocol = (_text(link, "linkConfig.protocol") or "https").lower()
+    protocol = (text(link, "linkConfig.protocol") or "https").lower()
     if protocol not in ("http", "https"):
         raise CdmError("Cdm.0014", f"The parameter is invalid: linkConfig.protocol [{protocol}] must be https or http.")
-    port = _integer(link, "linkConfig.port")
+    port = integer(link, "linkConfig.port")
     if port is not None and not 1 <= port <= 65535:
         raise CdmError("Cdm.0024", "[linkConfig.port] must be within the range [1, 65535].")
-    path_style = _boolean(link, "linkConfig.pathStyle") if _text(link, "linkConfig.pathStyle") else True
-    region = _text(link, "linkConfig.region")
+    path_style = boolean(link, "linkConfig.pathStyle") if text(link, "linkConfig.pathStyle") else True
+    region = text(link, "linkConfig.region")
     return pafs.S3FileSystem(
-        access_key=_required(link, "linkConfig.accessKey"),
-        secret_key=_required(link, "linkConfig.securityKey"),
+        access_key=required(link, "linkConfig.accessKey"),
+        secret_key=required(link, "linkConfig.securityKey"),
         endpoint_override=f"{server}:{port}" if port else server,
         scheme=protocol,
         force_virtual_addressing=not path_style,
@@ -110,7 +111,7 @@ class ObsConnector(Connector):
     )
 
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
-        storage = (_text(link, "linkConfig.storageType") or self.storage_types[0]).upper()
+        storage = (text(link, "linkConfig.storageType") or self.storage_types[0]).upper()
         if storage not in self.storage_types:
             raise CdmError(
                 "Cdm.0014", f"The parameter is invalid: linkConfig.storageType [{storage}] must be "
@@ -123,13 +124,13 @@ class ObsConnector(Connector):
         try:
             filesystem(link).get_file_info(pafs.FileSelector("", recursive=False))
         except OSError as exc:
-            text = str(exc)
-            if any(marker in text for marker in _CREDENTIAL_ERRORS):
+            message = str(exc)
+            if any(marker in message for marker in _CREDENTIAL_ERRORS):
                 raise CdmError(
                     "Cdm.0800", "Cannot connect to the OBS server: the access key or secret key was refused "
-                    f"({text})."
+                    f"({message})."
                 ) from exc
-            raise CdmError("Cdm.0800", f"Cannot connect to the OBS server: {text}") from exc
+            raise CdmError("Cdm.0800", f"Cannot connect to the OBS server: {message}") from exc
 
     def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
         SourceConfig.parse(from_job, with_bucket=True)
@@ -146,6 +147,14 @@ class ObsConnector(Connector):
         config = SinkConfig.parse(to_job, with_bucket=True)
         assert config.bucket is not None
         return FileSink(BucketTree(filesystem(link), config.bucket), config)
+
+    def open_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> BinaryIO:
+        if not bucket:
+            raise CdmError(
+                "Cdm.0238", f"throttlingConfig.obsBucket cannot be empty: files on a {self.name} link need a bucket."
+            )
+        stream: BinaryIO = BucketTree(filesystem(link), bucket).open_new(path)
+        return stream
 
 
 class ThirdPartyObsConnector(ObsConnector):

@@ -114,6 +114,12 @@ class FileTree(ABC):
         except OSError as exc:
             raise self.error(exc, f"delete file {self.show(path)}", "Cdm.0245") from exc
 
+    def open_new(self, relative: str) -> Any:
+        """An output stream to a new file at a job path, its directory made if needed."""
+        path = self.path(relative)
+        self.make_directory(posixpath.dirname(path))
+        return self.create(path)
+
     def create(self, path: str) -> Any:
         """An output stream to a new file (replacing any file of that name)."""
         try:

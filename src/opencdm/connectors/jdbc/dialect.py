@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from opencdm.connectors.base import (
     NativeChunk,
     NativeFormat,
     Partition,
+    RejectedRow,
     Sink,
     Source,
     WriteResult,
@@ -69,6 +71,12 @@ class Writer(ABC):
     def write(self, batch: pa.RecordBatch) -> int:
         """Write one batch; return how many of its rows updated rows the table already held."""
 
+    def write_all(self, batches: Iterator[pa.RecordBatch]) -> Iterator[int]:
+        """Write every batch, yielding ``write``'s count for each as it is taken: one ``write`` a
+        batch, unless the writer streams them all into one statement."""
+        for batch in batches:
+            yield self.write(batch)
+
 
 COUNT_BELOW_ROWS = 100_000
 
@@ -86,6 +94,9 @@ class Dialect(ABC):
     temporary_schema: ClassVar[str | None] = None
     # Whether the driver reads a whole result ahead of its consumer; such dialects page on a key.
     reads_ahead: ClassVar[bool] = False
+    # Whether the usual driver cannot roll back to a savepoint after a failed statement (ADBC
+    # PostgreSQL), so that writes leaving refused rows out go through native_connect().
+    rejects_need_native_connection: ClassVar[bool] = False
 
     def __init__(self, link: LinkConfig) -> None:
         self.link = link
@@ -563,13 +574,18 @@ class JdbcSource(Source):
             name = key[0] if key else None
         if name is None:
             return None
+        return self._relation_column(name, "fromJobConfig.partitionColumn")
+
+    def _relation_column(self, name: str, input_name: str) -> Column:
+        """A column of the table read (any of them, not only those of columnList), or of the query."""
+        config, dialect = self._config, self._dialect
         if config.sql is not None:
             candidates = self._columns
         else:
             assert config.table_name is not None
             with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
                 candidates = dialect.table_columns(self._conn, self._schema_name, config.table_name) or []
-        return _match(candidates, [name], "fromJobConfig.partitionColumn", config.table_name or "the query")[0]
+        return _match(candidates, [name], input_name, config.table_name or "the query")[0]
 
     def _relation(self) -> str:
         config = self._config
@@ -579,14 +595,7 @@ class JdbcSource(Source):
         return self._dialect.table_ref(self._schema_name, config.table_name)
 
     def _cursor_column(self, name: str) -> Column:
-        config, dialect = self._config, self._dialect
-        if config.sql is not None:
-            candidates = self._columns
-        else:
-            assert config.table_name is not None
-            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
-                candidates = dialect.table_columns(self._conn, self._schema_name, config.table_name) or []
-        column = _match(candidates, [name], "fromJobConfig.checkColumn", config.table_name or "the query")[0]
+        column = self._relation_column(name, "fromJobConfig.checkColumn")
         if not _splittable(column.field.type):
             raise CdmError(
                 "Cdm.0014",
@@ -692,6 +701,21 @@ class _Step(NamedTuple):
 STAGE_NAME_PREFIX_BYTES = 24
 
 
+def _checked(batches: Iterator[pa.RecordBatch], target_schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        if batch.num_columns != len(target_schema):
+            raise CdmError(
+                "Cdm.0931",
+                f"Schema column count [{len(target_schema)}] does not match result-set column count "
+                f"[{batch.num_columns}].",
+            )
+        yield batch
+
+
+# Where a batch's write can be undone when rows of it are refused (Sink.skip_rejected_rows).
+REJECT_SAVEPOINT = "opencdm_batch"
+
+
 class JdbcSink(Sink):
     """CDM's destination semantics on any dialect.
 
@@ -733,13 +757,25 @@ class JdbcSink(Sink):
         return self._dialect.table_ref(self._schema_name, self._stage)
 
     def prepare(self, source_schema: pa.Schema) -> None:
+        self._use_savepoint_connection()
         self._open_writer(self._prepare_table(self._conn, source_schema, setup=True))
 
     def attach(self, source_schema: pa.Schema, native: NativeFormat | None) -> None:
         if native is None:
+            self._use_savepoint_connection()
             self._open_writer(self._prepare_table(self._conn, source_schema, setup=False))
         elif not self._prepare_native(source_schema, native, setup=False):
             raise CdmError("Cdm.0234", "Loading error. Cause: the destination's columns changed during the run.")
+
+    def _use_savepoint_connection(self) -> None:
+        """Leaving refused rows out needs a connection that can roll back to a savepoint after a
+        failed statement; where the dialect's usual driver cannot, its native one writes."""
+        dialect = self._dialect
+        if self.skip_rejected_rows and dialect.rejects_need_native_connection:
+            with dialect.wrap("Cdm.0901", "Cannot connect to the database server."):
+                conn = dialect.native_connect()
+            dialect.close(self._conn)
+            self._conn = conn
 
     def _open_writer(self, written_columns: list[Column]) -> None:
         dialect, table = self._dialect, self._stage or self._config.table_name
@@ -905,20 +941,50 @@ class JdbcSink(Sink):
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         if self._writer is None:
             raise CdmError("Cdm.0234", "Loading error. Cause: prepare() was not called.")
-        target_schema = pa.schema([column.field for column in self._targets])
-        for batch in batches:
-            if batch.num_columns != len(target_schema):
-                raise CdmError(
-                    "Cdm.0931",
-                    f"Schema column count [{len(target_schema)}] does not match result-set column count "
-                    f"[{batch.num_columns}].",
-                )
-            cast = cast_batch(batch, target_schema)
+        writer, target_schema = self._writer, pa.schema([column.field for column in self._targets])
+        if self.skip_rejected_rows:
+            for batch in _checked(batches, target_schema):
+                updated, rejected = self._write_or_reject(batch, target_schema)
+                yield WriteResult(batch.num_rows - len(rejected), batch.nbytes, updated, rejected)
+        else:
+            sizes: deque[tuple[int, int]] = deque()
+
+            def cast_batches() -> Iterator[pa.RecordBatch]:
+                for batch in _checked(batches, target_schema):
+                    sizes.append((batch.num_rows, batch.nbytes))
+                    yield cast_batch(batch, target_schema)
+
             with self._dialect.wrap("Cdm.0232", "Data write failed."):
-                updated = self._writer.write(cast)
-            yield WriteResult(rows=batch.num_rows, bytes=batch.nbytes, updated=updated)
+                for updated in writer.write_all(cast_batches()):
+                    rows, size = sizes.popleft()
+                    yield WriteResult(rows=rows, bytes=size, updated=updated)
         if self._stage is not None:
             yield self._move_staged_rows()
+
+    def _write_or_reject(self, batch: pa.RecordBatch, target_schema: pa.Schema) -> tuple[int, list[RejectedRow]]:
+        """Write ``batch``, leaving out the rows the destination refuses: a refused batch is halved
+        until the refused rows stand alone, each attempt under a savepoint, so one bad row costs
+        about 2·log2(batch) attempts and never its neighbours."""
+        dialect, conn = self._dialect, self._conn
+        assert self._writer is not None
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            dialect.execute(conn, f"SAVEPOINT {REJECT_SAVEPOINT}")
+        try:
+            with dialect.wrap("Cdm.0232", "Data write failed."):
+                updated = self._writer.write(cast_batch(batch, target_schema))
+        except CdmError as exc:
+            with dialect.wrap("Cdm.0232", "Data write failed."):
+                dialect.execute(conn, f"ROLLBACK TO SAVEPOINT {REJECT_SAVEPOINT}")
+                dialect.execute(conn, f"RELEASE SAVEPOINT {REJECT_SAVEPOINT}")
+            if batch.num_rows == 1:
+                return 0, [RejectedRow(batch.to_pylist()[0], exc.message)]
+            half = batch.num_rows // 2
+            first = self._write_or_reject(batch.slice(0, half), target_schema)
+            second = self._write_or_reject(batch.slice(half), target_schema)
+            return first[0] + second[0], first[1] + second[1]
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            dialect.execute(conn, f"RELEASE SAVEPOINT {REJECT_SAVEPOINT}")
+        return updated, []
 
     def write_native(self, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
         dialect = self._dialect

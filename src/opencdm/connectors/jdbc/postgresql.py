@@ -48,6 +48,8 @@ NATIVE_CHUNK_BYTES = 1024 * 1024
 NATIVE_CHUNK_SECONDS = 0.5
 # Chunks on their way to the destination's writer thread.
 NATIVE_QUEUE_CHUNKS = 8
+# Arrow batches on their way to the thread that streams them into one COPY.
+STREAM_QUEUE_BATCHES = 4
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
@@ -153,6 +155,7 @@ def _conninfo_value(value: str) -> str:
 class PostgresDialect(Dialect):
     driver_errors = (adbc_driver_manager.Error, psycopg.Error)
     native_format_name = "postgresql-binary-copy"
+    rejects_need_native_connection = True  # after a failed COPY, ADBC's driver refuses ROLLBACK TO SAVEPOINT
 
     def default_schema(self) -> str:
         return "public"
@@ -463,11 +466,63 @@ class _PostgresWriter(Writer):
         return pa.field(field.name, field.type)
 
     def write(self, batch: pa.RecordBatch) -> int:
-        cursor = self._conn.cursor()
-        try:
-            cursor.adbc_ingest(
-                self._ingest_table, cast_batch(batch, self._wire), mode="append", db_schema_name=self._ingest_schema
-            )
-        finally:
-            cursor.close()
+        wire = cast_batch(batch, self._wire)
+        if isinstance(self._conn, psycopg.Connection):
+            self._copy_rows(wire)
+        else:
+            cursor = self._conn.cursor()
+            try:
+                cursor.adbc_ingest(self._ingest_table, wire, mode="append", db_schema_name=self._ingest_schema)
+            finally:
+                cursor.close()
         return self._move() if self._move is not None else 0
+
+    def _copy_rows(self, batch: pa.RecordBatch) -> None:
+        """The batch row by row through psycopg's COPY: the writer of runs that leave refused rows
+        out (JdbcSink.skip_rejected_rows), whose connection must survive a failed statement."""
+        quote = self._dialect.quote
+        names = ", ".join(quote(name) for name in batch.schema.names)
+        target = f"{quote(self._ingest_schema)}.{quote(self._ingest_table)}"
+        with self._conn.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                copy.write_row(row)
+
+    def write_all(self, batches: Iterator[pa.RecordBatch]) -> Iterator[int]:
+        """Straight into the table, every batch goes through one ``adbc_ingest`` (one COPY) run by a
+        thread that takes them from a queue of STREAM_QUEUE_BATCHES: ADBC encodes and sends (without
+        the GIL) while the source reads and casts the next batches, and no COPY starts per batch."""
+        if self._move is not None or isinstance(self._conn, psycopg.Connection):
+            yield from super().write_all(batches)
+            return
+        pending: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=STREAM_QUEUE_BATCHES)
+        failures: list[BaseException] = []
+
+        def queued() -> Iterator[pa.RecordBatch]:
+            while (batch := pending.get()) is not None:
+                yield batch
+
+        def ingest() -> None:
+            cursor = self._conn.cursor()
+            try:
+                reader = pa.RecordBatchReader.from_batches(self._wire, queued())
+                cursor.adbc_ingest(self._ingest_table, reader, mode="append", db_schema_name=self._ingest_schema)
+            except BaseException as exc:
+                failures.append(exc)
+                while pending.get() is not None:  # keep the producer from blocking on a full queue
+                    pass
+            finally:
+                cursor.close()
+
+        thread = threading.Thread(target=ingest, name="opencdm-ingest", daemon=True)
+        thread.start()
+        try:
+            for batch in batches:
+                if failures:
+                    break
+                pending.put(cast_batch(batch, self._wire))
+                yield 0
+        finally:
+            pending.put(None)  # the end of the stream (an abandoned one is rolled back with the sink)
+            thread.join()
+        if failures:
+            raise failures[0]

@@ -1,0 +1,72 @@
+"""Parsing of CDM's flat input mappings, shared by the connectors: CDM sends strings, but also
+accepts JSON booleans and numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import TypeVar
+
+from opencdm.errors import CdmError
+
+MAX_INT = 2147483647
+E = TypeVar("E", bound=Enum)
+
+
+def text(inputs: Mapping[str, object], name: str) -> str | None:
+    """The input's value as a string; CDM sends strings but also accepts JSON booleans and numbers."""
+    value = inputs.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value).strip()
+    return text or None
+
+
+def required(inputs: Mapping[str, object], name: str) -> str:
+    value = text(inputs, name)
+    if value is None:
+        raise CdmError("Cdm.0238", f"{name} cannot be empty.")
+    return value
+
+
+def integer(inputs: Mapping[str, object], name: str) -> int | None:
+    value = text(inputs, name)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) > MAX_INT:
+        raise CdmError("Cdm.0009", f"{name} is not an integer or is beyond the value range [0, {MAX_INT}].")
+    return int(value)
+
+
+def boolean(inputs: Mapping[str, object], name: str) -> bool:
+    value = text(inputs, name)
+    if value is None or value.lower() == "false":
+        return False
+    if value.lower() == "true":
+        return True
+    raise CdmError("Cdm.0014", f"The parameter is invalid: {name} must be true or false, not [{value}].")
+
+
+def columns(inputs: Mapping[str, object], name: str) -> tuple[str, ...] | None:
+    value = text(inputs, name)
+    if value is None:
+        return None
+    columns = tuple(part.strip() for part in value.split("&"))
+    if any(not column for column in columns):
+        raise CdmError("Cdm.0014", f"The parameter is invalid: {name} [{value}] contains an empty column name.")
+    if len(set(columns)) != len(columns):
+        raise CdmError("Cdm.1116", f"Duplicate column names in {name} [{value}].")
+    return columns
+
+
+def enum_value(inputs: Mapping[str, object], name: str, enum: type[E], default: E) -> E:
+    value = text(inputs, name)
+    if value is None:
+        return default
+    for member in enum:
+        if member.value.lower() == value.lower():
+            return member
+    allowed = ", ".join(member.value for member in enum)
+    raise CdmError("Cdm.0014", f"The parameter is invalid: {name} [{value}] must be one of {allowed}.")

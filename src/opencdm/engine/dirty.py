@@ -1,0 +1,95 @@
+"""Dirty data: the rows a destination refused, kept as JSON lines ``{"row": {...}, "reason": "..."}``.
+
+With ``throttlingConfig.maxErrorRecords`` above 0 such rows are left out and counted as
+ROWS_WRITTEN_SKIPPED; a partition that refuses more fails the run. With
+``throttlingConfig.recordDirtyData=true`` they are also written, one file per process of the run,
+to ``throttlingConfig.dirtyDataDirectory`` on the file link ``throttlingConfig.writeToLink`` (in
+``throttlingConfig.obsBucket`` for object storage), or else under the server's data directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from opencdm.connectors import get_connector
+from opencdm.connectors.base import Partition, RejectedRow, WriteResult
+from opencdm.errors import CdmError
+
+
+@dataclass(frozen=True)
+class DirtyDataPlace:
+    """Where a run's dirty data goes: ``directory`` on a link, or a local directory (no link)."""
+
+    directory: str
+    link_connector: str | None = None
+    link: dict[str, str] | None = None
+    bucket: str | None = None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal | dt.timedelta):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class DirtyDataWriter:
+    """One process's file of dirty data, created with its first row."""
+
+    def __init__(self, place: DirtyDataPlace, file_name: str) -> None:
+        self._place = place
+        self._file_name = file_name
+        self._stream: BinaryIO | None = None
+
+    def _open(self) -> BinaryIO:
+        place = self._place
+        path = f"{place.directory.rstrip('/')}/{self._file_name}"
+        if place.link_connector is None:
+            os.makedirs(place.directory, exist_ok=True)
+            return Path(path).open("wb")
+        assert place.link is not None
+        return get_connector(place.link_connector).open_output(place.link, place.bucket, path)
+
+    def record(self, rows: Sequence[RejectedRow]) -> None:
+        if self._stream is None:
+            self._stream = self._open()
+        for row in rows:
+            line = json.dumps({"row": row.values, "reason": row.reason}, default=_jsonable, ensure_ascii=False)
+            self._stream.write(line.encode() + b"\n")
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
+def with_rejects_handled(
+    results: Iterator[WriteResult], partition: Partition, writer: DirtyDataWriter | None, max_rejected: int
+) -> Iterator[WriteResult]:
+    """The sink's results, its refused rows recorded, failing once the partition refused more than
+    ``max_rejected``."""
+    rejected = 0
+    for result in results:
+        if result.rejected:
+            rejected += len(result.rejected)
+            if writer is not None:
+                writer.record(result.rejected)
+            if rejected > max_rejected:
+                raise CdmError(
+                    "Cdm.0936",
+                    f"The number of dirty-data records reached the limit: partition {partition.index} had "
+                    f"{rejected} rows refused, more than throttlingConfig.maxErrorRecords ({max_rejected}). "
+                    f"Last reason: {result.rejected[-1].reason}",
+                )
+        yield result
