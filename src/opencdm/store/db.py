@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, durable: bool = True) -> Engine:
+    """``durable=False``: commits may be lost by a power cut (never by a crash of the process), and
+    do not wait for the disk; for writes that the next one supersedes, such as progress."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -26,10 +28,22 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            if not durable:
+                cursor.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: no fsync at commit
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if not durable:
+
+        @event.listens_for(engine, "connect")
+        def _asynchronous_commit(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SET synchronous_commit = off")
+            cursor.close()
+            dbapi_conn.commit()
+
+    return engine
 
 
 def migrate(engine: Engine) -> None:
@@ -44,9 +58,9 @@ def migrate(engine: Engine) -> None:
 class Store:
     """The metadata database: one engine, sessions on demand."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, durable: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, durable)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
