@@ -560,11 +560,12 @@ def _configs(name: str, inputs: dict[str, str]) -> dict[str, Any]:
 class OpenCdmServer:
     """A fresh ``opencdm serve`` of this checkout on a free loopback port, with its own OPENCDM_HOME."""
 
-    def __init__(self, python: str, home: Path) -> None:
+    def __init__(self, python: str, home: Path, settings: dict[str, str] | None = None) -> None:
         self.home = home
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCDM_")}
         env["OPENCDM_HOME"] = str(home)
+        env.update(settings or {})
         self.log = open(home / "server.log", "wb")  # noqa: SIM115 - open for the server's lifetime
         self.process = subprocess.Popen(
             [python, "-m", "opencdm", "serve", "--host", HOST, "--port", str(self.port)],
@@ -627,11 +628,11 @@ class OpenCdmServer:
         return name
 
     def create_job(self, name: str, *, from_link: str, to_link: str, from_inputs: dict[str, str],
-                   to_inputs: dict[str, str], extractors: int) -> None:
+                   to_inputs: dict[str, str], extractors: int, to_connector: str = "generic-jdbc-connector") -> None:
         self._call("POST", "/job", {"jobs": [{
             "name": name, "job_type": "NORMAL_JOB",
             "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
-            "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
+            "to-connector-name": to_connector, "to-link-name": to_link,
             "from-config-values": _configs("fromJobConfig", from_inputs),
             "to-config-values": _configs("toJobConfig", to_inputs),
             "driver-config-values": _configs("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
@@ -920,6 +921,11 @@ def render_doc() -> None:
         parts += ["", f"## Memory check: OpenCDM PostgreSQL → PostgreSQL, {memory['runs']} run(s) per size", "",
                   f"Command: `{memory['command']}`", "",
                   markdown_table(HEADER, table_rows([Result.load(dict(r)) for r in memory["results"]]))]
+    files = _load("parquet")
+    if files:
+        import parquet
+
+        parts += parquet.render(files)
     parts += ["", "## Targets of issue 3", "", markdown_table(
         ["target", "measured", "verdict"],
         [list(row) for row in targets([Result.load(dict(r)) for r in (main or {}).get("results", [])], memory)],
@@ -981,6 +987,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-peers", action="store_true", help="only the raw pipe and OpenCDM")
     parser.add_argument("--memory-check", action="store_true",
                         help="only OpenCDM PostgreSQL → PostgreSQL at 1M and 10M rows: peak RSS of both")
+    parser.add_argument("--parquet", action="store_true",
+                        help="only PostgreSQL → Parquet on local disk: OpenCDM beside DuckDB (issue 5)")
     parser.add_argument("--num-extractors", type=int, default=1, help="OpenCDM throttlingConfig.numExtractors")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds before a run is abandoned")
     parser.add_argument("--opencdm-python", default=default_opencdm_python(),
@@ -992,7 +1000,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     print(f"OpenCDM from {args.opencdm_python}; logs in {logs}", flush=True)
 
-    if args.memory_check:
+    if args.parquet:
+        import parquet
+
+        parquet.run_parquet(args.opencdm_python, args.runs, args.timeout, logs, command)
+    elif args.memory_check:
         results: list[Result] = []
         peaks: dict[str, float] = {}
         for rows in (1_000_000, 10_000_000):

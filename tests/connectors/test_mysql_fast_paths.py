@@ -18,7 +18,7 @@ import pytest
 
 from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.connectors.jdbc.config import LinkConfig
-from opencdm.connectors.jdbc.mysql import READ_AHEAD_BATCHES, MySqlDialect
+from opencdm.connectors.jdbc.mysql import PAGE_BATCHES, MySqlDialect
 from opencdm.errors import CdmError
 
 from conftest import mysql_link, pg_link
@@ -88,15 +88,15 @@ def test_keyed_reads_come_in_pages_without_gaps_or_repeats(
     mysql_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # connectorx reads a whole result ahead of its consumer, so a keyed read goes in pages of
-    # READ_AHEAD_BATCHES batches; page boundaries on a text key with hostile values must lose nothing.
-    keys = sorted(set(HOSTILE_TEXTS) | {f"k{i:03d}" for i in range(40)} | {"", "Z", "é", "zz"})
+    # PAGE_BATCHES batches; page boundaries on a text key with hostile values must lose nothing.
+    keys = sorted(set(HOSTILE_TEXTS) | {f"k{i:03d}" for i in range(80)} | {"", "Z", "é", "zz"})
     conn = my_connect(mysql_database)
     with conn.cursor() as cursor:
         cursor.execute("CREATE TABLE keyed (k VARCHAR(64) PRIMARY KEY, n INT) COLLATE utf8mb4_bin")
         cursor.executemany("INSERT INTO keyed VALUES (%s, %s)", [(key, i) for i, key in enumerate(keys)])
     conn.close()
     batch_rows = 3
-    assert len(keys) > 3 * READ_AHEAD_BATCHES * batch_rows
+    assert len(keys) > 3 * PAGE_BATCHES * batch_rows
     queries: list[str] = []
     stream = MySqlDialect._stream_connectorx
 

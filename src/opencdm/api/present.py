@@ -111,6 +111,7 @@ def submission_out(submission: Submission) -> wire.SubmissionOut:
         attempt=submission.attempt,
         retry_date=submission.retry_due_ms,
         verification=submission.verification,
+        partitions_skipped=submission.partitions_skipped,
     )
     if submission.execute_ms is not None:
         out.counters = {

@@ -224,6 +224,8 @@ class SubmissionOut(Wire):
     retry_date: int | None = Field(default=None, alias="retry-date")
     # verifyConfig.mode (beyond CDM): what the run compared and found; null with mode NONE.
     verification: dict[str, Any] | None = None
+    # throttlingConfig.resumable (beyond CDM): partitions a failed run had committed, not copied again.
+    partitions_skipped: int = Field(default=0, alias="partitions-skipped")
     error_summary: str | None = Field(default=None, alias="error-summary")
     error_details: str | None = Field(default=None, alias="error-details")
     # Beyond CDM (ignored by the SDK): live throughput and ETA.

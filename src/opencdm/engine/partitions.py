@@ -50,6 +50,8 @@ class PartitionJob:
     max_rejected: int | None = None
     dirty_place: DirtyDataPlace | None = None
     dirty_file_stem: str = "dirty"
+    # Resumable runs: each partition commits on its own, reported as ("partition", child, index, rows).
+    commit_each: bool = False
 
 
 @dataclass
@@ -120,7 +122,8 @@ def copy_partitions(
     job: PartitionJob, child: int, tasks: Any, events: Any, commit: Event, abort: Event, parent_pid: int
 ) -> None:
     """Child process body. Messages on ``events``: ("progress", child, *Tally.take()), ("ready", child),
-    ("committed", child), ("failed", child, summary, details)."""
+    ("committed", child), ("failed", child, summary, details), and with ``job.commit_each``
+    ("partition", child, partition index, rows) after each partition's own commit."""
 
     def check() -> None:
         if abort.is_set() or os.getppid() != parent_pid:
@@ -146,14 +149,21 @@ def copy_partitions(
         sink.attach(job.schema, job.native)
         gc.freeze()  # as the worker does: see opencdm.engine.worker.freeze_imported_objects
         while (partition := _next(tasks, check)) is not None:
+            partition_rows = 0
             for result in copy_partition(
                 source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected, dirty
             ):
                 tally.count_written(result)
+                partition_rows += result.rows
                 report()
+            if job.commit_each:
+                check()
+                sink.commit()
+                events.put(("partition", child, partition.index, partition_rows))
+                sink.attach(job.schema, job.native)
         report(force=True)
         events.put(("ready", child))
-        while not commit.wait(0.2):
+        while not job.commit_each and not commit.wait(0.2):
             check()
         sink.commit()
         events.put(("committed", child))

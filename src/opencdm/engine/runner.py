@@ -11,7 +11,7 @@ import traceback
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from opencdm.config_values import flatten, input_value_as_str
 from opencdm.connectors import get_connector
@@ -25,7 +25,7 @@ from opencdm.engine.verify import Verification, VerifyMode, add_checksums, check
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
-from opencdm.store.models import Job, Link, Submission
+from opencdm.store.models import Job, Link, ResumablePartition, Submission
 from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ def _local_zone() -> tzinfo:
     zone = datetime.now().astimezone().tzinfo
     assert zone is not None
     return zone
+
+
+# A resumable run cuts its source into at least this many partitions, so a crash loses little.
+RESUMABLE_PARTITIONS = 8
 
 
 class PartitionFailed(Exception):
@@ -81,6 +85,7 @@ class Plan:
     # An incremental run: whether it has rows to read (job.cursor says which).
     incremental: bool = False
     verify_mode: VerifyMode = VerifyMode.COUNT
+    resumable: bool = False
 
 
 class SubmissionRunner:
@@ -106,6 +111,8 @@ class SubmissionRunner:
             self._copy(plan)
             if plan.job.cursor is not None:
                 self._save_cursor(plan.job_id, plan.job.cursor.upper)
+            if plan.resumable:
+                self._forget_partition_plan(plan.job_id)
             status.succeed(self.store, self.submission_id, **self.counters.as_values())
             log.info(
                 "submission %s: %d rows in %.2f s (planning %.2f s)", self.submission_id,
@@ -202,37 +209,61 @@ class SubmissionRunner:
         )
         return Plan(
             source=source, sink=sink, num_extractors=driver.num_extractors, job=partition_job, job_id=job_id,
-            incremental=incremental is not None, verify_mode=driver.verify_mode,
+            incremental=incremental is not None, verify_mode=driver.verify_mode, resumable=driver.resumable,
         )
 
     def _copy(self, plan: Plan) -> None:
         source, sink, schema = plan.source, plan.sink, plan.job.schema
         self.counters.rows_estimate = source.estimate_rows()
         self._flush(force=True)
+        resumed = self._unfinished_partition_plan(plan.job_id) if plan.resumable else None
         # A byte stream cannot leave refused rows out: dirty data takes the Arrow path.
         native = source.native_format() if self.settings.fast_paths and not sink.skip_rejected_rows else None
-        if native is not None and sink.prepare_native(schema, native):
+        if resumed is not None:
+            # The destination holds the partitions the failed run committed: no preparation, no clearing.
+            native = None
+            sink.attach(schema, None)
+        elif native is not None and sink.prepare_native(schema, native):
             log.info("submission %s: passing %s through without decoding", self.submission_id, native.name)
         else:
             native = None
             sink.prepare(schema)
-        # An incremental run with nothing past the cursor still prepares the destination.
-        partitions = [] if plan.incremental and plan.job.cursor is None else source.partitions(plan.num_extractors)
-        if len(partitions) > 1 and sink.parallel_writers:
+        if resumed is not None:
+            partitions = resumed
+        elif plan.incremental and plan.job.cursor is None:
+            partitions = []  # nothing past the cursor; the destination is still prepared
+        elif plan.resumable:
+            partitions = source.partitions(max(plan.num_extractors, RESUMABLE_PARTITIONS))
+            self._record_partition_plan(plan.job_id, partitions)
+        else:
+            partitions = source.partitions(plan.num_extractors)
+        if plan.resumable:
+            sink.commit()  # preparation and clearing on their own; each partition then commits alone
+            sink.attach(schema, native)  # a writer of the new transaction's own
+        if len(partitions) > 1 and sink.parallel_writers and (plan.num_extractors > 1 or not plan.resumable):
             # Partition writers need the prepared table committed to see it.
             sink.commit()
-            self._copy_in_parallel(replace(plan.job, native=native), partitions, plan.num_extractors)
+            self._copy_in_parallel(
+                replace(plan.job, native=native, commit_each=plan.resumable), partitions, plan.num_extractors,
+                plan.job_id,
+            )
             self._verify(plan)  # the children committed: a mismatch fails a committed run
             return
         batch_rows, check, job = self.settings.batch_rows, self._check_alive, plan.job
         dirty = DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}.jsonl") if job.dirty_place else None
         try:
             for partition in partitions:
+                rows_before = self.counters.rows_written
                 for written in copy_partition(
                     source, sink, partition, native, batch_rows, self.counters, check, job.max_rejected, dirty
                 ):
                     self.counters.count_written(written)
                     self._flush()
+                if plan.resumable:
+                    self._check_alive()
+                    sink.commit()
+                    self._partition_committed(plan.job_id, partition.index, self.counters.rows_written - rows_before)
+                    sink.attach(schema, native)
         finally:
             if dirty is not None:
                 dirty.close()
@@ -278,7 +309,7 @@ class SubmissionRunner:
                 "submission's verification.",
             )
 
-    def _copy_in_parallel(self, job: PartitionJob, partitions: list[Partition], processes: int) -> None:
+    def _copy_in_parallel(self, job: PartitionJob, partitions: list[Partition], processes: int, job_id: int) -> None:
         context = multiprocessing.get_context("spawn")
         children = min(processes, len(partitions))
         tasks, events = context.Queue(), context.Queue()
@@ -311,6 +342,8 @@ class SubmissionRunner:
                     if kind == "progress":
                         self.counters.add(*details)
                         self.counters.advance_progress()
+                    elif kind == "partition":
+                        self._partition_committed(job_id, *details)
                     elif kind == "ready":
                         ready.add(child)
                     elif kind == "committed":
@@ -342,6 +375,45 @@ class SubmissionRunner:
                     break
                 if kind == "progress":
                     self.counters.add(*details)
+                elif kind == "partition":  # committed: recorded even when the run is failing
+                    self._partition_committed(job_id, *details)
+
+    def _unfinished_partition_plan(self, job_id: int) -> list[Partition] | None:
+        """The partitions a failed resumable run of the job left uncommitted; None when none failed."""
+        with self.store.session() as session:
+            rows = session.scalars(
+                select(ResumablePartition).where(ResumablePartition.job_id == job_id)
+                .order_by(ResumablePartition.position)
+            ).all()
+            if not rows:
+                return None
+            skipped = sum(1 for row in rows if row.committed_rows is not None)
+            left = [Partition(row.position, row.spec) for row in rows if row.committed_rows is None]
+        log.info("submission %s resumes: %d partitions committed before, %d left", self.submission_id, skipped,
+                 len(left))
+        status.record_progress(self.store, self.submission_id, partitions_skipped=skipped)
+        return left
+
+    def _record_partition_plan(self, job_id: int, partitions: list[Partition]) -> None:
+        with self.store.session() as session:
+            session.execute(delete(ResumablePartition).where(ResumablePartition.job_id == job_id))
+            session.add_all(
+                ResumablePartition(job_id=job_id, position=partition.index, spec=dict(partition.spec))
+                for partition in partitions
+            )
+
+    def _partition_committed(self, job_id: int, position: int, rows: int) -> None:
+        # After the destination's commit: a crash in between copies this partition again.
+        with self.store.session() as session:
+            session.execute(
+                update(ResumablePartition)
+                .where(ResumablePartition.job_id == job_id, ResumablePartition.position == position)
+                .values(committed_rows=rows)
+            )
+
+    def _forget_partition_plan(self, job_id: int) -> None:
+        with self.store.session() as session:
+            session.execute(delete(ResumablePartition).where(ResumablePartition.job_id == job_id))
 
     def _save_cursor(self, job_id: int, value: str) -> None:
         # After the destination committed: a run that failed or was stopped never moves the cursor.

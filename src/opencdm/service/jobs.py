@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten
@@ -19,7 +19,7 @@ from opencdm.engine.verify import VerifyMode
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
 from opencdm.service.links import check_name, find_link, insert_unique, link_values
-from opencdm.store.models import Cluster, Job, Submission
+from opencdm.store.models import Cluster, Job, ResumablePartition, Submission
 from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class DriverConfig:
     dirty_data_link: str | None = None
     dirty_data_bucket: str | None = None
     dirty_data_directory: str | None = None
+    # Partitions commit one by one, and a run after a failed one copies only those not committed.
+    resumable: bool = False
 
     @classmethod
     def parse(cls, driver_config: dict[str, Any]) -> DriverConfig:
@@ -81,6 +83,7 @@ class DriverConfig:
             dirty_data_link=text(values, "throttlingConfig.writeToLink"),
             dirty_data_bucket=text(values, "throttlingConfig.obsBucket"),
             dirty_data_directory=text(values, "throttlingConfig.dirtyDataDirectory"),
+            resumable=boolean(values, "throttlingConfig.resumable"),
         )
 
 
@@ -192,8 +195,14 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
             )
         connector = get_connector(connector_name)
         getattr(connector, check)(link_values(box, link), flatten(config))
-    IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
+    incremental = IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
     driver = DriverConfig.parse(draft.driver_config)
+    if driver.resumable and (incremental or boolean(flatten(draft.to_config), "toJobConfig.useStageTable")):
+        raise CdmError(
+            "Cdm.0014",
+            "The parameter is invalid: throttlingConfig.resumable commits partitions one by one, which neither "
+            "an incremental cursor (fromJobConfig.incrMigration) nor toJobConfig.useStageTable allows.",
+        )
     if driver.record_dirty_data and driver.dirty_data_link is not None:
         find_link(session, cluster, driver.dirty_data_link)
         if driver.dirty_data_directory is None:
@@ -255,6 +264,8 @@ def update_job(
     # A new lastValue (or check column) is where the next run starts: the stored cursor goes.
     if _cursor_start(draft.from_config) != _cursor_start(job.from_config):
         job.incremental_cursor = None
+    # A changed job does not resume the partition plan of an earlier failed run.
+    session.execute(delete(ResumablePartition).where(ResumablePartition.job_id == job.id))
     job.job_type = draft.job_type
     job.from_connector_name = draft.from_connector_name
     job.from_link_name = draft.from_link_name

@@ -163,3 +163,17 @@ class Submission(Base):
     retry_due_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     # verifyConfig.mode: what the run compared and found (engine.verify.Verification).
     verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Resumable runs (throttlingConfig.resumable): partitions a failed run had committed, not copied again.
+    partitions_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ResumablePartition(Base):
+    """The partition plan of a resumable job's unfinished run: each partition, and its rows once its
+    own transaction committed. A run that succeeds deletes its job's plan; a run that finds one left
+    by a failed run copies only the partitions not yet committed."""
+
+    __tablename__ = "resumable_partitions"
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    committed_rows: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -67,7 +67,10 @@ _SESSION_SETUP = (
     "SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')"
 )
 MICROSECONDS_PER_DAY = 86_400_000_000
-# Rows of one page of a keyed connectorx read, in batches: what may wait in memory ahead of the writer.
+# A keyed connectorx read: batches in a page (what connectorx may hold ahead of the writer; fewer,
+# smaller pages cost more query starts: 8 measured 5% faster than 4 or 16 on MariaDB -> PostgreSQL),
+# and batches the reading thread may hand over ahead of the writer.
+PAGE_BATCHES = 8
 READ_AHEAD_BATCHES = 4
 # connectorx errors carry the server's code and message inside the driver's debug text.
 _CONNECTORX_ERROR = re.compile(r"ERROR (\d+) \([0-9A-Z]+\): (.*?) ?\}?$", re.DOTALL)
@@ -445,8 +448,8 @@ class MySqlDialect(Dialect):
 
     def _pages(self, sql: str, schema: pa.Schema, batch_rows: int, key: str) -> Iterator[pa.RecordBatch]:
         # connectorx reads its whole result ahead of a slower consumer (memory grew with the table),
-        # so the result is read in pages that follow the key, of READ_AHEAD_BATCHES batches each.
-        page_rows = READ_AHEAD_BATCHES * batch_rows
+        # so the result is read in pages that follow the key, of PAGE_BATCHES batches each.
+        page_rows = PAGE_BATCHES * batch_rows
         quoted = f"opencdm_fast.{self.quote(key)}"
         after: Any = None
         while True:

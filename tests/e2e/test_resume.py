@@ -1,0 +1,113 @@
+"""throttlingConfig.resumable: partitions commit one by one, and a run after one whose worker or whole
+server was killed copies only the partitions not yet committed: no duplicates, no gaps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from test_run_control import FAST_PROGRESS, SLOW_WHERE, status_of, wait_for, worker_pid
+
+from conftest import RunningServer, pg_connect, pg_link, start_server
+from job_support import Copy
+
+ROWS = 4000
+
+
+def _source(schema: str) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{schema}".src (id int PRIMARY KEY, pad text)')
+        conn.execute(f"""INSERT INTO "{schema}".src SELECT g, repeat('x', 100) FROM generate_series(1, {ROWS}) g""")
+
+
+def _resumable_job(api: httpx.Client, server: RunningServer, schema: str, extractors: int) -> Copy:
+    _source(schema)
+    job = Copy(api, server, pg_link(), schema)
+    # The destination has no key, so a partition copied twice would show as duplicates.
+    job.create({"fromJobConfig.schemaName": schema, "fromJobConfig.whereClause": SLOW_WHERE},
+               driver={"throttlingConfig.resumable": "true", "throttlingConfig.numExtractors": str(extractors)})
+    return job
+
+
+def _committed_rows(schema: str) -> int:
+    with pg_connect() as conn:
+        found = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".dst',)).fetchone()
+        if found is None or found[0] is None:
+            return 0
+        row = conn.execute(f'SELECT count(*) FROM "{schema}".dst').fetchone()
+        return int(row[0]) if row else 0
+
+
+def _wait_for_committed_partitions(schema: str) -> None:
+    deadline = time.monotonic() + 60
+    while _committed_rows(schema) < ROWS // 4:
+        assert time.monotonic() < deadline, "no partition committed"
+        time.sleep(0.2)
+
+
+def _assert_exactly_the_source(schema: str) -> None:
+    with pg_connect() as conn:
+        found = conn.execute(f'SELECT count(*), count(DISTINCT id), min(id), max(id) FROM "{schema}".dst').fetchone()
+    assert found == (ROWS, ROWS, 1, ROWS)
+
+
+def _resume(api: httpx.Client, server: RunningServer, job: Copy, schema: str) -> None:
+    committed = _committed_rows(schema)
+    assert 0 < committed < ROWS
+    done = job.run()
+    assert done["status"] == "SUCCEEDED", done
+    assert done["partitions-skipped"] >= 2
+    counters = done["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]
+    assert counters["ROWS_WRITTEN"] == ROWS - committed
+    _assert_exactly_the_source(schema)
+    again = job.run()  # a run after a success starts afresh
+    assert again["partitions-skipped"] == 0
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> RunningServer:
+    running = start_server(tmp_path / "home", env=FAST_PROGRESS)
+    yield running  # type: ignore[misc]
+    if running.process.poll() is None:
+        running.stop()
+
+
+def test_a_run_after_a_killed_worker_copies_only_what_was_not_committed(
+    own_server: RunningServer, pg_schema: str
+) -> None:
+    with own_server.client() as api:
+        job = _resumable_job(api, own_server, pg_schema, extractors=1)
+        started = api.put(f"{own_server.cdm}/job/{job.name}/start")
+        assert started.status_code == 200, started.text
+        _wait_for_committed_partitions(pg_schema)
+        submission = status_of(api, own_server, job.name)
+        worker = worker_pid(own_server, submission["submission-id"])
+        assert worker is not None
+        os.kill(worker, signal.SIGKILL)
+        wait_for(api, own_server, job.name, ("FAILED",), timeout=30)
+        _resume(api, own_server, job, pg_schema)
+
+
+def test_a_run_after_a_killed_server_resumes_its_parallel_partitions(tmp_path: Path, pg_schema: str) -> None:
+    home = tmp_path / "home"
+    first = start_server(home, env=FAST_PROGRESS)
+    with first.client() as api:
+        job = _resumable_job(api, first, pg_schema, extractors=2)
+        started = api.put(f"{first.cdm}/job/{job.name}/start")
+        assert started.status_code == 200, started.text
+        _wait_for_committed_partitions(pg_schema)
+    first.stop(signal.SIGKILL)
+
+    second = start_server(home, env=FAST_PROGRESS)
+    try:
+        with second.client() as api:
+            assert status_of(api, second, job.name)["status"] == "FAILED"
+            time.sleep(1)  # the orphaned worker and its partition processes are gone
+            job.api, job.server = api, second
+            _resume(api, second, job, pg_schema)
+    finally:
+        second.stop()
