@@ -15,10 +15,9 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+import gen_data
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-
-import gen_data
 import run as bench
 
 OUTPUT = gen_data.DATA_DIR / "parquet"
