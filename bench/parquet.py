@@ -122,8 +122,8 @@ def render(data: dict[str, object]) -> list[str]:
     for result in results:
         median = result.median()
         walls = result.walls()
-        rows.append([result.tool, f"{median:.2f} ({min(walls):.2f}–{max(walls):.2f}), {len(walls)}/{len(result.runs)} ok"
-                     if median else "failed", f"{result.rows / median:,.0f}" if median else "",
+        wall = f"{median:.2f} ({min(walls):.2f}–{max(walls):.2f}), {len(walls)}/{len(result.runs)} ok" if median else ""
+        rows.append([result.tool, wall or "failed", f"{result.rows / median:,.0f}" if median else "",
                      f"{result.peak():.0f}" if result.peak() else "",
                      f"{median / duck:.2f}×" if median and duck else ""])
     ratio = ours / duck if ours and duck else None
