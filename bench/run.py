@@ -221,7 +221,9 @@ class Table:
         """An empty copy of the source table, primary key included (as the raw pipe's target)."""
         if self.kind == "pg":
             like = f"{gen_data.SCHEMA}.{pg_source}"
-            pg(f"DROP TABLE IF EXISTS {self.ref}; CREATE TABLE {self.ref} (LIKE {like} INCLUDING ALL)")
+            # No autovacuum: it would wake up on the freshly loaded table during the next tool's run.
+            pg(f"DROP TABLE IF EXISTS {self.ref}; CREATE TABLE {self.ref} (LIKE {like} INCLUDING ALL) "
+               "WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)")
         elif self.kind == "mysql":
             mysql(f"DROP TABLE IF EXISTS {self.ref}")
             mysql(f"CREATE TABLE {self.ref} LIKE bench.src")
@@ -302,6 +304,9 @@ class Tool:
 
     def prepare(self) -> None:
         """Before each run: an empty target."""
+
+    def cleanup(self) -> None:
+        """After each run's check (untimed)."""
 
     def run(self, log: Path) -> tuple[float, float]:
         raise NotImplementedError
@@ -410,6 +415,10 @@ class PeerCommand(Tool):
 
     def prepare(self) -> None:
         pg(f"DROP SCHEMA IF EXISTS {self.target_schema} CASCADE; CHECKPOINT")
+
+    def cleanup(self) -> None:
+        # The peer made its own table, which autovacuum would visit during the next tool's run.
+        pg(f"DROP SCHEMA IF EXISTS {self.target_schema} CASCADE")
 
     def argv(self, workdir: Path) -> list[str]:
         raise NotImplementedError
@@ -752,6 +761,7 @@ def run_session(tools: list[Tool], runs: int, ctx: Context) -> list[Result]:
             try:
                 wall, peak = tool.run(log)
                 check = tool.check()
+                tool.cleanup()
             except Exception as exc:  # noqa: BLE001 - a failed run is a result too
                 wall, peak, check = None, None, f"FAILED: {exc}"[:400]
             results[tool.id].runs.append(Run(wall, peak, check))

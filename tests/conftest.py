@@ -115,6 +115,16 @@ def pg_connect() -> psycopg.Connection[Any]:
     return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
 
 
+def pg_column_types(schema: str, table: str) -> list[tuple[str, str]]:
+    """A PostgreSQL table's columns and their types, in order."""
+    with pg_connect() as conn:
+        return conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            (f'"{schema}"."{table}"',),
+        ).fetchall()
+
+
 # --- the real server -----------------------------------------------------------------------------
 
 import json  # noqa: E402

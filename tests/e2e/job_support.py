@@ -178,14 +178,7 @@ class Copy:
     def run(self) -> dict[str, Any]:
         response = self.api.put(f"{self.server.cdm}/job/{self.name}/start")
         assert response.status_code == 200, response.text
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            submission: dict[str, Any] = self.api.get(f"{self.server.cdm}/job/{self.name}/status").json()[
-                "submissions"][0]
-            if submission["status"] in FINAL:
-                return submission
-            time.sleep(0.2)
-        raise AssertionError("the run did not end")
+        return finished_run(self.api, self.server, self.name)
 
     def stored_cursor(self) -> str | None:
         response = self.api.get(f"{self.server.cdm}/job/{self.name}")
@@ -201,3 +194,31 @@ class Copy:
 def written(submission: dict[str, Any]) -> int:
     assert submission["status"] == "SUCCEEDED", submission
     return int(submission["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_WRITTEN"])
+
+
+def start_copy_job(api: httpx.Client, server: RunningServer, from_link: str, from_job: dict[str, str], to_link: str,
+                   to_job: dict[str, str], extractors: int = 1) -> str:
+    """A new generic-jdbc-connector job, started; its name."""
+    job = f"j{uuid.uuid4().hex[:8]}"
+    response = api.post(f"{server.cdm}/job", json={"jobs": [{
+        "name": job, "job_type": "NORMAL_JOB",
+        "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
+        "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
+        "from-config-values": config_values("fromJobConfig", from_job),
+        "to-config-values": config_values("toJobConfig", to_job),
+        "driver-config-values": config_values("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
+    }]})
+    assert response.status_code == 200, response.text
+    assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
+    return job
+
+
+def finished_run(api: httpx.Client, server: RunningServer, job: str, timeout: float = 120) -> dict[str, Any]:
+    """The job's latest run, once it has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        submission: dict[str, Any] = api.get(f"{server.cdm}/job/{job}/status").json()["submissions"][0]
+        if submission["status"] in FINAL:
+            return submission
+        time.sleep(0.2)
+    raise AssertionError(f"the run of {job} did not end")

@@ -25,6 +25,7 @@ from conftest import (
     PG_PORT,
     PG_USER,
     RunningServer,
+    pg_column_types,
     pg_connect,
 )
 
@@ -77,15 +78,6 @@ def _rows(schema: str, table: str) -> list[tuple[Any, ...]]:
         # json has no equality operator: compare its text.
         return conn.execute(
             f'SELECT *, c_json::text FROM "{schema}"."{table}" ORDER BY id'
-        ).fetchall()
-
-
-def _column_types(schema: str, table: str) -> list[tuple[str, str]]:
-    with pg_connect() as conn:
-        return conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            (f'"{schema}"."{table}"',),
         ).fetchall()
 
 
@@ -212,14 +204,14 @@ def _round_trip(sdk: Any, server: RunningServer, schema: str, pg_link: str, midd
     copy(sdk, server, middle_link, middle_from, pg_link,
          {"toJobConfig.schemaName": schema, "toJobConfig.tableName": "back"}, len(ROWS))
     assert _rows(schema, "back") == _rows(schema, "src")
-    assert _column_types(schema, "back") == _column_types(schema, "src")
+    assert pg_column_types(schema, "back") == pg_column_types(schema, "src")
 
 
 def test_postgresql_to_postgresql(sdk: Any, server: RunningServer, source_table: str, pg_link: str) -> None:
     copy(sdk, server, pg_link, {"fromJobConfig.schemaName": source_table, "fromJobConfig.tableName": "src"},
          pg_link, {"toJobConfig.schemaName": source_table, "toJobConfig.tableName": "dst"}, len(ROWS))
     assert _rows(source_table, "dst") == _rows(source_table, "src")
-    assert _column_types(source_table, "dst") == _column_types(source_table, "src")
+    assert pg_column_types(source_table, "dst") == pg_column_types(source_table, "src")
     # Same types on both ends: the worker passed PostgreSQL's binary COPY through undecoded.
     assert "passing postgresql-binary-copy through" in server.log()
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from typing import Any
 
 import httpx
 
 from conftest import (
     RunningServer,
-    config_values,
     create_link,
     mysql_link,
     pg_connect,
     pg_link,
 )
+from job_support import finished_run, start_copy_job
 
 ROWS = 20000
 
@@ -23,26 +21,9 @@ ROWS = 20000
 
 
 
-def _run(api: httpx.Client, server: RunningServer, from_link: str, from_job: dict[str, str], to_link: str,
-         to_job: dict[str, str], extractors: int) -> dict[str, Any]:
-    job = f"p{uuid.uuid4().hex[:8]}"
-    response = api.post(f"{server.cdm}/job", json={"jobs": [{
-        "name": job, "job_type": "NORMAL_JOB",
-        "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
-        "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
-        "from-config-values": config_values("fromJobConfig", from_job),
-        "to-config-values": config_values("toJobConfig", to_job),
-        "driver-config-values": config_values("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
-    }]})
-    assert response.status_code == 200, response.text
-    assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        submission: dict[str, Any] = api.get(f"{server.cdm}/job/{job}/status").json()["submissions"][0]
-        if submission["status"] not in ("BOOTING", "RUNNING"):
-            return submission
-        time.sleep(0.3)
-    raise AssertionError("the job did not finish")
+
+def _run(api: httpx.Client, server: RunningServer, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return finished_run(api, server, start_copy_job(api, server, *args, **kwargs))
 
 
 def _source(schema: str) -> None:

@@ -29,6 +29,7 @@ from conftest import (
     pg_link,
     start_server,
 )
+from job_support import finished_run, start_copy_job
 
 ROWS = 2000
 # Keys the destination holds before the run: 500 the source also has, 11 it does not.
@@ -57,24 +58,8 @@ def api(small_batches: RunningServer) -> Iterator[httpx.Client]:
 
 
 
-def _start(api: httpx.Client, server: RunningServer, from_link: str, from_job: dict[str, str], to_link: str,
-           to_job: dict[str, str], extractors: int = 1) -> str:
-    job = f"w{uuid.uuid4().hex[:8]}"
-    response = api.post(f"{server.cdm}/job", json={"jobs": [{
-        "name": job, "job_type": "NORMAL_JOB",
-        "from-connector-name": "generic-jdbc-connector", "from-link-name": from_link,
-        "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
-        "from-config-values": config_values("fromJobConfig", from_job),
-        "to-config-values": config_values("toJobConfig", to_job),
-        "driver-config-values": config_values("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
-    }]})
-    assert response.status_code == 200, response.text
-    assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
-    return job
-
-
 def _run(api: httpx.Client, server: RunningServer, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    return wait_for(api, server, _start(api, server, *args, **kwargs), ("SUCCEEDED", "FAILED"), timeout=120)
+    return finished_run(api, server, start_copy_job(api, server, *args, **kwargs))
 
 
 def _source(schema: str, rows: int = ROWS, name: str = "'n' || g") -> None:
@@ -190,7 +175,7 @@ def test_a_stopped_staged_run_leaves_the_destination_as_it_was(
     _source(pg_schema, rows=20000, name="repeat('x', 1000)")
     destination = Destination(kind, pg_schema, request)
     destination.prefill()
-    job = _start(api, small_batches, create_link(api, small_batches, "generic-jdbc-connector", pg_link()),
+    job = start_copy_job(api, small_batches, create_link(api, small_batches, "generic-jdbc-connector", pg_link()),
                  {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src",
                   "fromJobConfig.whereClause": SLOW_WHERE},
                  create_link(api, small_batches, "generic-jdbc-connector", destination.link),

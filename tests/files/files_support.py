@@ -63,15 +63,6 @@ def rows(schema: str, table: str, order: str = "id") -> list[tuple[Any, ...]]:
         return conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY {order}').fetchall()
 
 
-def column_types(schema: str, table: str) -> list[tuple[str, str]]:
-    with pg_connect() as conn:
-        return conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            (f'"{schema}"."{table}"',),
-        ).fetchall()
-
-
 def start_file_server(home: Path, file_root: Path) -> RunningServer:
     """A server whose nas links may use ``file_root``; small batches, so a run writes several."""
     return start_server(home, env={

@@ -12,18 +12,9 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from files_support import (
-    column_types,
-    failed,
-    make_source_table,
-    postgres_link,
-    rows,
-    run,
-    start_file_server,
-    succeeded,
-)
+from files_support import failed, make_source_table, postgres_link, rows, run, start_file_server, succeeded
 
-from conftest import RunningServer, S3Server, create_link, pg_connect, post_link
+from conftest import RunningServer, S3Server, create_link, pg_column_types, pg_connect, post_link
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +77,7 @@ def test_postgresql_to_s3_and_back(
     assert back["write_rows"] == 4
     assert rows(pg_schema, "back") == rows(pg_schema, "src")
     if file_format == "PARQUET_FILE":
-        assert column_types(pg_schema, "back") == column_types(pg_schema, "src")
+        assert pg_column_types(pg_schema, "back") == pg_column_types(pg_schema, "src")
 
 
 def test_parquet_on_s3_has_the_source_types(
