@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import adbc_driver_manager
 import adbc_driver_postgresql
@@ -50,6 +50,7 @@ NATIVE_CHUNK_SECONDS = 0.5
 NATIVE_QUEUE_CHUNKS = 8
 # Arrow batches on their way to the thread that streams them into one COPY.
 STREAM_QUEUE_BATCHES = 4
+T = TypeVar("T")
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
@@ -118,31 +119,37 @@ def _expect(pgconn: Any, result: Any, status: pq.ExecStatus | None) -> None:
     raise psycopg.DatabaseError(message or "COPY ended unexpectedly")
 
 
-def _written_by_a_thread(write: Callable[[bytes], None], chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
-    """Hand the chunks to ``write`` in a thread, through a queue of NATIVE_QUEUE_CHUNKS: the
-    destination is written while the source is read (libpq releases the GIL), in bounded memory."""
-    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=NATIVE_QUEUE_CHUNKS)
+def _handed_to_a_thread(
+    items: Iterator[T], consume: Callable[[Iterator[T]], None], depth: int, name: str
+) -> Iterator[T]:
+    """``items``, each yielded once queued for ``consume``, which a thread runs over the queue (at most
+    ``depth`` waiting): the destination is written while the source is read (libpq and ADBC release
+    the GIL), in bounded memory. A failure of ``consume`` is raised here."""
+    pending: queue.Queue[T | None] = queue.Queue(maxsize=depth)
     failures: list[BaseException] = []
 
-    def pump() -> None:
+    def queued() -> Iterator[T]:
+        while (item := pending.get()) is not None:
+            yield item
+
+    def run() -> None:
         try:
-            while (data := pending.get()) is not None:
-                write(data)
+            consume(queued())
         except BaseException as exc:
             failures.append(exc)
             while pending.get() is not None:  # keep the producer from blocking on a full queue
                 pass
 
-    thread = threading.Thread(target=pump, name="opencdm-copy-in", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     try:
-        for chunk in chunks:
+        for item in items:
             if failures:
                 break
-            pending.put(chunk.data)
-            yield WriteResult(rows=chunk.rows, bytes=len(chunk.data))
+            pending.put(item)
+            yield item
     finally:
-        pending.put(None)
+        pending.put(None)  # the end of the stream (an abandoned one is rolled back with the sink)
         thread.join()
     if failures:
         raise failures[0]
@@ -210,7 +217,13 @@ class PostgresDialect(Dialect):
 
     def copy_in(self, conn: Any, target: str, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
         with conn.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
-            yield from _written_by_a_thread(copy.write, chunks)
+
+            def write(queued: Iterator[NativeChunk]) -> None:
+                for chunk in queued:
+                    copy.write(chunk.data)
+
+            for chunk in _handed_to_a_thread(chunks, write, NATIVE_QUEUE_CHUNKS, "opencdm-copy-in"):
+                yield WriteResult(rows=chunk.rows, bytes=len(chunk.data))
 
     def error_message(self, exc: Exception) -> str:
         # Drop ADBC's status prefix ("IO: [libpq] ") so the server's own words remain.
@@ -494,35 +507,14 @@ class _PostgresWriter(Writer):
         if self._move is not None or isinstance(self._conn, psycopg.Connection):
             yield from super().write_all(batches)
             return
-        pending: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=STREAM_QUEUE_BATCHES)
-        failures: list[BaseException] = []
-
-        def queued() -> Iterator[pa.RecordBatch]:
-            while (batch := pending.get()) is not None:
-                yield batch
-
-        def ingest() -> None:
+        def ingest(queued: Iterator[pa.RecordBatch]) -> None:
             cursor = self._conn.cursor()
             try:
-                reader = pa.RecordBatchReader.from_batches(self._wire, queued())
+                reader = pa.RecordBatchReader.from_batches(self._wire, queued)
                 cursor.adbc_ingest(self._ingest_table, reader, mode="append", db_schema_name=self._ingest_schema)
-            except BaseException as exc:
-                failures.append(exc)
-                while pending.get() is not None:  # keep the producer from blocking on a full queue
-                    pass
             finally:
                 cursor.close()
 
-        thread = threading.Thread(target=ingest, name="opencdm-ingest", daemon=True)
-        thread.start()
-        try:
-            for batch in batches:
-                if failures:
-                    break
-                pending.put(cast_batch(batch, self._wire))
-                yield 0
-        finally:
-            pending.put(None)  # the end of the stream (an abandoned one is rolled back with the sink)
-            thread.join()
-        if failures:
-            raise failures[0]
+        cast = (cast_batch(batch, self._wire) for batch in batches)
+        for _ in _handed_to_a_thread(cast, ingest, STREAM_QUEUE_BATCHES, "opencdm-ingest"):
+            yield 0
