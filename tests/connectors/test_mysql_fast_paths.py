@@ -84,6 +84,36 @@ def test_reader_gives_the_generic_batches(mysql_database: str, monkeypatch: pyte
     assert fast.filter(pc.equal(fast["id"], 200))["c_num"].to_pylist() == [MAX_DECIMAL_65_30]
 
 
+# Each at the edge of what connectorx reads as a number (widened to 10 decimals, 28 digits) or
+# just past it, where the reader falls back to the decimal's text.
+EDGE_DECIMALS = {
+    "DECIMAL(28,10)": Decimal("-999999999999999999.9999999999"),
+    "DECIMAL(5,5)": Decimal("0.99999"),
+    "DECIMAL(18,0)": Decimal("-999999999999999999"),
+    "DECIMAL(19,0)": Decimal("9999999999999999999"),
+    "DECIMAL(20,12)": Decimal("12345678.123456789012"),
+}
+
+
+def test_decimals_at_the_edge_of_the_numeric_read_stay_exact(
+    mysql_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    columns = [f"d{i}" for i in range(len(EDGE_DECIMALS))]
+    definitions = ", ".join(f"{name} {type_}" for name, type_ in zip(columns, EDGE_DECIMALS, strict=True))
+    conn = my_connect(mysql_database)
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE edge (id INT PRIMARY KEY, {definitions})")
+        values = list(EDGE_DECIMALS.values())
+        cursor.execute("INSERT INTO edge VALUES (1, %s, %s, %s, %s, %s)", values)
+        cursor.execute("INSERT INTO edge VALUES (2, %s, %s, %s, %s, %s)", [-value for value in values])
+        cursor.execute("INSERT INTO edge (id) VALUES (3)")
+    conn.close()
+    fast = _read_all(mysql_database, 2, table="edge")
+    monkeypatch.setattr(MySqlDialect, "fast_paths", False)
+    assert fast.equals(_read_all(mysql_database, 2, table="edge"))
+    assert fast.to_pylist()[0] == {"id": 1} | dict(zip(columns, values, strict=True))
+
+
 def test_keyed_reads_come_in_pages_without_gaps_or_repeats(
     mysql_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -67,6 +67,7 @@ _SESSION_SETUP = (
     "SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')"
 )
 MICROSECONDS_PER_DAY = 86_400_000_000
+CONNECTORX_DECIMAL_SCALE = 10
 # A keyed connectorx read: batches in a page (what connectorx may hold ahead of the writer; fewer,
 # smaller pages cost more query starts: 8 measured 5% faster than 4 or 16 on MariaDB -> PostgreSQL),
 # and batches the reading thread may hand over ahead of the writer.
@@ -167,6 +168,13 @@ def _csv_ready(array: pa.Array) -> pa.Array:
     if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
         return _hex(array)
     return array
+
+
+def _fits_connectorx_decimal(decimal: pa.Decimal128Type) -> bool:
+    """Whether connectorx reads this DECIMAL exactly: at most 10 decimals (its scale) and at most 28
+    digits once widened to 10 decimals (rust_decimal's 96-bit mantissa)."""
+    integer_digits = decimal.precision - decimal.scale
+    return decimal.scale <= CONNECTORX_DECIMAL_SCALE and integer_digits + CONNECTORX_DECIMAL_SCALE <= 28
 
 
 def _is_panic(exc: BaseException) -> bool:
@@ -473,14 +481,15 @@ class MySqlDialect(Dialect):
     def _fast_select(self, sql: str, schema: pa.Schema, page: str) -> str:
         """``sql`` wrapped so that connectorx reads every column exactly.
 
-        connectorx makes every DECIMAL a decimal128(38,10) and fails on other scales: decimals are
-        read as their text and parsed by Arrow. It also fails on TIME values outside a day: TIME is
-        read as signed microseconds and checked like the generic path checks it.
+        connectorx makes every DECIMAL a decimal128(38,10) through a 28-digit decimal: a wider or
+        finer decimal fails or, worse, loses digits, so those are read as their text and parsed by
+        Arrow. It also fails on TIME values outside a day: TIME is read as signed microseconds and
+        checked like the generic path checks it.
         """
         expressions = []
         for field in schema:
             name = self.quote(field.name)
-            if pa.types.is_decimal(field.type):
+            if pa.types.is_decimal(field.type) and not _fits_connectorx_decimal(field.type):
                 expressions.append(f"CAST(opencdm_fast.{name} AS CHAR) AS {name}")
             elif pa.types.is_time(field.type):
                 expressions.append(f"CAST(TIME_TO_SEC(opencdm_fast.{name}) * 1000000 AS SIGNED) AS {name}")
