@@ -128,9 +128,11 @@ def pg_column_types(schema: str, table: str) -> list[tuple[str, str]]:
 # --- the real server -----------------------------------------------------------------------------
 
 import json  # noqa: E402
+import re  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -236,6 +238,36 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def api(server: RunningServer) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def file_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory ``file_server`` allows nas links (and local Iceberg warehouses) under."""
+    return tmp_path_factory.mktemp("files")
+
+
+@pytest.fixture(scope="session")
+def file_server(tmp_path_factory: pytest.TempPathFactory, file_root: Path) -> Iterator[RunningServer]:
+    """A server whose links may use ``file_root``; small batches, so a run writes several files."""
+    running = start_server(tmp_path_factory.mktemp("file-server-home"), env={
+        "OPENCDM_FILE_ROOTS": str(file_root), "OPENCDM_BATCH_ROWS": "100", "OPENCDM_PROGRESS_INTERVAL": "0.2",
+    })
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def area(file_root: Path, request: pytest.FixtureRequest) -> Path:
+    """A directory of the test's own under the allowed root: the root of its nas link."""
+    name = re.sub(r"[^\w.-]", "_", request.node.name)[:60]
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=file_root))
+
+
+@pytest.fixture
+def nas(file_server: RunningServer, area: Path) -> str:
+    """A nas-connector link on ``file_server`` rooted at ``area``."""
+    with file_server.client() as client:
+        return create_link(client, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
 
 
 def post_link(api: httpx.Client, server: RunningServer, connector: str, inputs: dict[str, str]) -> httpx.Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +15,6 @@ from conftest import (
     create_link,
     pg_connect,
     pg_link,
-    start_server,
 )
 
 FINAL = ("SUCCEEDED", "FAILED", "FAILURE_ON_SUBMIT")
@@ -63,25 +61,16 @@ def rows(schema: str, table: str, order: str = "id") -> list[tuple[Any, ...]]:
         return conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY {order}').fetchall()
 
 
-def start_file_server(home: Path, file_root: Path) -> RunningServer:
-    """A server whose nas links may use ``file_root``; small batches, so a run writes several."""
-    return start_server(home, env={
-        "OPENCDM_FILE_ROOTS": str(file_root), "OPENCDM_BATCH_ROWS": "100", "OPENCDM_PROGRESS_INTERVAL": "0.2",
-    })
-
-
-
-
-
 def postgres_link(api: httpx.Client, server: RunningServer) -> str:
     return create_link(api, server, "generic-jdbc-connector", pg_link())
 
 
 def create_job(
     api: httpx.Client, server: RunningServer, source: tuple[str, str, dict[str, str]],
-    destination: tuple[str, str, dict[str, str]], extractors: int = 1,
+    destination: tuple[str, str, dict[str, str]], extractors: int = 1, throttling: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """``source`` and ``destination`` are (connector, link, inputs)."""
+    """``source`` and ``destination`` are (connector, link, inputs); ``throttling`` more
+    throttlingConfig inputs (dirty data)."""
     (from_connector, from_link, from_job), (to_connector, to_link, to_job) = source, destination
     return api.post(f"{server.cdm}/job", json={"jobs": [{
         "name": f"j_{uuid.uuid4().hex[:10]}", "job_type": "NORMAL_JOB",
@@ -90,14 +79,15 @@ def create_job(
         "from-config-values": config_values("fromJobConfig", from_job),
         "to-config-values": config_values("toJobConfig", to_job),
         "driver-config-values": config_values("throttlingConfig", {
-            "throttlingConfig.numExtractors": str(extractors)}),
+            "throttlingConfig.numExtractors": str(extractors), **(throttling or {})}),
     }]})
 
 
 def run(api: httpx.Client, server: RunningServer, source: tuple[str, str, dict[str, str]],
-        destination: tuple[str, str, dict[str, str]], extractors: int = 1) -> dict[str, Any]:
+        destination: tuple[str, str, dict[str, str]], extractors: int = 1,
+        throttling: dict[str, str] | None = None) -> dict[str, Any]:
     """Create the job, start it and wait for the end of its run; the final submission."""
-    response = create_job(api, server, source, destination, extractors)
+    response = create_job(api, server, source, destination, extractors, throttling)
     assert response.status_code == 200, response.text
     return start_and_wait(api, server, str(response.json()["name"]))
 

@@ -17,40 +17,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from files_support import create_job, failed, postgres_link, rows, run, start_and_wait, start_file_server, succeeded
+from files_support import create_job, failed, postgres_link, rows, run, start_and_wait, succeeded
 
 from conftest import RunningServer, create_link, pg_connect, post_link, sqlite_link
-
-
-@pytest.fixture(scope="module")
-def file_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("files")
-
-
-@pytest.fixture(scope="module")
-def file_server(tmp_path_factory: pytest.TempPathFactory, file_root: Path) -> Iterator[RunningServer]:
-    running = start_file_server(tmp_path_factory.mktemp("home"), file_root)
-    yield running
-    running.stop()
 
 
 @pytest.fixture
 def api(file_server: RunningServer) -> Iterator[httpx.Client]:
     with file_server.client() as client:
         yield client
-
-
-@pytest.fixture
-def area(file_root: Path, request: pytest.FixtureRequest) -> Path:
-    """A directory of the test's own under the allowed root: the root of its nas link."""
-    path = file_root / request.node.name.replace("[", "_").replace("]", "")
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def nas(api: httpx.Client, file_server: RunningServer, area: Path) -> str:
-    return create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
 
 
 def everything_under(directory: Path) -> list[str]:
@@ -276,7 +251,8 @@ def test_job_inputs_are_checked_when_the_job_is_created(
     for inputs, message in (
         ({}, "fromJobConfig.inputDirectory cannot be empty"),
         ({"fromJobConfig.inputDirectory": "/x", "fromJobConfig.inputFormat": "XML"}, "must be one of"),
-        ({"fromJobConfig.inputDirectory": "/x", "fromJobConfig.inputFormat": "BINARY_FILE"}, "not supported yet"),
+        ({"fromJobConfig.inputDirectory": "/x", "fromJobConfig.inputFormat": "BINARY_FILE"},
+         "must both be BINARY_FILE, on file links"),
         ({"fromJobConfig.inputDirectory": "/x", "fromJobConfig.inputFormat": "CSV_FILE",
           "fromJobConfig.fieldSeparator": "||"}, "one character"),
         ({"fromJobConfig.inputDirectory": "/x", "fromJobConfig.inputFormat": "CSV_FILE",

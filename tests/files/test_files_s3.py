@@ -12,17 +12,9 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from files_support import failed, make_source_table, postgres_link, rows, run, start_file_server, succeeded
+from files_support import failed, make_source_table, postgres_link, rows, run, succeeded
 
 from conftest import RunningServer, S3Server, create_link, pg_column_types, pg_connect, post_link
-
-
-@pytest.fixture(scope="module")
-def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    root = tmp_path_factory.mktemp("files")
-    running = start_file_server(tmp_path_factory.mktemp("home"), root)
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -9,9 +9,12 @@ from opencdm.errors import CdmError
 def _registry() -> dict[str, Connector]:
     from opencdm.connectors.files.nas import NasConnector
     from opencdm.connectors.files.obs import ObsConnector, ThirdPartyObsConnector
+    from opencdm.connectors.iceberg.connector import IcebergConnector
     from opencdm.connectors.jdbc import JdbcConnector
 
-    connectors: list[Connector] = [JdbcConnector(), NasConnector(), ObsConnector(), ThirdPartyObsConnector()]
+    connectors: list[Connector] = [
+        JdbcConnector(), NasConnector(), ObsConnector(), ThirdPartyObsConnector(), IcebergConnector(),
+    ]
     return {connector.name: connector for connector in connectors}
 
 

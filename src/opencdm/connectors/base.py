@@ -12,7 +12,7 @@ Arrow lacks, e.g. ``json`` or ``numeric`` for an unconstrained NUMERIC carried a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -43,10 +43,15 @@ class Partition:
 
 @dataclass(frozen=True)
 class RejectedRow:
-    """A row the destination refused (dirty data), with the destination's reason."""
+    """A row the destination refused, or the source could not read (dirty data), with the reason;
+    a source's row also says where it is (``file`` as the user knows it, 1-based ``line``) and, for a
+    line that could not be cut into fields, holds its ``text`` instead of values."""
 
     values: dict[str, Any]
     reason: str
+    file: str | None = None
+    line: int | None = None
+    text: str | None = None
 
 
 @dataclass
@@ -57,6 +62,8 @@ class WriteResult:
     updated: int = 0
     # Rows left out because the destination refused them (only with Sink.skip_rejected_rows).
     rejected: list[RejectedRow] = field(default_factory=list)
+    # Bytes the destination read from the source by itself (Sink.write_scan); 0 otherwise.
+    bytes_read: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,12 +77,31 @@ class NativeFormat:
 
     name: str
     column_types: tuple[str, ...]
+    # The data has no Arrow form (files copied as they are): the engine passes it through whatever
+    # its settings, and a sink that does not take it fails the run.
+    required: bool = False
 
 
 @dataclass(frozen=True)
 class NativeChunk:
     data: bytes
     rows: int
+
+
+@dataclass(frozen=True)
+class TableScan:
+    """A whole database table, or plain columns of it, described so that a destination can read
+    it by itself (``Sink.prepare_scan``), e.g. DuckDB's postgres scanner writing Parquet: a second
+    fast path of DESIGN.md beside the native formats. ``conninfo`` holds the password: never log
+    it, and take ``password`` out of any message that might quote it."""
+
+    dialect: str  # e.g. "postgresql"; conninfo is in that database's client syntax (libpq's)
+    conninfo: str = field(repr=False)
+    password: str | None = field(repr=False)
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+    column_types: tuple[str, ...]  # the database's own types, as it spells them
 
 
 @dataclass(frozen=True)
@@ -92,6 +118,11 @@ class CursorRange:
 
 class Source(ABC):
     """Reads one job's source. Opened in the worker process."""
+
+    # Set by the engine (throttlingConfig.maxErrorRecords) before anything is read: rows the source
+    # cannot read (a malformed line, a value that does not fit its column) are left out and handed
+    # over by ``take_rejected`` instead of failing the read.
+    skip_rejected_rows: bool = False
 
     @abstractmethod
     def schema(self) -> pa.Schema:
@@ -118,6 +149,11 @@ class Source(ABC):
         """From now on read only the rows of ``cursor``; called before ``partitions``."""
         raise CdmError("Cdm.0014", "This source cannot be read incrementally (fromJobConfig.incrMigration).")
 
+    def take_rejected(self) -> list[RejectedRow]:
+        """The rows left out since the last call (with ``skip_rejected_rows``); the engine calls it
+        as the rows read are written, and once more after the last batch."""
+        return []
+
     def native_format(self) -> NativeFormat | None:
         """The native format ``read_native`` produces, or None when there is none."""
         return None
@@ -125,6 +161,11 @@ class Source(ABC):
     def read_native(self, partition: Partition) -> Iterator[NativeChunk]:
         """Yield one partition in ``native_format()``, in chunks of bounded size."""
         raise NotImplementedError
+
+    def table_scan(self) -> TableScan | None:
+        """This source as a table a destination may read by itself; None unless it is a whole table
+        or plain columns of it (no query, whereClause or incremental range)."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
@@ -160,6 +201,21 @@ class Sink(ABC):
 
     def write_native(self, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
         """Write chunks in the format agreed by ``prepare_native``; yield progress like ``write``."""
+        raise NotImplementedError
+
+    def prepare_scan(self, source_schema: pa.Schema, scan: TableScan) -> bool:
+        """Like ``prepare``, for ``write_scan``; False (nothing done) when the destination cannot read
+        ``scan`` by itself and write exactly what ``write`` would write of ``source_schema``. Then
+        ``prepare`` follows."""
+        return False
+
+    def write_scan(
+        self, scan: TableScan, rows_estimate: int | None, check: Callable[[], None]
+    ) -> Iterator[WriteResult]:
+        """Read every row of ``scan`` and write it, as ``prepare_scan`` agreed; yield progress like
+        ``write`` (rows may be estimated from ``rows_estimate`` while it runs, the total is exact)
+        and the bytes read. ``check`` is called at least every second and raises to stop the run;
+        the copy stops with it."""
         raise NotImplementedError
 
     def rows_of_this_run(self) -> int | None:
@@ -214,6 +270,11 @@ class Connector(ABC):
     @abstractmethod
     def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
         """Check a job's destination inputs without connecting."""
+
+    def carries_as_is(self, job: Mapping[str, str]) -> str | None:
+        """The native format this end of ``job`` (its fromJobConfig or toJobConfig inputs) carries
+        instead of rows, e.g. files copied as they are; the job's other end must carry the same."""
+        return None
 
     @abstractmethod
     def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source: ...

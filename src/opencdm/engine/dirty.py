@@ -1,7 +1,9 @@
-"""Dirty data: the rows a destination refused, kept as JSON lines ``{"row": {...}, "reason": "..."}``.
+"""Dirty data: the rows a destination refused or a source could not read, kept as JSON lines
+``{"row": {...}, "reason": "..."}`` (a source's rows also name their ``file`` and ``line``, and a
+line that could not be cut into fields is kept as its ``text``).
 
 With ``throttlingConfig.maxErrorRecords`` above 0 such rows are left out and counted as
-ROWS_WRITTEN_SKIPPED; a partition that refuses more fails the run. With
+ROWS_WRITTEN_SKIPPED (and, from a source, as read); a partition with more fails the run. With
 ``throttlingConfig.recordDirtyData=true`` they are also written, one file per process of the run,
 to ``throttlingConfig.dirtyDataDirectory`` on the file link ``throttlingConfig.writeToLink`` (in
 ``throttlingConfig.obsBucket`` for object storage), or else under the server's data directory.
@@ -13,7 +15,7 @@ import base64
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -65,7 +67,10 @@ class DirtyDataWriter:
         if self._stream is None:
             self._stream = self._open()
         for row in rows:
-            line = json.dumps({"row": row.values, "reason": row.reason}, default=_jsonable, ensure_ascii=False)
+            record: dict[str, Any] = {"row": row.values, "reason": row.reason}
+            place = {"file": row.file, "line": row.line, "text": row.text}
+            record.update({key: value for key, value in place.items() if value is not None})
+            line = json.dumps(record, default=_jsonable, ensure_ascii=False)
             self._stream.write(line.encode() + b"\n")
 
     def close(self) -> None:
@@ -74,10 +79,23 @@ class DirtyDataWriter:
             self._stream = None
 
 
+def with_source_rejects(results: Iterator[WriteResult], take: Callable[[], list[RejectedRow]]) -> Iterator[WriteResult]:
+    """The sink's results with the rows the source left out (``take``) added to their rejected
+    rows, and one more result for those left out after the last batch."""
+    for result in results:
+        taken = take()
+        if taken:
+            result.rejected = [*taken, *result.rejected]
+        yield result
+    taken = take()
+    if taken:
+        yield WriteResult(rejected=taken)
+
+
 def with_rejects_handled(
     results: Iterator[WriteResult], partition: Partition, writer: DirtyDataWriter | None, max_rejected: int
 ) -> Iterator[WriteResult]:
-    """The sink's results, its refused rows recorded, failing once the partition refused more than
+    """The results, their rejected rows recorded, failing once the partition rejected more than
     ``max_rejected``."""
     rejected = 0
     for result in results:
@@ -89,7 +107,14 @@ def with_rejects_handled(
                 raise CdmError(
                     "Cdm.0936",
                     f"The number of dirty-data records reached the limit: partition {partition.index} had "
-                    f"{rejected} rows refused, more than throttlingConfig.maxErrorRecords ({max_rejected}). "
-                    f"Last reason: {result.rejected[-1].reason}",
+                    f"{rejected} rows refused or unreadable, more than throttlingConfig.maxErrorRecords "
+                    f"({max_rejected}). "
+                    f"Last reason: {_described(result.rejected[-1])}",
                 )
         yield result
+
+
+def _described(row: RejectedRow) -> str:
+    if row.file is None:
+        return row.reason
+    return f"File {row.file}{'' if row.line is None else f', line {row.line}'}: {row.reason}"

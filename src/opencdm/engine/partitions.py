@@ -23,8 +23,17 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from opencdm.connectors import get_connector
-from opencdm.connectors.base import CursorRange, NativeChunk, NativeFormat, Partition, Sink, Source, WriteResult
-from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter, with_rejects_handled
+from opencdm.connectors.base import (
+    CursorRange,
+    NativeChunk,
+    NativeFormat,
+    Partition,
+    RejectedRow,
+    Sink,
+    Source,
+    WriteResult,
+)
+from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter, with_rejects_handled, with_source_rejects
 from opencdm.errors import CdmError, JobStopped
 
 PROGRESS_SECONDS = 0.5
@@ -115,7 +124,15 @@ def copy_partition(
         results = sink.write_native(counted(source.read_native(partition)))
     else:
         results = sink.write(counted(source.read(partition, batch_rows)))
-    return results if max_rejected is None else with_rejects_handled(results, partition, dirty, max_rejected)
+    if max_rejected is None:
+        return results
+
+    def source_rejected() -> list[RejectedRow]:
+        rows = source.take_rejected()
+        tally.rows_read += len(rows)  # read, then skipped: rows read = written + skipped still holds
+        return rows
+
+    return with_rejects_handled(with_source_rejects(results, source_rejected), partition, dirty, max_rejected)
 
 
 def copy_partitions(
@@ -142,6 +159,7 @@ def copy_partitions(
     dirty = DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}-{child}.jsonl") if job.dirty_place else None
     try:
         source = get_connector(job.from_connector).open_source(job.from_link, job.from_job)
+        source.skip_rejected_rows = job.max_rejected is not None
         if job.cursor is not None:
             source.restrict(job.cursor)
         sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)

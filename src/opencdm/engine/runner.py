@@ -190,6 +190,7 @@ class SubmissionRunner:
             job_id, stored_cursor = job.id, job.incremental_cursor
         incremental = IncrementalRead.parse(from_job, to_job)
         source = get_connector(from_connector).open_source(from_link, from_job)
+        source.skip_rejected_rows = driver.max_error_records is not None
         try:
             cursor = None
             if incremental is not None:
@@ -218,18 +219,35 @@ class SubmissionRunner:
         self._flush(force=True)
         resumed = self._unfinished_partition_plan(plan.job_id) if plan.resumable else None
         # A byte stream cannot leave refused rows out: dirty data takes the Arrow path.
-        native = source.native_format() if self.settings.fast_paths and not sink.skip_rejected_rows else None
+        # Data with no Arrow form (native.required) is passed through whatever the settings.
+        native = source.native_format()
+        if native is not None and not native.required and (not self.settings.fast_paths or sink.skip_rejected_rows):
+            native = None
+        # A destination reading the table by itself copies it whole, in one go: not in runs that
+        # commit partition by partition or read an incremental range, nor with dirty data.
+        scan = None
+        if self.settings.fast_paths and not sink.skip_rejected_rows and not plan.resumable and not plan.incremental:
+            scan = source.table_scan()
         if resumed is not None:
             # The destination holds the partitions the failed run committed: no preparation, no clearing.
             native = None
             sink.attach(schema, None)
+        elif scan is not None and (native is None or not native.required) and sink.prepare_scan(schema, scan):
+            native = None
+            log.info("submission %s: the destination reads %s table %s.%s itself", self.submission_id,
+                     scan.dialect, scan.schema, scan.table)
         elif native is not None and sink.prepare_native(schema, native):
+            scan = None
             log.info("submission %s: passing %s through without decoding", self.submission_id, native.name)
         else:
-            native = None
+            if native is not None and native.required:
+                raise CdmError("Cdm.0062", f"The destination does not take {native.name} data as it is.")
+            native = scan = None
             sink.prepare(schema)
         if resumed is not None:
             partitions = resumed
+        elif scan is not None:
+            partitions = []  # read by the destination itself, below
         elif plan.incremental and plan.job.cursor is None:
             partitions = []  # nothing past the cursor; the destination is still prepared
         elif plan.resumable:
@@ -252,6 +270,12 @@ class SubmissionRunner:
         batch_rows, check, job = self.settings.batch_rows, self._check_alive, plan.job
         dirty = DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}.jsonl") if job.dirty_place else None
         try:
+            if scan is not None:
+                for written in sink.write_scan(scan, self.counters.rows_estimate, check):
+                    self.counters.rows_read += written.rows
+                    self.counters.bytes_read += written.bytes_read
+                    self.counters.count_written(written)
+                    self._flush()
             for partition in partitions:
                 rows_before = self.counters.rows_written
                 for written in copy_partition(

@@ -174,6 +174,19 @@ def last_submission(session: Session, job: Job) -> Submission | None:
     )
 
 
+def _check_carried_alike(draft: JobDraft) -> None:
+    """Both ends carry rows, or both the same native format (e.g. files copied as they are)."""
+    source = get_connector(draft.from_connector_name).carries_as_is(flatten(draft.from_config))
+    destination = get_connector(draft.to_connector_name).carries_as_is(flatten(draft.to_config))
+    if source != destination:
+        raise CdmError(
+            "Cdm.0062",
+            f"The source ({draft.from_connector_name}) carries {source or 'rows'} and the destination "
+            f"({draft.to_connector_name}) {destination or 'rows'}: to copy files as they are, "
+            "fromJobConfig.inputFormat and toJobConfig.outputFormat must both be BINARY_FILE, on file links.",
+        )
+
+
 def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) -> tuple[DriverConfig, RunPolicy]:
     check_name("Job", draft.name, "Cdm.0320")
     if draft.name in RESERVED_JOB_NAMES:
@@ -195,6 +208,7 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
             )
         connector = get_connector(connector_name)
         getattr(connector, check)(link_values(box, link), flatten(config))
+    _check_carried_alike(draft)
     incremental = IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
     driver = DriverConfig.parse(draft.driver_config)
     if driver.resumable and (incremental or boolean(flatten(draft.to_config), "toJobConfig.useStageTable")):

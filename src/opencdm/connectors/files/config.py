@@ -13,19 +13,25 @@ from enum import Enum
 
 import pyarrow as pa
 
-from opencdm.connectors.inputs import boolean, enum_value, required, text
+from opencdm.connectors.inputs import boolean, columns, enum_value, required, text
 from opencdm.connectors.jdbc.types import JSON, TIMESTAMP, TIMESTAMP_TZ, decimal_type, make_field
 from opencdm.errors import CdmError
 
 FILE_SEPARATOR = "|"
 NEWLINES = ("\n", "\r\n", "\r")
 BYTES_PER_MB = 1024 * 1024
+# The smallest byte range a CSV file is cut into for several extractors: a file is cut only when
+# worth it, since it costs one pass over the file looking for quote characters
+# (CsvReader.splittable) and a few small reads per range to find its first line.
+SPLIT_BYTES = 16 * BYTES_PER_MB
 
 
 class FileFormat(Enum):
     CSV = "CSV_FILE"
     JSON = "JSON_FILE"
     PARQUET = "PARQUET_FILE"
+    # Files copied as they are, between file links only (see binary.py).
+    BINARY = "BINARY_FILE"
 
 
 class Compression(Enum):
@@ -133,10 +139,22 @@ def _reject_unsupported(inputs: Mapping[str, object], side: str) -> None:
             raise CdmError("Cdm.0014", f"{name} {value} is not supported by this deployment; use NONE.")
 
 
+def _megabytes(inputs: Mapping[str, object], name: str) -> int | None:
+    """A size in MB (fractions allowed) as bytes, at least 1."""
+    value = text(inputs, name)
+    if value is None:
+        return None
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = -1
+    if not megabytes > 0:
+        raise _invalid(name, value, "must be a positive number of MB")
+    return max(1, int(megabytes * BYTES_PER_MB))
+
+
 def _file_format(inputs: Mapping[str, object], name: str) -> FileFormat:
-    value = required(inputs, name).upper()
-    if value == "BINARY_FILE":
-        raise CdmError("Cdm.0014", f"{name} BINARY_FILE is not supported yet; use CSV_FILE, JSON_FILE or PARQUET_FILE.")
+    required(inputs, name)
     return enum_value(inputs, name, FileFormat, FileFormat.CSV)
 
 
@@ -271,6 +289,8 @@ class SourceConfig:
     json_reference_node: str | None
     filter: FileFilter
     marker_file: str | None  # set when useMarkerFile is true
+    # Ours, splitFileSize: the smallest byte range a CSV file is cut into for several extractors.
+    split_bytes: int = SPLIT_BYTES
 
     @classmethod
     def parse(cls, from_job: Mapping[str, object], with_bucket: bool) -> SourceConfig:
@@ -301,6 +321,7 @@ class SourceConfig:
             json_reference_node=text(from_job, f"{side}.jsonReferenceNode"),
             filter=FileFilter.parse(from_job),
             marker_file=marker,
+            split_bytes=_megabytes(from_job, f"{side}.splitFileSize") or SPLIT_BYTES,
         )
 
 
@@ -315,6 +336,10 @@ class SinkConfig:
     duplicate: DuplicateFileOp
     marker_file: str | None
     file_prefix: str
+    # BINARY_FILE: each copy read back and compared with the MD5 of the bytes read, then recorded.
+    validate_md5: bool = False
+    # Hive-style key=value/ directories, by these source columns (left out of the files).
+    partition_by: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, to_job: Mapping[str, object], with_bucket: bool) -> SinkConfig:
@@ -330,21 +355,15 @@ class SinkConfig:
             compression = _choice(to_job, f"{side}.compression", PARQUET_CODECS, "snappy")
         else:
             compression = _choice(to_job, f"{side}.compression", TEXT_CODECS, "none")
-        size_text = text(to_job, f"{side}.writeFileSize")
-        write_file_size = None
-        if size_text is not None:
-            try:
-                megabytes = float(size_text)
-            except ValueError:
-                megabytes = -1
-            if not megabytes > 0:
-                raise _invalid(f"{side}.writeFileSize", size_text, "must be a positive number of MB")
-            write_file_size = max(1, int(megabytes * BYTES_PER_MB))
+        write_file_size = _megabytes(to_job, f"{side}.writeFileSize")
         prefix = text(to_job, f"{side}.fileNamePrefix") or "part"
         marker = text(to_job, f"{side}.markerFile")
         for name, value in ((f"{side}.fileNamePrefix", prefix), (f"{side}.markerFile", marker)):
             if value is not None and ("/" in value or value in (".", "..") or value.startswith(".")):
                 raise _invalid(name, value, "must be a plain file name")
+        validate_md5 = boolean(to_job, f"{side}.validateMD5")
+        partition_by = columns(to_job, f"{side}.partitionBy") or ()
+        _check_binary_inputs(to_job, file_format, compression, write_file_size, validate_md5, partition_by)
         return cls(
             bucket=required(to_job, f"{side}.bucketName") if with_bucket else None,
             directory=required(to_job, f"{side}.outputDirectory"),
@@ -355,4 +374,39 @@ class SinkConfig:
             duplicate=enum_value(to_job, f"{side}.duplicateFileOpType", DuplicateFileOp, DuplicateFileOp.REPLACE),
             marker_file=marker,
             file_prefix=prefix,
+            validate_md5=validate_md5,
+            partition_by=partition_by,
+        )
+
+
+def _check_binary_inputs(
+    to_job: Mapping[str, object],
+    file_format: FileFormat,
+    compression: str,
+    write_file_size: int | None,
+    validate_md5: bool,
+    partition_by: tuple[str, ...],
+) -> None:
+    """Destination inputs that only make sense with, or without, files copied as they are."""
+    side = "toJobConfig"
+    for name in (f"{side}.recordMD5Link", f"{side}.recordMD5Bucket", f"{side}.recordMD5Directory"):
+        if text(to_job, name) is not None:
+            raise CdmError(
+                "Cdm.0014",
+                f"{name} is not supported by this deployment: with validateMD5 each copy's MD5 is "
+                "recorded in a <file>.md5 next to it.",
+            )
+    if file_format is not FileFormat.BINARY:
+        if validate_md5:
+            raise _invalid(f"{side}.validateMD5", "true", "applies to BINARY_FILE copies only")
+        return
+    if partition_by:
+        raise _invalid(f"{side}.partitionBy", "&".join(partition_by), "needs columns: not with BINARY_FILE")
+    if write_file_size is not None:
+        raise _invalid(
+            f"{side}.writeFileSize", str(text(to_job, f"{side}.writeFileSize")), "does not apply to BINARY_FILE"
+        )
+    if compression != "none":
+        raise _invalid(
+            f"{side}.compression", compression, "does not apply to BINARY_FILE (bytes are copied as they are)"
         )

@@ -5,7 +5,10 @@ Parquet by row group (``ParquetFile.iter_batches``). GZIP and ZIP are undone and
 the way in, as streams. Writers stream into one output file each.
 
 Types of CSV and JSON text are decided from the first block of the first file (see
-``infer_text_type``) unless columnList declares them, and every later value must fit them.
+``infer_text_type``) unless columnList declares them, and every later value must fit them. A record
+that does not, or a CSV line with the wrong number of fields, fails the read naming its file and
+line, or is left out and handed to the reader's ``reject`` (dirty data). An uncompressed CSV file
+may be read in byte ranges, each from its first line start (``CsvReader.splittable``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import zipfile
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -25,12 +29,17 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from opencdm.connectors.base import RejectedRow
 from opencdm.connectors.files.config import ColumnSpec, Compression, CsvOptions, FileFormat, SinkConfig, SourceConfig
 from opencdm.connectors.files.tree import FileTree, FoundFile
 from opencdm.connectors.jdbc.types import JSON, TIMESTAMP, TIMESTAMP_TZ, cast_array, logical_of, make_field
 from opencdm.errors import CdmError
 
 BLOCK_BYTES = 1 << 20
+# Read at a time when scanning a file's bytes (line starts, quote characters, line counts).
+SCAN_BYTES = 1 << 16
+# Rows left out of a stream are placed (their lines found by reading it again) this many at a time.
+LOCATE_EVERY = 1000
 
 # Text shapes recognised in CSV and JSON strings, tried in this order on the first block.
 _TEXT_SHAPES: tuple[tuple[str, pa.DataType], ...] = (
@@ -44,13 +53,11 @@ _TEXT_SHAPES: tuple[tuple[str, pa.DataType], ...] = (
 
 
 class ParseError(Exception):
-    """A value or line of a file that cannot be read; ``record`` is its 0-based record index
-    in the file (data records, header excluded) when known."""
+    """A value or line of a file that cannot be read (the message says where, when known)."""
 
-    def __init__(self, message: str, record: int | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.record = record
 
 
 # --- text to typed columns ------------------------------------------------------------------------
@@ -72,18 +79,32 @@ def infer_text_type(values: pa.Array) -> pa.DataType:
 
 def text_to(values: pa.Array, type_: pa.DataType) -> pa.Array:
     """Convert a text column to ``type_`` exactly; a value that does not fit raises ParseError
-    naming its index."""
+    (``unfit_values`` finds which)."""
     if pa.types.is_string(type_):
         return values
     try:
         return _convert_text(values, type_)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        for index in range(len(values)):
-            try:
-                _convert_text(values.slice(index, 1), type_)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise ParseError(f"value '{values[index].as_py()}' is not a {type_}", index) from exc
         raise ParseError(str(exc)) from exc
+
+
+def unfit_values(values: pa.Array, type_: pa.DataType) -> list[int]:
+    """The indices of the text values that do not convert to ``type_``, found by halving: a few
+    bad values among many cost a few conversions each, not one per value."""
+    if pa.types.is_string(type_) or len(values) == 0:
+        return []
+    try:
+        _convert_text(values, type_)
+        return []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if len(values) == 1:
+            return [0]
+    half = len(values) // 2
+    return unfit_values(values.slice(0, half), type_) + [half + i for i in unfit_values(values.slice(half), type_)]
+
+
+def _unfit_reason(values: pa.Array, index: int, type_: pa.DataType) -> str:
+    return f"value '{values[index].as_py()}' is not a {type_}"
 
 
 def _convert_text(values: pa.Array, type_: pa.DataType) -> pa.Array:
@@ -121,8 +142,11 @@ def _wrapped(tree: FileTree, label: str) -> Iterator[None]:
         raise tree.error(exc, f"read {label}") from exc
 
 
-def _text_streams(tree: FileTree, file: FoundFile, config: SourceConfig) -> Generator[tuple[str, Any], None, None]:
-    """(label, stream of UTF-8 bytes) for each text inside the file: one, or one per ZIP member."""
+def _text_streams(
+    tree: FileTree, file: FoundFile, config: SourceConfig, byte_range: tuple[int, int] | None = None
+) -> Generator[tuple[str, Any], None, None]:
+    """(label, stream of UTF-8 bytes) for each text inside the file: one, or one per ZIP member;
+    ``byte_range`` (an uncompressed file's) reads those bytes only."""
     label = tree.show(file.path)
     encoding = config.csv.encoding
 
@@ -137,12 +161,48 @@ def _text_streams(tree: FileTree, file: FoundFile, config: SourceConfig) -> Gene
                 with archive.open(member) as inner:
                     yield f"{label}!{member.filename}", decoded(pa.PythonFile(inner, mode="r"))
         return
+    if byte_range is not None:
+        start, end = byte_range
+        with tree.filesystem.open_input_file(file.path) as raw:
+            yield label, decoded(raw.get_stream(start, end - start))
+        return
     compression = "gzip" if config.compression is Compression.GZIP else None
     with tree.filesystem.open_input_stream(file.path, compression=compression) as raw:
         yield label, decoded(raw)
 
 
+def _scan(raw: Any, start: int, end: int | None = None) -> Iterator[bytes]:
+    """The bytes of a random-access file from ``start`` (to ``end``), in chunks."""
+    raw.seek(start)
+    left = None if end is None else end - start
+    while left is None or left > 0:
+        chunk = raw.read(SCAN_BYTES if left is None else min(SCAN_BYTES, left))
+        if not chunk:
+            return
+        if left is not None:
+            left -= len(chunk)
+        yield chunk
+
+
+def _line_start(raw: Any, offset: int, newline: bytes) -> int:
+    """The first line start at or after ``offset``: 0, just after a newline byte, or the file's end.
+    Ranges cut at the same nominal offset agree on it, so each line belongs to exactly one range:
+    the one in which it starts."""
+    if offset <= 0:
+        return 0
+    position = offset - 1
+    for chunk in _scan(raw, position):
+        found = chunk.find(newline)
+        if found >= 0:
+            return position + found + 1
+        position += len(chunk)
+    return int(raw.size())
+
+
 # --- readers --------------------------------------------------------------------------------------
+
+# Receives the rows a reader leaves out (dirty data); None: such a row fails the read.
+Reject = Callable[[RejectedRow], None] | None
 
 
 class FormatReader:
@@ -156,9 +216,15 @@ class FormatReader:
         raise NotImplementedError
 
     def read(
-        self, file: FoundFile, batch_rows: int, row_groups: tuple[int, int] | None = None
+        self, file: FoundFile, batch_rows: int, piece: tuple[int, int] | None = None, reject: Reject = None
     ) -> Iterator[pa.RecordBatch]:
+        """The file's rows, or only those of ``piece`` (a range of row groups for Parquet, of
+        bytes for CSV); rows that cannot be read go to ``reject``, or fail the read."""
         raise NotImplementedError
+
+    def splittable(self, file: FoundFile) -> bool:
+        """Whether the file may be read in byte ranges (``read``'s ``piece``)."""
+        return False
 
     def estimate_rows(self, files: list[FoundFile]) -> int | None:
         return None
@@ -189,6 +255,84 @@ def _select(specs: tuple[ColumnSpec, ...] | None, names: list[str], label: str) 
     return picked
 
 
+@dataclass
+class _Bad:
+    """A record of a text stream that cannot be read: ``index`` counts the stream's data records
+    (the header excluded, bad records included) from 0; None when the parser did not say."""
+
+    index: int | None
+    row: RejectedRow
+
+
+class _StreamRead:
+    """One text stream read into batches, keeping track of the records left out, so that each
+    can be placed in the file and handed over (or fail the read)."""
+
+    def __init__(
+        self, reader: _TextReader, file: FoundFile, label: str, byte_range: tuple[int, int] | None, reject: Reject
+    ) -> None:
+        self.reader, self.file, self.label, self.byte_range, self.reject = reader, file, label, byte_range, reject
+        self.invalid: list[pacsv.InvalidRow] = []  # filled by the CSV parser as it meets them
+        self.invalid_indices: list[int] = []
+        self.pending: list[_Bad] = []
+        self.records = 0  # records the parser returned so far
+
+    def header_rows(self) -> int:
+        return self.reader.header_rows(self.byte_range)
+
+    def data_index(self, returned: int) -> int:
+        """The data index of the parser's ``returned``-th record (the parser leaves bad ones out)."""
+        index = returned
+        for bad in self.invalid_indices:  # ascending
+            if bad > index:
+                break
+            index += 1
+        return index
+
+    def take_invalid(self) -> None:
+        for row in self.invalid:
+            index = None if row.number is None else row.number - 1 - self.header_rows()
+            if index is not None:
+                self.invalid_indices.append(index)
+            reason = f"Expected {row.expected_columns} columns, got {row.actual_columns}"
+            self.pending.append(_Bad(index, RejectedRow({}, reason, file=self.label, text=row.text)))
+        self.invalid.clear()
+        self.invalid_indices.sort()
+
+    def settle(self, final: bool) -> None:
+        """Hand the pending records over once there are enough of them (or at the end); without
+        a receiver, fail on the first one."""
+        if self.reject is _ignored:
+            self.pending = []
+        if not self.pending or (self.reject is not None and not final and len(self.pending) < LOCATE_EVERY):
+            return
+        pending = sorted(self.pending, key=lambda bad: -1 if bad.index is None else bad.index)
+        self.pending = []
+        if self.reject is None:
+            pending = pending[:1]
+        places = self.reader.lines(
+            self.file, self.label, self.byte_range, {bad.index for bad in pending if bad.index is not None}
+        )
+        for bad in pending:
+            row = bad.row
+            if bad.index in places:
+                row = replace(row, line=places[bad.index])
+            elif bad.index is not None:  # no lines to count (JSON): its place among the records
+                row = replace(row, reason=f"{row.reason} (record {bad.index + 1})")
+            if self.reject is None:
+                where = "" if row.line is None else f" at line {row.line}"
+                raise ParseError(row.reason + where + (f": {_clipped(row.text)}" if row.text else ""))
+            self.reject(row)
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _ignored(row: RejectedRow) -> None:
+    """Rows left out of a schema sample."""
+
+
 class _TextReader(FormatReader):
     """CSV and JSON: raw batches (text or JSON-typed columns) refined into the job's schema."""
 
@@ -197,31 +341,42 @@ class _TextReader(FormatReader):
         self._picked: list[tuple[str, ColumnSpec | None]] = []
         self._schema: pa.Schema | None = None
 
-    def _raw_batches(self, stream: Any, label: str) -> Iterator[pa.RecordBatch]:
+    def _raw_batches(self, stream: Any, state: _StreamRead) -> Iterator[pa.RecordBatch]:
         raise NotImplementedError
 
-    def _locate(self, file: FoundFile, label: str, error: ParseError, records_before: int) -> str:
-        """Where in the file a ParseError happened, for the message."""
-        return f" (record {records_before + error.record + 1})" if error.record is not None else ""
+    def header_rows(self, byte_range: tuple[int, int] | None) -> int:
+        """Records before the data in a stream of the file (its header)."""
+        return 0
+
+    def lines(
+        self, file: FoundFile, label: str, byte_range: tuple[int, int] | None, indices: set[int]
+    ) -> dict[int, int]:
+        """The line of the file where each of these data records of a stream begins, where known."""
+        return {}
 
     def _converted(
-        self, file: FoundFile, convert: Callable[[pa.RecordBatch], pa.RecordBatch]
+        self, file: FoundFile, schema: pa.Schema | None, byte_range: tuple[int, int] | None, reject: Reject
     ) -> Generator[pa.RecordBatch, None, None]:
-        """The file's raw batches through ``convert``; a ParseError gets its place in the file."""
+        """The file's batches, raw (``schema`` None) or typed into ``schema``, records that cannot
+        be read left out (to ``reject``) or failing the read at their place in the file."""
         with _wrapped(self.tree, self.tree.show(file.path)):
-            for label, stream in _text_streams(self.tree, file, self.config):
-                records = 0
-                try:
-                    for raw in self._raw_batches(stream, label):
-                        yield convert(raw)
-                        records += raw.num_rows
-                except ParseError as exc:
-                    raise ParseError(exc.message + self._locate(file, label, exc, records)) from exc
+            for label, stream in _text_streams(self.tree, file, self.config, byte_range):
+                state = _StreamRead(self, file, label, byte_range, reject)
+                for raw in self._raw_batches(stream, state):
+                    state.take_invalid()
+                    batch = raw if schema is None else self._typed(raw, schema, state)
+                    state.records += raw.num_rows
+                    state.settle(final=False)
+                    yield batch
+                state.take_invalid()
+                state.settle(final=True)
 
     def schema(self, first: FoundFile) -> pa.Schema:
         if self._schema is not None:
             return self._schema
-        with closing(self._converted(first, lambda raw: raw)) as batches:
+        # Records that cannot be read are left out of the sample: reading the rows meets them in
+        # the file's order, with values that do not fit their types, and fails or rejects them.
+        with closing(self._converted(first, None, None, _ignored)) as batches:
             sample = next(batches, None)
         label = self.tree.show(first.path)
         if sample is None:
@@ -244,27 +399,55 @@ class _TextReader(FormatReader):
         return self._schema
 
     def read(
-        self, file: FoundFile, batch_rows: int, row_groups: tuple[int, int] | None = None
+        self, file: FoundFile, batch_rows: int, piece: tuple[int, int] | None = None, reject: Reject = None
     ) -> Iterator[pa.RecordBatch]:
         schema = self._schema
         assert schema is not None, "schema() first"
-        for batch in self._converted(file, lambda raw: self._typed(raw, schema)):
+        byte_range = self._line_range(file, piece) if piece is not None else None
+        if byte_range is not None and byte_range[0] >= byte_range[1]:
+            return
+        for batch in self._converted(file, schema, byte_range, reject):
             for offset in range(0, batch.num_rows, batch_rows):
                 yield batch.slice(offset, batch_rows)
 
-    def _typed(self, raw: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    def _line_range(self, file: FoundFile, piece: tuple[int, int]) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _typed(self, raw: pa.RecordBatch, schema: pa.Schema, state: _StreamRead) -> pa.RecordBatch:
+        """The raw batch in the job's types; rows with a value that does not fit are left out
+        (pending in ``state``)."""
+        try:
+            return self._cast(raw, schema)
+        except ParseError:
+            pass  # some values do not fit: found below, and their rows left out
+        unfit: dict[int, str] = {}
+        for (name, _), field in zip(self._picked, schema, strict=True):
+            values = raw.column(name)
+            if pa.types.is_string(values.type) or pa.types.is_null(values.type):
+                text = values.cast(pa.string())
+                for index in unfit_values(text, field.type):
+                    unfit.setdefault(index, f"column [{name}]: {_unfit_reason(text, index, field.type)}")
+        if unfit:
+            names = [name for name, _ in self._picked]
+            for index, reason in sorted(unfit.items()):
+                values = {name: raw.column(name)[index].as_py() for name in names}
+                state.pending.append(
+                    _Bad(state.data_index(state.records + index), RejectedRow(values, reason, file=state.label))
+                )
+            keep = pa.array([index not in unfit for index in range(raw.num_rows)])
+            raw = raw.filter(keep)
+        return self._cast(raw, schema)
+
+    def _cast(self, raw: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         arrays = []
         for (name, _), field in zip(self._picked, schema, strict=True):
             values = raw.column(name)
-            try:
-                if logical_of(field) == JSON and pa.types.is_nested(values.type):
-                    arrays.append(_to_json_text(values))
-                elif pa.types.is_string(values.type) or pa.types.is_null(values.type):
-                    arrays.append(text_to(values.cast(pa.string()), field.type))
-                else:
-                    arrays.append(cast_array(values, field.type, name))
-            except ParseError as exc:
-                raise ParseError(f"column [{name}]: {exc.message}", exc.record) from exc
+            if logical_of(field) == JSON and pa.types.is_nested(values.type):
+                arrays.append(_to_json_text(values))
+            elif pa.types.is_string(values.type) or pa.types.is_null(values.type):
+                arrays.append(text_to(values.cast(pa.string()), field.type))
+            else:
+                arrays.append(cast_array(values, field.type, name))
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -273,13 +456,20 @@ class CsvReader(_TextReader):
         super().__init__(tree, config)
         self._names: list[str] = []
 
-    def _parse_options(self) -> pacsv.ParseOptions:
+    def _parse_options(self, state: _StreamRead | None = None) -> pacsv.ParseOptions:
         options = self.config.csv
+
+        def invalid_row(row: pacsv.InvalidRow) -> str:
+            assert state is not None
+            state.invalid.append(row)
+            return "skip"  # placed and handed over (or failing the read) by _StreamRead.settle
+
         return pacsv.ParseOptions(
             delimiter=options.delimiter,
             quote_char=options.quote or False,
             double_quote=True,
             newlines_in_values=options.quote is not None,
+            invalid_row_handler=invalid_row if state is not None else None,
         )
 
     def _python_csv(self, stream: Any) -> Any:
@@ -292,13 +482,51 @@ class CsvReader(_TextReader):
             quoting=csv.QUOTE_MINIMAL if options.quote else csv.QUOTE_NONE,
         )
 
+    def _newline(self) -> bytes:
+        # The byte ending every line: "\r\n" ends with "\n"; GBK and GB18030 never use 0x0A or 0x0D
+        # inside a character, so a byte search is safe in every encoding we read.
+        return b"\r" if self.config.csv.line_separator == "\r" else b"\n"
+
+    def splittable(self, file: FoundFile) -> bool:
+        """Uncompressed files, unless their quoting may hide line breaks: a quoted value may hold
+        a newline, and a range that begins inside one cannot tell. Rather than guess, a file in
+        which the quote character appears at all is read whole (found by one pass over its bytes,
+        which stops at the first quote: files that quote are known quickly, and a file that is
+        split is about to be read anyway)."""
+        if self.config.compression is not Compression.NONE:
+            return False
+        quote = self.config.csv.quote
+        if quote is None:
+            return True
+        mark = quote.encode(self.config.csv.encoding)
+        label = self.tree.show(file.path)
+        with _wrapped(self.tree, label), self.tree.filesystem.open_input_file(file.path) as raw:
+            tail = b""
+            for chunk in _scan(raw, 0):
+                if mark in tail + chunk:
+                    return False
+                tail = chunk[-(len(mark) - 1) :] if len(mark) > 1 else b""
+        return True
+
+    def _line_range(self, file: FoundFile, piece: tuple[int, int]) -> tuple[int, int]:
+        """The bytes of a nominal range [start, end) to read: from the first line that starts in
+        it to the end of the last line that starts in it (past ``end`` if that line crosses it)."""
+        newline = self._newline()
+        with _wrapped(self.tree, self.tree.show(file.path)), self.tree.filesystem.open_input_file(file.path) as raw:
+            return _line_start(raw, piece[0], newline), _line_start(raw, piece[1], newline)
+
+    def header_rows(self, byte_range: tuple[int, int] | None) -> int:
+        # Only the file's first line is a header: a range further in starts with data.
+        return 1 if self.config.csv.header and (byte_range is None or byte_range[0] == 0) else 0
+
     def schema(self, first: FoundFile) -> pa.Schema:
         if not self._names:
             # Column names come from the first record of the first file (its header, or col1..colN);
             # every file is read with them, so all files must have the same columns.
-            with _wrapped(self.tree, self.tree.show(first.path)), closing(
-                _text_streams(self.tree, first, self.config)
-            ) as streams:
+            with (
+                _wrapped(self.tree, self.tree.show(first.path)),
+                closing(_text_streams(self.tree, first, self.config)) as streams,
+            ):
                 _, stream = next(streams)
                 record: list[str] = next(self._python_csv(stream), [])
             if not record:
@@ -308,15 +536,17 @@ class CsvReader(_TextReader):
             self._names = record if self.config.csv.header else [f"col{i + 1}" for i in range(len(record))]
         return super().schema(first)
 
-    def _raw_batches(self, stream: Any, label: str) -> Iterator[pa.RecordBatch]:
+    def _raw_batches(self, stream: Any, state: _StreamRead) -> Iterator[pa.RecordBatch]:
         try:
             yield from pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(
-                    use_threads=False, block_size=BLOCK_BYTES, column_names=self._names,
-                    skip_rows=1 if self.config.csv.header else 0,
+                    use_threads=False,
+                    block_size=BLOCK_BYTES,
+                    column_names=self._names,
+                    skip_rows=state.header_rows(),
                 ),
-                parse_options=self._parse_options(),
+                parse_options=self._parse_options(state),
                 convert_options=pacsv.ConvertOptions(
                     # Text as it is; types are decided by infer_text_type or columnList, not by Arrow.
                     column_types=dict.fromkeys(self._names, pa.string()),
@@ -331,19 +561,36 @@ class CsvReader(_TextReader):
                 raise
             raise ParseError(str(exc)) from exc
 
-    def _locate(self, file: FoundFile, label: str, error: ParseError, records_before: int) -> str:
-        """The physical line of the bad record, found by reading the file again with Python's csv
-        module: the failing record when a value did not convert, else the first record with the
-        wrong number of fields."""
-        target = None if error.record is None else records_before + error.record
-        with closing(_text_streams(self.tree, file, self.config)) as streams:
+    def lines(
+        self, file: FoundFile, label: str, byte_range: tuple[int, int] | None, indices: set[int]
+    ) -> dict[int, int]:
+        """Found by reading the stream again with Python's csv module, which counts lines (Arrow
+        counts records: a quoted value may span lines, and empty lines are no records)."""
+        if not indices:
+            return {}
+        first_line = 1
+        if byte_range is not None and byte_range[0] > 0:
+            newline = self._newline()
+            with self.tree.filesystem.open_input_file(file.path) as raw:
+                first_line += sum(chunk.count(newline) for chunk in _scan(raw, 0, byte_range[0]))
+        found: dict[int, int] = {}
+        with closing(_text_streams(self.tree, file, self.config, byte_range)) as streams:
             reader = self._python_csv(next(stream for candidate, stream in streams if candidate == label))
-            if self.config.csv.header:
+            for _ in range(self.header_rows(byte_range)):
                 next(reader, None)
-            for index, record in enumerate(reader):
-                if index == target or (target is None and len(record) != len(self._names)):
-                    return f" at line {reader.line_num}"
-        return ""
+            index, before = 0, reader.line_num
+            try:
+                for record in reader:
+                    if record:
+                        if index in indices:
+                            found[index] = first_line + before
+                            if len(found) == len(indices):
+                                break
+                        index += 1
+                    before = reader.line_num
+            except csv.Error:
+                pass  # a record Python's csv cannot read (e.g. a huge field): lines found so far
+        return found
 
 
 class JsonReader(_TextReader):
@@ -357,9 +604,10 @@ class JsonReader(_TextReader):
         if self._raw_schema is None and self.config.json_reference_node is None:
             # Arrow reads "2024-01-31" as a timestamp; such columns are read as text and typed by
             # infer_text_type like CSV text. Every file is then read with this schema.
-            with _wrapped(self.tree, self.tree.show(first.path)), closing(
-                _text_streams(self.tree, first, self.config)
-            ) as streams:
+            with (
+                _wrapped(self.tree, self.tree.show(first.path)),
+                closing(_text_streams(self.tree, first, self.config)) as streams,
+            ):
                 _, stream = next(streams)
                 inferred = self._open(stream, None).schema
             self._raw_schema = pa.schema(
@@ -376,7 +624,7 @@ class JsonReader(_TextReader):
             ),
         )
 
-    def _raw_batches(self, stream: Any, label: str) -> Iterator[pa.RecordBatch]:
+    def _raw_batches(self, stream: Any, state: _StreamRead) -> Iterator[pa.RecordBatch]:
         if self.config.json_reference_node is not None:
             yield from self._referenced(stream)
             return
@@ -399,7 +647,7 @@ class JsonReader(_TextReader):
         if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
             raise ParseError(f"fromJobConfig.jsonReferenceNode [{node}] is not an object or an array of objects")
         for offset in range(0, len(document), 10_000):
-            chunk = document[offset:offset + 10_000]
+            chunk = document[offset : offset + 10_000]
             batch = pa.RecordBatch.from_pylist(chunk, schema=self._raw_schema)
             if self._raw_schema is None:
                 self._raw_schema = batch.schema
@@ -443,24 +691,28 @@ class ParquetReader(FormatReader):
         return total
 
     def read(
-        self, file: FoundFile, batch_rows: int, row_groups: tuple[int, int] | None = None
+        self, file: FoundFile, batch_rows: int, piece: tuple[int, int] | None = None, reject: Reject = None
     ) -> Iterator[pa.RecordBatch]:
         schema = self._schema
         assert schema is not None, "schema() first"
         names = [name for name, _ in self._picked]
         with _wrapped(self.tree, self.tree.show(file.path)):
             parquet = self._open(file)
-            groups = list(range(*row_groups)) if row_groups else None
-            for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=groups, columns=names,
-                                              use_threads=False):
-                arrays = [cast_array(batch.column(name), field.type, name) for name, field in zip(names, schema,
-                                                                                                strict=True)]
+            groups = list(range(*piece)) if piece else None
+            for batch in parquet.iter_batches(
+                batch_size=batch_rows, row_groups=groups, columns=names, use_threads=False
+            ):
+                arrays = [
+                    cast_array(batch.column(name), field.type, name) for name, field in zip(names, schema, strict=True)
+                ]
                 yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def reader_for(tree: FileTree, config: SourceConfig) -> FormatReader:
     readers: dict[FileFormat, Callable[[FileTree, SourceConfig], FormatReader]] = {
-        FileFormat.CSV: CsvReader, FileFormat.JSON: JsonReader, FileFormat.PARQUET: ParquetReader,
+        FileFormat.CSV: CsvReader,
+        FileFormat.JSON: JsonReader,
+        FileFormat.PARQUET: ParquetReader,
     }
     return readers[config.format](tree, config)
 

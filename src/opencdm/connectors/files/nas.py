@@ -13,9 +13,9 @@ from typing import BinaryIO
 import pyarrow.fs as pafs
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.files.binary import carried_as_is, open_file_source
 from opencdm.connectors.files.config import SinkConfig, SourceConfig
 from opencdm.connectors.files.sink import FileSink
-from opencdm.connectors.files.source import FileSource
 from opencdm.connectors.files.tree import FileTree
 from opencdm.connectors.inputs import required
 from opencdm.errors import CdmError
@@ -96,8 +96,11 @@ class NasConnector(Connector):
     def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
         _tree(link).path(SinkConfig.parse(to_job, with_bucket=False).directory)
 
+    def carries_as_is(self, job: Mapping[str, str]) -> str | None:
+        return carried_as_is(job)
+
     def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
-        return FileSource(_tree(link), SourceConfig.parse(from_job, with_bucket=False))
+        return open_file_source(_tree(link), SourceConfig.parse(from_job, with_bucket=False))
 
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
         return FileSink(_tree(link), SinkConfig.parse(to_job, with_bucket=False))

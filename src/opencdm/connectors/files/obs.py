@@ -12,9 +12,9 @@ from typing import BinaryIO
 import pyarrow.fs as pafs
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.files.binary import carried_as_is, open_file_source
 from opencdm.connectors.files.config import FileFilter, SinkConfig, SourceConfig
 from opencdm.connectors.files.sink import FileSink
-from opencdm.connectors.files.source import FileSource
 from opencdm.connectors.files.tree import FileTree, FoundFile
 from opencdm.connectors.inputs import boolean, integer, required, text
 from opencdm.errors import CdmError
@@ -22,8 +22,14 @@ from opencdm.errors import CdmError
 CONNECT_SECONDS = 10
 REQUEST_SECONDS = 60
 # Errors S3 reports for credentials it does not accept, as pyarrow names them.
-_CREDENTIAL_ERRORS = ("SIGNATURE_DOES_NOT_MATCH", "INVALID_ACCESS_KEY_ID", "ACCESS_DENIED", "AccessDenied",
-                      "InvalidAccessKeyId", "SignatureDoesNotMatch")
+_CREDENTIAL_ERRORS = (
+    "SIGNATURE_DOES_NOT_MATCH",
+    "INVALID_ACCESS_KEY_ID",
+    "ACCESS_DENIED",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+)
 
 
 class BucketTree(FileTree):
@@ -46,8 +52,9 @@ class BucketTree(FileTree):
             return CdmError("Cdm.0801", f"OBS bucket [{self.bucket}] does not exist.")
         if any(marker in message for marker in _CREDENTIAL_ERRORS):
             return CdmError(
-                "Cdm.0800", f"Cannot connect to the OBS server: access to bucket [{self.bucket}] was refused "
-                f"(check linkConfig.accessKey and linkConfig.securityKey): {message}"
+                "Cdm.0800",
+                f"Cannot connect to the OBS server: access to bucket [{self.bucket}] was refused "
+                f"(check linkConfig.accessKey and linkConfig.securityKey): {message}",
             )
         return super().error(exc, what, code)
 
@@ -73,8 +80,9 @@ def filesystem(link: Mapping[str, str]) -> pafs.S3FileSystem:
     server = required(link, "linkConfig.server")
     if "/" in server:
         raise CdmError(
-            "Cdm.0014", f"The parameter is invalid: linkConfig.server [{server}] must be a host name, without "
-            "scheme or path (use linkConfig.protocol for http)."
+            "Cdm.0014",
+            f"The parameter is invalid: linkConfig.server [{server}] must be a host name, without "
+            "scheme or path (use linkConfig.protocol for http).",
         )
     protocol = (text(link, "linkConfig.protocol") or "https").lower()
     if protocol not in ("http", "https"):
@@ -96,26 +104,32 @@ def filesystem(link: Mapping[str, str]) -> pafs.S3FileSystem:
     )
 
 
-class ObsConnector(Connector):
-    name = "obs-connector"
-    storage_types: tuple[str, ...] = ("OBS", "S3")
-    link_inputs = (
-        InputSpec("linkConfig.storageType", "ENUM", default="OBS"),
-        InputSpec("linkConfig.server", mandatory=True, size=256),
+def endpoint_inputs(mandatory: bool) -> tuple[InputSpec, ...]:
+    """The link inputs of an S3-compatible endpoint (``filesystem`` reads them); ``mandatory`` where
+    the link always names one."""
+    return (
+        InputSpec("linkConfig.server", mandatory=mandatory, size=256),
         InputSpec("linkConfig.port", size=5),
-        InputSpec("linkConfig.accessKey", mandatory=True, size=256),
-        InputSpec("linkConfig.securityKey", mandatory=True, sensitive=True, size=256),
+        InputSpec("linkConfig.accessKey", mandatory=mandatory, size=256),
+        InputSpec("linkConfig.securityKey", mandatory=mandatory, sensitive=True, size=256),
         InputSpec("linkConfig.protocol", "ENUM", default="https"),
         InputSpec("linkConfig.pathStyle", "BOOLEAN", default="true"),
         InputSpec("linkConfig.region", size=64),
     )
 
+
+class ObsConnector(Connector):
+    name = "obs-connector"
+    storage_types: tuple[str, ...] = ("OBS", "S3")
+    link_inputs = (InputSpec("linkConfig.storageType", "ENUM", default="OBS"), *endpoint_inputs(mandatory=True))
+
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
         storage = (text(link, "linkConfig.storageType") or self.storage_types[0]).upper()
         if storage not in self.storage_types:
             raise CdmError(
-                "Cdm.0014", f"The parameter is invalid: linkConfig.storageType [{storage}] must be "
-                f"{' or '.join(self.storage_types)} for {self.name}."
+                "Cdm.0014",
+                f"The parameter is invalid: linkConfig.storageType [{storage}] must be "
+                f"{' or '.join(self.storage_types)} for {self.name}.",
             )
         filesystem(link)
 
@@ -127,8 +141,8 @@ class ObsConnector(Connector):
             message = str(exc)
             if any(marker in message for marker in _CREDENTIAL_ERRORS):
                 raise CdmError(
-                    "Cdm.0800", "Cannot connect to the OBS server: the access key or secret key was refused "
-                    f"({message})."
+                    "Cdm.0800",
+                    f"Cannot connect to the OBS server: the access key or secret key was refused ({message}).",
                 ) from exc
             raise CdmError("Cdm.0800", f"Cannot connect to the OBS server: {message}") from exc
 
@@ -138,10 +152,13 @@ class ObsConnector(Connector):
     def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
         SinkConfig.parse(to_job, with_bucket=True)
 
+    def carries_as_is(self, job: Mapping[str, str]) -> str | None:
+        return carried_as_is(job)
+
     def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
         config = SourceConfig.parse(from_job, with_bucket=True)
         assert config.bucket is not None
-        return FileSource(BucketTree(filesystem(link), config.bucket), config)
+        return open_file_source(BucketTree(filesystem(link), config.bucket), config)
 
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
         config = SinkConfig.parse(to_job, with_bucket=True)
@@ -164,5 +181,5 @@ class ThirdPartyObsConnector(ObsConnector):
     storage_types = ("S3",)
     link_inputs = (
         InputSpec("linkConfig.storageType", "ENUM", mandatory=True, default="S3"),
-        *ObsConnector.link_inputs[1:],
+        *endpoint_inputs(mandatory=True),
     )

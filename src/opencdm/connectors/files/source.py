@@ -1,24 +1,27 @@
 """A file job's source: the files the job's paths name, read as one stream of batches.
 
-Files are split across extractors: a partition is a group of files (balanced by size), and a
-Parquet file may be cut into ranges of row groups when there are fewer files than extractors.
+Files are split across extractors: a partition is a group of files and pieces of files (balanced
+by size). A Parquet file may be cut into ranges of row groups when there are fewer files than
+extractors; an uncompressed CSV file larger than its share of the job (and than splitFileSize)
+into byte ranges, each read from its first line start (see CsvReader.splittable).
 """
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from opencdm.connectors.base import Partition, Source
+from opencdm.connectors.base import Partition, RejectedRow, Source
 from opencdm.connectors.files.config import FileFormat, SourceConfig
 from opencdm.connectors.files.formats import ParquetReader, reader_for
 from opencdm.connectors.files.tree import FileTree, FoundFile
 from opencdm.errors import CdmError
 
-# (path, first row group, end row group) with None, None for the whole file; size for balancing.
+# (path, start, end): a range of row groups (Parquet) or bytes (CSV), None, None for the whole file.
 Unit = tuple[str, int | None, int | None]
 
 
@@ -28,6 +31,7 @@ class FileSource(Source):
         self._config = config
         self._reader = reader_for(tree, config)
         self._files: list[FoundFile] | None = None
+        self._rejected: list[RejectedRow] = []
 
     def _listed(self) -> list[FoundFile]:
         if self._files is None:
@@ -37,8 +41,9 @@ class FileSource(Source):
             files = self._tree.list_files(config.paths, config.filter, skip=config.marker_file)
             if not files:
                 raise CdmError(
-                    "Cdm.0420", f"The source file or directory does not exist: no file to read in "
-                    f"{', '.join(config.paths)} (after the filters)."
+                    "Cdm.0420",
+                    f"The source file or directory does not exist: no file to read in "
+                    f"{', '.join(config.paths)} (after the filters).",
                 )
             self._files = files
         return self._files
@@ -59,6 +64,11 @@ class FileSource(Source):
     def schema(self) -> pa.Schema:
         return self._reader.schema(self._listed()[0])
 
+    def take_rejected(self) -> list[RejectedRow]:
+        rows = list(self._rejected)
+        self._rejected.clear()  # the list itself: read() hands rows to its append
+        return rows
+
     def estimate_rows(self) -> int | None:
         return self._reader.estimate_rows(self._listed())
 
@@ -69,6 +79,8 @@ class FileSource(Source):
         units: list[tuple[Unit, int]] = [((file.path, None, None), file.size) for file in files]
         if self._config.format is FileFormat.PARQUET and len(files) < max_partitions:
             units = self._row_group_ranges(files, max_partitions)
+        elif self._config.format is FileFormat.CSV:
+            units = self._byte_ranges(files, max_partitions)
         # Largest first into the least loaded group; each group then reads in path order.
         groups: list[tuple[int, list[Unit]]] = [(0, []) for _ in range(min(max_partitions, len(units)))]
         for unit, size in sorted(units, key=lambda item: -item[1]):
@@ -94,10 +106,24 @@ class FileSource(Source):
                     units.append(((file.path, start, end), file.size * (end - start) // max(groups, 1)))
         return units
 
+    def _byte_ranges(self, files: list[FoundFile], max_partitions: int) -> list[tuple[Unit, int]]:
+        # A file larger than its share of the job is cut into pieces of about that share.
+        share = max(self._config.split_bytes, math.ceil(sum(file.size for file in files) / max_partitions))
+        units: list[tuple[Unit, int]] = []
+        for file in files:
+            if file.size <= share or not self._reader.splittable(file):
+                units.append(((file.path, None, None), file.size))
+                continue
+            pieces = math.ceil(file.size / share)
+            bounds = [index * file.size // pieces for index in range(pieces)] + [file.size]
+            units.extend(((file.path, start, end), end - start) for start, end in zip(bounds, bounds[1:], strict=False))
+        return units
+
     def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
         files = self._listed()
         self.schema()
         units: list[Unit] = partition.spec.get("units") or [(file.path, None, None) for file in files]
+        reject = self._rejected.append if self.skip_rejected_rows else None
         for path, start, end in units:
-            row_groups = (start, end) if start is not None and end is not None else None
-            yield from self._reader.read(FoundFile(path, 0), batch_rows, row_groups)
+            piece = (start, end) if start is not None and end is not None else None
+            yield from self._reader.read(FoundFile(path, 0), batch_rows, piece, reject)

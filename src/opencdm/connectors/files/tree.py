@@ -93,6 +93,19 @@ class FileTree(ABC):
                     found[entry.path] = FoundFile(entry.path, entry.size or 0)
         return [found[path] for path in sorted(found)]
 
+    def check_marker(self, relative_paths: tuple[str, ...], marker: str) -> None:
+        """useMarkerFile: a job reads a directory only once the marker file is there (we do not wait
+        for it: the run fails, to be started again)."""
+        for relative in relative_paths:
+            path = self.path(relative)
+            directory = path if self.info(path).type == pafs.FileType.Directory else posixpath.dirname(path)
+            marker_path = posixpath.join(directory, marker)
+            if self.info(marker_path).type != pafs.FileType.File:
+                raise CdmError(
+                    "Cdm.0420",
+                    f"The marker file {self.show(marker_path)} does not exist (fromJobConfig.useMarkerFile).",
+                )
+
     # --- writing ----------------------------------------------------------------------------
     def make_directory(self, path: str) -> None:
         try:
@@ -123,7 +136,9 @@ class FileTree(ABC):
     def create(self, path: str) -> Any:
         """An output stream to a new file (replacing any file of that name)."""
         try:
-            return self.filesystem.open_output_stream(path)
+            # compression=None: pyarrow would otherwise gzip a file named *.gz on its own, on top of
+            # what the writer compresses (and a BINARY_FILE copy of a .gz file).
+            return self.filesystem.open_output_stream(path, compression=None)
         except OSError as exc:
             raise self.error(exc, f"create file {self.show(path)}", "Cdm.0244") from exc
 

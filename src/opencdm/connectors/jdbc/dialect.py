@@ -34,6 +34,7 @@ from opencdm.connectors.base import (
     RejectedRow,
     Sink,
     Source,
+    TableScan,
     WriteResult,
 )
 from opencdm.connectors.jdbc import types as t
@@ -310,6 +311,11 @@ class Dialect(ABC):
         updated = self.merge(conn, loaded, selected, target, columns, merge)
         self.execute(conn, self.empty_statement(loaded))
         return updated
+
+    def table_scan(self, schema: str, table: str, columns: Sequence[Column]) -> TableScan | None:
+        """``columns`` of the table described for a destination that reads it by itself, when the
+        dialect can describe one (see TableScan)."""
+        return None
 
     # --- the native fast path (dialects with a native_format_name) --------------------------------
     def native_connect(self) -> Any:
@@ -640,6 +646,13 @@ class JdbcSource(Source):
     def native_format(self) -> NativeFormat | None:
         name = self._dialect.native_format_name
         return NativeFormat(name, tuple(column.native for column in self._columns)) if name else None
+
+    def table_scan(self) -> TableScan | None:
+        config = self._config
+        if config.sql is not None or self._where is not None:
+            return None
+        assert config.table_name is not None
+        return self._dialect.table_scan(self._schema_name, config.table_name, self._columns)
 
     def read_native(self, partition: Partition) -> Iterator[NativeChunk]:
         dialect, config = self._dialect, self._config

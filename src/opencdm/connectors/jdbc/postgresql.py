@@ -18,7 +18,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import pq
 
-from opencdm.connectors.base import NativeChunk, WriteResult
+from opencdm.connectors.base import NativeChunk, TableScan, WriteResult
 from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import APPEND, Dialect, Merge, Writer
@@ -182,6 +182,12 @@ class PostgresDialect(Dialect):
 
     def _connect(self) -> Any:
         return adbc.connect(self._conninfo())
+
+    def table_scan(self, schema: str, table: str, columns: Sequence[Column]) -> TableScan:
+        return TableScan(
+            "postgresql", self._conninfo(), self.link.password, schema, table,
+            tuple(column.field.name for column in columns), tuple(column.native for column in columns),
+        )
 
     def native_connect(self) -> Any:
         # RawCursor takes the same $1 placeholders as ADBC, so every metadata query serves both.

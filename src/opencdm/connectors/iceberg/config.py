@@ -1,0 +1,196 @@
+"""The link and job inputs of iceberg-connector, parsed once; pyiceberg catalogs opened from them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from opencdm.connectors.files.obs import CONNECT_SECONDS, REQUEST_SECONDS, filesystem
+from opencdm.connectors.inputs import boolean, columns, enum_value, integer, required, text
+from opencdm.errors import CdmError
+from opencdm.settings import Settings
+
+if TYPE_CHECKING:  # pyiceberg is imported when a catalog is opened, not with the connector registry
+    from pyiceberg.catalog import Catalog
+
+DEFAULT_CATALOG_NAME = "opencdm"
+# pyiceberg asks AWS for a bucket's region when none is given: never wanted off AWS.
+DEFAULT_REGION = "us-east-1"
+
+
+class WriteMode(Enum):
+    APPEND = "APPEND"
+    OVERWRITE = "OVERWRITE"
+
+
+def invalid(name: str, value: str, why: str) -> CdmError:
+    return CdmError("Cdm.0014", f"The parameter is invalid: {name} [{value}] {why}.")
+
+
+def local_path(name: str, path: str) -> str:
+    """A path on the server's machine, inside the directories the operator allows (as nas links)."""
+    allowed = Settings.from_env().file_roots
+    if allowed is None:
+        raise CdmError(
+            "Cdm.0014",
+            f"Local paths in {name} are disabled on this server: its operator allows them by setting "
+            "OPENCDM_FILE_ROOTS to the directories links may use (separated by ':') and restarting it.",
+        )
+    if not os.path.isabs(path):
+        raise invalid(name, path, "must be an absolute path")
+    real = os.path.realpath(path)
+    if not any(os.path.commonpath([os.path.realpath(root), real]) == os.path.realpath(root) for root in allowed):
+        raise invalid(
+            name,
+            path,
+            f"is outside the directories this server allows (OPENCDM_FILE_ROOTS: {os.pathsep.join(allowed)})",
+        )
+    return real
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    catalog_type: str
+    catalog_name: str
+    catalog_uri: str
+    warehouse: str
+    properties: dict[str, str]  # pyiceberg's, the warehouse's FileIO included
+    secrets: tuple[str, ...]  # never echoed in a message
+
+    @classmethod
+    def parse(cls, link: Mapping[str, str]) -> LinkConfig:
+        catalog_type = required(link, "linkConfig.catalogType").lower()
+        if catalog_type not in ("sql", "rest"):
+            raise invalid("linkConfig.catalogType", catalog_type, "must be sql or rest")
+        uri = required(link, "linkConfig.catalogUri")
+        secrets: list[str] = []
+        if catalog_type == "sql":
+            uri, password = sql_uri(uri)
+            secrets += [password] if password else []
+        warehouse = required(link, "linkConfig.warehouse")
+        properties = {"uri": uri, "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO"}
+        if warehouse.startswith("s3://"):
+            filesystem(link)  # the obs link's checks: host without scheme, protocol, port, keys
+            properties |= s3_properties(link)
+            secrets.append(properties["s3.secret-access-key"])
+        elif "://" in warehouse and not warehouse.startswith("file://"):
+            raise invalid("linkConfig.warehouse", warehouse, "must be a local path or s3://bucket/prefix")
+        elif catalog_type == "rest" and not warehouse.startswith(("/", "file://")):
+            pass  # the name of one of the REST catalog's warehouses: the catalog says where tables are
+        else:
+            warehouse = "file://" + local_path("linkConfig.warehouse", warehouse.removeprefix("file://"))
+        properties["warehouse"] = warehouse.rstrip("/")
+        return cls(
+            catalog_type,
+            text(link, "linkConfig.catalogName") or DEFAULT_CATALOG_NAME,
+            uri,
+            properties["warehouse"],
+            properties,
+            tuple(secrets),
+        )
+
+    def open(self) -> Catalog:
+        with errors(self, "Cdm.0901", "Cannot connect to the Iceberg catalog."):
+            if self.catalog_type == "sql":
+                from pyiceberg.catalog.sql import SqlCatalog
+
+                return SqlCatalog(self.catalog_name, **self.properties)
+            from pyiceberg.catalog.rest import RestCatalog
+
+            return RestCatalog(self.catalog_name, **self.properties)
+
+
+def sql_uri(uri: str) -> tuple[str, str | None]:
+    """The SQLAlchemy URL of a SQL catalog (PostgreSQL through psycopg 3), and its password."""
+    try:
+        url = make_url(uri)
+    except ArgumentError:
+        raise CdmError(  # not echoed: it may hold a password
+            "Cdm.0014",
+            "The parameter is invalid: linkConfig.catalogUri is not a SQLAlchemy URL such as "
+            "postgresql+psycopg://user@host/db or sqlite:////path/catalog.db.",
+        ) from None
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "postgresql":
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+    elif url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise invalid("linkConfig.catalogUri", shown, "must name a database file")
+        url = url.set(database=local_path("linkConfig.catalogUri", url.database))
+    else:
+        raise invalid("linkConfig.catalogUri", shown, "must be a PostgreSQL or SQLite URL")
+    return url.render_as_string(hide_password=False), url.password and str(url.password)
+
+
+def s3_properties(link: Mapping[str, str]) -> dict[str, str]:
+    server, port = required(link, "linkConfig.server"), integer(link, "linkConfig.port")
+    protocol = (text(link, "linkConfig.protocol") or "https").lower()
+    path_style = boolean(link, "linkConfig.pathStyle") if text(link, "linkConfig.pathStyle") else True
+    return {
+        "s3.endpoint": f"{protocol}://{server}" + (f":{port}" if port else ""),
+        "s3.access-key-id": required(link, "linkConfig.accessKey"),
+        "s3.secret-access-key": required(link, "linkConfig.securityKey"),
+        "s3.region": text(link, "linkConfig.region") or DEFAULT_REGION,
+        "s3.force-virtual-addressing": str(not path_style).lower(),
+        "s3.connect-timeout": str(CONNECT_SECONDS),
+        "s3.request-timeout": str(REQUEST_SECONDS),
+    }
+
+
+@contextmanager
+def errors(link: LinkConfig, code: str, what: str) -> Iterator[None]:
+    """Turn a catalog, storage or pyiceberg failure into a CdmError with its own message, secrets hidden."""
+    try:
+        yield
+    except CdmError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyiceberg, SQLAlchemy, HTTP and storage errors alike
+        message = str(exc).strip() or type(exc).__name__
+        for secret in link.secrets:
+            message = message.replace(secret, "******")
+        raise CdmError(code, f"{what} Cause: {message}") from exc
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    namespace: str
+    table: str
+    snapshot_id: int | None = None
+    write_mode: WriteMode = WriteMode.APPEND
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def identifier(self) -> tuple[str, ...]:
+        return (*self.namespace.split("."), self.table)
+
+    @property
+    def display(self) -> str:
+        return f"{self.namespace}.{self.table}"
+
+    @classmethod
+    def parse_source(cls, from_job: Mapping[str, str]) -> TableConfig:
+        snapshot = text(from_job, "fromJobConfig.snapshotId")
+        if snapshot is not None and not snapshot.lstrip("-").isdigit():
+            raise invalid("fromJobConfig.snapshotId", snapshot, "must be a snapshot id (an integer)")
+        return cls(
+            required(from_job, "fromJobConfig.namespace"),
+            required(from_job, "fromJobConfig.tableName"),
+            snapshot_id=int(snapshot) if snapshot is not None else None,
+        )
+
+    @classmethod
+    def parse_sink(cls, to_job: Mapping[str, str]) -> TableConfig:
+        return cls(
+            required(to_job, "toJobConfig.namespace"),
+            required(to_job, "toJobConfig.tableName"),
+            write_mode=enum_value(to_job, "toJobConfig.writeMode", WriteMode, WriteMode.APPEND),
+            partition_by=columns(to_job, "toJobConfig.partitionBy") or (),
+        )

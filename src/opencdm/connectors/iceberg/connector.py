@@ -1,0 +1,53 @@
+"""iceberg-connector: its link inputs, and its sources and sinks (pyiceberg is imported when one opens)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.files.obs import endpoint_inputs, filesystem
+from opencdm.connectors.iceberg.config import DEFAULT_CATALOG_NAME, LinkConfig, TableConfig, errors
+
+
+class IcebergConnector(Connector):
+    name = "iceberg-connector"
+    link_inputs = (
+        InputSpec("linkConfig.catalogType", "ENUM", mandatory=True, default="sql"),
+        InputSpec("linkConfig.catalogUri", mandatory=True, sensitive=True, size=1024),  # may hold a password
+        InputSpec("linkConfig.catalogName", size=255, default=DEFAULT_CATALOG_NAME),
+        InputSpec("linkConfig.warehouse", mandatory=True, size=1024),
+        *endpoint_inputs(mandatory=False),  # a warehouse on S3
+    )
+
+    def check_link_inputs(self, link: Mapping[str, str]) -> None:
+        LinkConfig.parse(link)
+
+    def validate_link(self, link: Mapping[str, str]) -> None:
+        from opencdm.connectors.iceberg.tables import close_catalog
+
+        config = LinkConfig.parse(link)
+        catalog = config.open()
+        try:
+            with errors(config, "Cdm.0901", "Cannot connect to the Iceberg catalog."):
+                catalog.list_namespaces()
+            if config.warehouse.startswith("s3://"):
+                with errors(config, "Cdm.0800", "Cannot connect to the OBS server:"):
+                    filesystem(link).get_file_info(config.warehouse.removeprefix("s3://"))
+        finally:
+            close_catalog(catalog)
+
+    def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
+        TableConfig.parse_source(from_job)
+
+    def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
+        TableConfig.parse_sink(to_job)
+
+    def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
+        from opencdm.connectors.iceberg.source import IcebergSource
+
+        return IcebergSource(LinkConfig.parse(link), TableConfig.parse_source(from_job))
+
+    def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
+        from opencdm.connectors.iceberg.sink import IcebergSink
+
+        return IcebergSink(LinkConfig.parse(link), TableConfig.parse_sink(to_job))
