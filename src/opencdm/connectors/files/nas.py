@@ -24,28 +24,33 @@ from opencdm.settings import Settings
 ROOT_INPUT = "linkConfig.rootDirectory"
 
 
-def _root(link: Mapping[str, str]) -> str:
-    """The link's root, checked against the directories the operator allows."""
-    root = required(link, ROOT_INPUT)
+def allowed_local_path(name: str, path: str) -> str:
+    """``path`` (the value of input ``name``) resolved, when it lies inside the directories the
+    operator allows (OPENCDM_FILE_ROOTS): nas link roots, local Iceberg warehouses and catalogs."""
     allowed = Settings.from_env().file_roots
     if allowed is None:
         raise CdmError(
             "Cdm.0014",
-            "nas-connector links are disabled on this server: its operator allows them by setting "
+            f"Local paths in {name} are disabled on this server: its operator allows them by setting "
             "OPENCDM_FILE_ROOTS to the directories links may use (separated by ':') and restarting it.",
         )
-    if not os.path.isabs(root):
-        raise CdmError("Cdm.0014", f"The parameter is invalid: {ROOT_INPUT} [{root}] must be an absolute path.")
-    real = os.path.realpath(root)
+    if not os.path.isabs(path):
+        raise CdmError("Cdm.0014", f"The parameter is invalid: {name} [{path}] must be an absolute path.")
+    real = os.path.realpath(path)
     for allowed_root in allowed:
         real_allowed = os.path.realpath(allowed_root)
         if os.path.commonpath([real_allowed, real]) == real_allowed:
             return real
     raise CdmError(
         "Cdm.0014",
-        f"The parameter is invalid: {ROOT_INPUT} [{root}] is outside the directories this server allows "
+        f"The parameter is invalid: {name} [{path}] is outside the directories this server allows "
         f"(OPENCDM_FILE_ROOTS: {os.pathsep.join(allowed)}).",
     )
+
+
+def _root(link: Mapping[str, str]) -> str:
+    """The link's root, checked against the directories the operator allows."""
+    return allowed_local_path(ROOT_INPUT, required(link, ROOT_INPUT))
 
 
 class LocalTree(FileTree):

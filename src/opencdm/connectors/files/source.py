@@ -9,11 +9,9 @@ into byte ranges, each read from its first line start (see CsvReader.splittable)
 from __future__ import annotations
 
 import math
-import posixpath
 from collections.abc import Iterator
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 
 from opencdm.connectors.base import Partition, RejectedRow, Source
 from opencdm.connectors.files.config import FileFormat, SourceConfig
@@ -37,7 +35,7 @@ class FileSource(Source):
         if self._files is None:
             config = self._config
             if config.marker_file is not None:
-                self._check_marker(config.marker_file)
+                self._tree.check_marker(config.paths, config.marker_file)
             files = self._tree.list_files(config.paths, config.filter, skip=config.marker_file)
             if not files:
                 raise CdmError(
@@ -47,19 +45,6 @@ class FileSource(Source):
                 )
             self._files = files
         return self._files
-
-    def _check_marker(self, marker: str) -> None:
-        """useMarkerFile: the job reads a directory only once the marker file is there (we do not
-        wait for it: the run fails, to be started again)."""
-        for relative in self._config.paths:
-            path = self._tree.path(relative)
-            directory = path if self._tree.info(path).type == pafs.FileType.Directory else posixpath.dirname(path)
-            marker_path = posixpath.join(directory, marker)
-            if self._tree.info(marker_path).type != pafs.FileType.File:
-                raise CdmError(
-                    "Cdm.0420",
-                    f"The marker file {self._tree.show(marker_path)} does not exist (fromJobConfig.useMarkerFile).",
-                )
 
     def schema(self) -> pa.Schema:
         return self._reader.schema(self._listed()[0])

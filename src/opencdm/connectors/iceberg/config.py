@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,10 +11,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from opencdm.connectors.files.nas import allowed_local_path
 from opencdm.connectors.files.obs import CONNECT_SECONDS, REQUEST_SECONDS, filesystem
 from opencdm.connectors.inputs import boolean, columns, enum_value, integer, required, text
 from opencdm.errors import CdmError
-from opencdm.settings import Settings
 
 if TYPE_CHECKING:  # pyiceberg is imported when a catalog is opened, not with the connector registry
     from pyiceberg.catalog import Catalog
@@ -32,27 +31,6 @@ class WriteMode(Enum):
 
 def invalid(name: str, value: str, why: str) -> CdmError:
     return CdmError("Cdm.0014", f"The parameter is invalid: {name} [{value}] {why}.")
-
-
-def local_path(name: str, path: str) -> str:
-    """A path on the server's machine, inside the directories the operator allows (as nas links)."""
-    allowed = Settings.from_env().file_roots
-    if allowed is None:
-        raise CdmError(
-            "Cdm.0014",
-            f"Local paths in {name} are disabled on this server: its operator allows them by setting "
-            "OPENCDM_FILE_ROOTS to the directories links may use (separated by ':') and restarting it.",
-        )
-    if not os.path.isabs(path):
-        raise invalid(name, path, "must be an absolute path")
-    real = os.path.realpath(path)
-    if not any(os.path.commonpath([os.path.realpath(root), real]) == os.path.realpath(root) for root in allowed):
-        raise invalid(
-            name,
-            path,
-            f"is outside the directories this server allows (OPENCDM_FILE_ROOTS: {os.pathsep.join(allowed)})",
-        )
-    return real
 
 
 @dataclass(frozen=True)
@@ -85,7 +63,7 @@ class LinkConfig:
         elif catalog_type == "rest" and not warehouse.startswith(("/", "file://")):
             pass  # the name of one of the REST catalog's warehouses: the catalog says where tables are
         else:
-            warehouse = "file://" + local_path("linkConfig.warehouse", warehouse.removeprefix("file://"))
+            warehouse = "file://" + allowed_local_path("linkConfig.warehouse", warehouse.removeprefix("file://"))
         properties["warehouse"] = warehouse.rstrip("/")
         return cls(
             catalog_type,
@@ -124,7 +102,7 @@ def sql_uri(uri: str) -> tuple[str, str | None]:
     elif url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise invalid("linkConfig.catalogUri", shown, "must name a database file")
-        url = url.set(database=local_path("linkConfig.catalogUri", url.database))
+        url = url.set(database=allowed_local_path("linkConfig.catalogUri", url.database))
     else:
         raise invalid("linkConfig.catalogUri", shown, "must be a PostgreSQL or SQLite URL")
     return url.render_as_string(hide_password=False), url.password and str(url.password)

@@ -15,7 +15,8 @@ from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.transforms import IdentityTransform
 
-from opencdm.connectors.iceberg.config import LinkConfig, TableConfig, errors, invalid, local_path
+from opencdm.connectors.files.nas import allowed_local_path
+from opencdm.connectors.iceberg.config import LinkConfig, TableConfig, errors, invalid
 from opencdm.connectors.jdbc.types import TIMESTAMP_TZ
 from opencdm.errors import CdmError
 
@@ -36,7 +37,7 @@ def load_table(catalog: Catalog, link: LinkConfig, config: TableConfig) -> Table
 def check_location(location: str, config: TableConfig) -> None:
     # A catalog may place a table anywhere: on this machine, only where nas links may go too.
     if "://" not in location or location.startswith("file://"):
-        local_path(f"the location of table [{config.display}]", location.removeprefix("file://"))
+        allowed_local_path(f"the location of table [{config.display}]", location.removeprefix("file://"))
 
 
 def arrow_schema(schema: Schema) -> pa.Schema:
