@@ -260,6 +260,13 @@ def test_job_inputs_are_checked_when_the_job_is_created(
     ):
         response = create_job(api, file_server, ("nas-connector", nas, inputs), destination)
         assert response.status_code == 400 and message in response.json()["externalMessage"], response.text
+    # Files are numbered by one writer in order: a run cannot commit them partition by partition.
+    resumable = create_job(api, file_server, ("generic-jdbc-connector", destination[1], {
+        "fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "t"}),
+        ("nas-connector", nas, {"toJobConfig.outputDirectory": "/out", "toJobConfig.outputFormat": "CSV_FILE"}),
+        throttling={"throttlingConfig.resumable": "true"})
+    assert resumable.status_code == 400, resumable.text
+    assert "nas-connector destinations do not allow" in resumable.json()["externalMessage"]
     started = create_job(api, file_server, ("nas-connector", nas, {
         "fromJobConfig.inputDirectory": "/nothing-here", "fromJobConfig.inputFormat": "CSV_FILE"}), destination)
     assert "does not exist: /nothing-here" in failed(start_and_wait(api, file_server, started.json()["name"]))

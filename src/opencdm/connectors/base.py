@@ -250,6 +250,9 @@ class Connector(ABC):
 
     name: str
     link_inputs: tuple[InputSpec, ...]
+    # Whether its sinks can commit a run partition by partition and take up another run's
+    # partitions (Sink.attach): throttlingConfig.resumable needs it.
+    commits_partitions_alone: bool = True
 
     @property
     def sensitive_inputs(self) -> frozenset[str]:

@@ -217,6 +217,12 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
             "The parameter is invalid: throttlingConfig.resumable commits partitions one by one, which neither "
             "an incremental cursor (fromJobConfig.incrMigration) nor toJobConfig.useStageTable allows.",
         )
+    if driver.resumable and not get_connector(draft.to_connector_name).commits_partitions_alone:
+        raise CdmError(
+            "Cdm.0014",
+            f"The parameter is invalid: throttlingConfig.resumable commits partitions one by one, which "
+            f"{draft.to_connector_name} destinations do not allow.",
+        )
     if driver.record_dirty_data and driver.dirty_data_link is not None:
         find_link(session, cluster, driver.dirty_data_link)
         if driver.dirty_data_directory is None:

@@ -81,6 +81,8 @@ def _tree(link: Mapping[str, str]) -> LocalTree:
 
 class NasConnector(Connector):
     name = "nas-connector"
+    # Files are numbered in the order one writer writes them: a resumed run would number anew.
+    commits_partitions_alone = False
     link_inputs = (InputSpec(ROOT_INPUT, mandatory=True, size=1024),)
 
     def check_link_inputs(self, link: Mapping[str, str]) -> None:

@@ -120,6 +120,8 @@ def endpoint_inputs(mandatory: bool) -> tuple[InputSpec, ...]:
 
 class ObsConnector(Connector):
     name = "obs-connector"
+    # Files are numbered in the order one writer writes them: a resumed run would number anew.
+    commits_partitions_alone = False
     storage_types: tuple[str, ...] = ("OBS", "S3")
     link_inputs = (InputSpec("linkConfig.storageType", "ENUM", default="OBS"), *endpoint_inputs(mandatory=True))
 
