@@ -10,8 +10,8 @@ The path is taken only where the file read back is the one the Arrow path writes
   table before anything is written;
 - the source's Arrow schema (field metadata included: varchar lengths, NOT NULL) is stored in the
   file as pyarrow stores it (``ARROW:schema``), so pyarrow reads back the same schema;
-- one file, on the local file system or on S3 (DuckDB's httpfs, with the settings of the link's
-  ``pyarrow.fs.S3FileSystem``), without ``writeFileSize``, ``partitionBy`` or brotli; anything
+- one file, on the local file system or on S3 (DuckDB's httpfs, with the link's ``S3Endpoint``),
+  without ``writeFileSize``, ``partitionBy`` or brotli; anything
   else takes the Arrow path.
 
 DuckDB and its extensions come from PyPI wheels pinned to one version (duckdb,
@@ -27,7 +27,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -38,6 +38,9 @@ from opencdm.connectors.files.config import FileFormat, SinkConfig
 from opencdm.connectors.files.tree import FileTree
 from opencdm.connectors.jdbc import types as t
 from opencdm.errors import CdmError
+
+if TYPE_CHECKING:
+    from opencdm.connectors.files.obs import S3Endpoint
 
 # A bounded footprint beside the worker's own; DuckDB streams COPY ... TO, so it rarely nears it.
 MEMORY_LIMIT = "1GB"
@@ -97,20 +100,11 @@ def _extension(package: str) -> Path | None:
     return found[0] if found else None
 
 
-def _s3_settings(tree: FileTree) -> dict[str, Any] | None:
-    """The settings of the tree's S3 file system (what pyarrow pickles it as); None elsewhere."""
-    if not isinstance(tree.filesystem, pafs.S3FileSystem):
-        return None
-    _, (settings,) = tree.filesystem.__reduce__()
-    return dict(settings)
-
-
 def _location(tree: FileTree, path: str) -> str | None:
     """``path`` of ``tree`` as DuckDB names it; None where DuckDB cannot write it as the tree would."""
     if isinstance(tree.filesystem, pafs.LocalFileSystem):
         return path
-    settings = _s3_settings(tree)
-    if settings is None or settings["session_token"] or settings["role_arn"] or settings["anonymous"]:
+    if tree.s3_endpoint() is None:
         return None
     if any(mark in path for mark in "?#%*[{"):  # taken for URL parts or globs
         return None
@@ -125,7 +119,7 @@ def accepts(tree: FileTree, config: SinkConfig, schema: pa.Schema, scan: TableSc
         return False
     if _location(tree, tree.path(config.directory)) is None:
         return False
-    if _s3_settings(tree) is not None and _extension("duckdb_extension_httpfs") is None:
+    if tree.s3_endpoint() is not None and _extension("duckdb_extension_httpfs") is None:
         return False
     if config.compression not in _CODECS:
         return False
@@ -150,12 +144,12 @@ class _Session:
     """One DuckDB database in memory with the PostgreSQL database attached, read-only, and the
     destination's S3 credentials when it writes to S3."""
 
-    def __init__(self, scan: TableScan, s3: dict[str, Any] | None) -> None:
+    def __init__(self, scan: TableScan, s3: S3Endpoint | None) -> None:
         import duckdb
 
         self._scan = scan
         # Secrets to keep out of messages.
-        self._secrets = [secret for secret in (scan.password, s3 and s3["secret_key"]) if secret]
+        self._secrets = [secret for secret in (scan.password, s3 and s3.secret_key) if secret]
         self.errors: type[Exception] = duckdb.Error
         extension = _extension("duckdb_extension_postgres_scanner")
         assert extension is not None, "accepts() first"
@@ -179,17 +173,17 @@ class _Session:
             self.con.close()
             raise CdmError("Cdm.0903", f"Failed to obtain metadata. Cause: {self.message(exc)}") from exc
 
-    def _add_s3(self, s3: dict[str, Any]) -> None:
+    def _add_s3(self, s3: S3Endpoint) -> None:
         httpfs = _extension("duckdb_extension_httpfs")
         assert httpfs is not None, "accepts() first"
         self.con.execute(f"LOAD {_literal(str(httpfs))}")
         options = {
-            "KEY_ID": _literal(s3["access_key"]),
-            "SECRET": _literal(s3["secret_key"]),
-            "ENDPOINT": _literal(s3["endpoint_override"]),
-            "URL_STYLE": _literal("vhost" if s3["force_virtual_addressing"] else "path"),
-            "USE_SSL": "true" if s3["scheme"] == "https" else "false",
-            **({"REGION": _literal(s3["region"])} if s3["region"] else {}),
+            "KEY_ID": _literal(s3.access_key),
+            "SECRET": _literal(s3.secret_key),
+            "ENDPOINT": _literal(s3.host),
+            "URL_STYLE": _literal("path" if s3.path_style else "vhost"),
+            "USE_SSL": "true" if s3.scheme == "https" else "false",
+            **({"REGION": _literal(s3.region)} if s3.region else {}),
         }
         self.con.execute(
             f"CREATE SECRET opencdm_destination (TYPE s3, {', '.join(f'{k} {v}' for k, v in options.items())})"
@@ -235,7 +229,7 @@ def copy_table(
     file)."""
     location = _location(tree, path)
     assert location is not None, "accepts() first"
-    session = _Session(scan, _s3_settings(tree))
+    session = _Session(scan, tree.s3_endpoint())
     try:
         session.check_types()
         arrow_schema = base64.b64encode(schema.serialize().to_pybytes()).decode()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pyarrow.fs as pafs
@@ -35,9 +36,13 @@ _CREDENTIAL_ERRORS = (
 class BucketTree(FileTree):
     """Keys of one bucket; a job path is a key prefix (a leading "/" is ignored)."""
 
-    def __init__(self, filesystem: pafs.FileSystem, bucket: str) -> None:
-        super().__init__(filesystem, bucket)
+    def __init__(self, endpoint: S3Endpoint, bucket: str) -> None:
+        super().__init__(endpoint.filesystem(), bucket)
         self.bucket = bucket
+        self.endpoint = endpoint
+
+    def s3_endpoint(self) -> S3Endpoint:
+        return self.endpoint
 
     def path(self, relative: str) -> str:
         key = posixpath.normpath("/" + relative).lstrip("/")
@@ -76,32 +81,54 @@ class BucketTree(FileTree):
         self.check_bucket()
 
 
-def filesystem(link: Mapping[str, str]) -> pafs.S3FileSystem:
-    server = required(link, "linkConfig.server")
-    if "/" in server:
-        raise CdmError(
-            "Cdm.0014",
-            f"The parameter is invalid: linkConfig.server [{server}] must be a host name, without "
-            "scheme or path (use linkConfig.protocol for http).",
+@dataclass(frozen=True)
+class S3Endpoint:
+    """An S3-compatible endpoint as a link's inputs (``endpoint_inputs``) name it, checked."""
+
+    host: str  # host name, ":port" added when the link gives one
+    scheme: str  # http or https
+    path_style: bool
+    region: str | None
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, link: Mapping[str, str]) -> S3Endpoint:
+        server = required(link, "linkConfig.server")
+        if "/" in server:
+            raise CdmError(
+                "Cdm.0014",
+                f"The parameter is invalid: linkConfig.server [{server}] must be a host name, without "
+                "scheme or path (use linkConfig.protocol for http).",
+            )
+        protocol = (text(link, "linkConfig.protocol") or "https").lower()
+        if protocol not in ("http", "https"):
+            raise CdmError(
+                "Cdm.0014", f"The parameter is invalid: linkConfig.protocol [{protocol}] must be https or http."
+            )
+        port = integer(link, "linkConfig.port")
+        if port is not None and not 1 <= port <= 65535:
+            raise CdmError("Cdm.0024", "[linkConfig.port] must be within the range [1, 65535].")
+        return cls(
+            host=f"{server}:{port}" if port else server,
+            scheme=protocol,
+            path_style=boolean(link, "linkConfig.pathStyle") if text(link, "linkConfig.pathStyle") else True,
+            region=text(link, "linkConfig.region"),
+            access_key=required(link, "linkConfig.accessKey"),
+            secret_key=required(link, "linkConfig.securityKey"),
         )
-    protocol = (text(link, "linkConfig.protocol") or "https").lower()
-    if protocol not in ("http", "https"):
-        raise CdmError("Cdm.0014", f"The parameter is invalid: linkConfig.protocol [{protocol}] must be https or http.")
-    port = integer(link, "linkConfig.port")
-    if port is not None and not 1 <= port <= 65535:
-        raise CdmError("Cdm.0024", "[linkConfig.port] must be within the range [1, 65535].")
-    path_style = boolean(link, "linkConfig.pathStyle") if text(link, "linkConfig.pathStyle") else True
-    region = text(link, "linkConfig.region")
-    return pafs.S3FileSystem(
-        access_key=required(link, "linkConfig.accessKey"),
-        secret_key=required(link, "linkConfig.securityKey"),
-        endpoint_override=f"{server}:{port}" if port else server,
-        scheme=protocol,
-        force_virtual_addressing=not path_style,
-        connect_timeout=CONNECT_SECONDS,
-        request_timeout=REQUEST_SECONDS,
-        **({"region": region} if region else {}),
-    )
+
+    def filesystem(self) -> pafs.S3FileSystem:
+        return pafs.S3FileSystem(
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            endpoint_override=self.host,
+            scheme=self.scheme,
+            force_virtual_addressing=not self.path_style,
+            connect_timeout=CONNECT_SECONDS,
+            request_timeout=REQUEST_SECONDS,
+            **({"region": self.region} if self.region else {}),
+        )
 
 
 def endpoint_inputs(mandatory: bool) -> tuple[InputSpec, ...]:
@@ -133,12 +160,12 @@ class ObsConnector(Connector):
                 f"The parameter is invalid: linkConfig.storageType [{storage}] must be "
                 f"{' or '.join(self.storage_types)} for {self.name}.",
             )
-        filesystem(link)
+        S3Endpoint.parse(link)
 
     def validate_link(self, link: Mapping[str, str]) -> None:
         self.check_link_inputs(link)
         try:
-            filesystem(link).get_file_info(pafs.FileSelector("", recursive=False))
+            S3Endpoint.parse(link).filesystem().get_file_info(pafs.FileSelector("", recursive=False))
         except OSError as exc:
             message = str(exc)
             if any(marker in message for marker in _CREDENTIAL_ERRORS):
@@ -160,19 +187,19 @@ class ObsConnector(Connector):
     def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
         config = SourceConfig.parse(from_job, with_bucket=True)
         assert config.bucket is not None
-        return open_file_source(BucketTree(filesystem(link), config.bucket), config)
+        return open_file_source(BucketTree(S3Endpoint.parse(link), config.bucket), config)
 
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
         config = SinkConfig.parse(to_job, with_bucket=True)
         assert config.bucket is not None
-        return FileSink(BucketTree(filesystem(link), config.bucket), config)
+        return FileSink(BucketTree(S3Endpoint.parse(link), config.bucket), config)
 
     def open_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> BinaryIO:
         if not bucket:
             raise CdmError(
                 "Cdm.0238", f"throttlingConfig.obsBucket cannot be empty: files on a {self.name} link need a bucket."
             )
-        stream: BinaryIO = BucketTree(filesystem(link), bucket).open_new(path)
+        stream: BinaryIO = BucketTree(S3Endpoint.parse(link), bucket).open_new(path)
         return stream
 
 

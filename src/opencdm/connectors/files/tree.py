@@ -12,12 +12,15 @@ import posixpath
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.fs as pafs
 
 from opencdm.connectors.files.config import FileFilter, FilterType
 from opencdm.errors import CdmError
+
+if TYPE_CHECKING:
+    from opencdm.connectors.files.obs import S3Endpoint
 
 # Files whose name starts with one of these are skipped when a directory is listed: our own
 # temporaries (".opencdm-tmp-…") and the usual markers of other tools ("_SUCCESS", ".crc").
@@ -49,6 +52,10 @@ class FileTree(ABC):
     def confined(self, path: str) -> bool:
         """Whether a path found by listing is still one the job may read."""
         return True
+
+    def s3_endpoint(self) -> S3Endpoint | None:
+        """The object storage the tree is a bucket of; None for a local tree."""
+        return None
 
     def error(self, exc: OSError, what: str, code: str = "Cdm.0416") -> CdmError:
         """A storage failure as a CdmError; ``what`` says what failed, e.g. "read /in/a.csv"."""

@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from opencdm.connectors.files.nas import allowed_local_path
-from opencdm.connectors.files.obs import CONNECT_SECONDS, REQUEST_SECONDS, filesystem
-from opencdm.connectors.inputs import boolean, columns, enum_value, integer, required, text
+from opencdm.connectors.files.obs import CONNECT_SECONDS, REQUEST_SECONDS, S3Endpoint
+from opencdm.connectors.inputs import columns, enum_value, required, text
 from opencdm.errors import CdmError
 
 if TYPE_CHECKING:  # pyiceberg is imported when a catalog is opened, not with the connector registry
@@ -55,8 +55,7 @@ class LinkConfig:
         warehouse = required(link, "linkConfig.warehouse")
         properties = {"uri": uri, "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO"}
         if warehouse.startswith("s3://"):
-            filesystem(link)  # the obs link's checks: host without scheme, protocol, port, keys
-            properties |= s3_properties(link)
+            properties |= s3_properties(S3Endpoint.parse(link))
             secrets.append(properties["s3.secret-access-key"])
         elif "://" in warehouse and not warehouse.startswith("file://"):
             raise invalid("linkConfig.warehouse", warehouse, "must be a local path or s3://bucket/prefix")
@@ -108,16 +107,14 @@ def sql_uri(uri: str) -> tuple[str, str | None]:
     return url.render_as_string(hide_password=False), url.password and str(url.password)
 
 
-def s3_properties(link: Mapping[str, str]) -> dict[str, str]:
-    server, port = required(link, "linkConfig.server"), integer(link, "linkConfig.port")
-    protocol = (text(link, "linkConfig.protocol") or "https").lower()
-    path_style = boolean(link, "linkConfig.pathStyle") if text(link, "linkConfig.pathStyle") else True
+def s3_properties(endpoint: S3Endpoint) -> dict[str, str]:
+    """pyiceberg's FileIO properties for a warehouse on ``endpoint``."""
     return {
-        "s3.endpoint": f"{protocol}://{server}" + (f":{port}" if port else ""),
-        "s3.access-key-id": required(link, "linkConfig.accessKey"),
-        "s3.secret-access-key": required(link, "linkConfig.securityKey"),
-        "s3.region": text(link, "linkConfig.region") or DEFAULT_REGION,
-        "s3.force-virtual-addressing": str(not path_style).lower(),
+        "s3.endpoint": f"{endpoint.scheme}://{endpoint.host}",
+        "s3.access-key-id": endpoint.access_key,
+        "s3.secret-access-key": endpoint.secret_key,
+        "s3.region": endpoint.region or DEFAULT_REGION,
+        "s3.force-virtual-addressing": str(not endpoint.path_style).lower(),
         "s3.connect-timeout": str(CONNECT_SECONDS),
         "s3.request-timeout": str(REQUEST_SECONDS),
     }

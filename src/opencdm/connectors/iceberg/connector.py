@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
-from opencdm.connectors.files.obs import endpoint_inputs, filesystem
+from opencdm.connectors.files.obs import S3Endpoint, endpoint_inputs
 from opencdm.connectors.iceberg.config import DEFAULT_CATALOG_NAME, LinkConfig, TableConfig, errors
 
 
@@ -32,7 +32,7 @@ class IcebergConnector(Connector):
                 catalog.list_namespaces()
             if config.warehouse.startswith("s3://"):
                 with errors(config, "Cdm.0800", "Cannot connect to the OBS server:"):
-                    filesystem(link).get_file_info(config.warehouse.removeprefix("s3://"))
+                    S3Endpoint.parse(link).filesystem().get_file_info(config.warehouse.removeprefix("s3://"))
         finally:
             close_catalog(catalog)
 
