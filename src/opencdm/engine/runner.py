@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 
 from opencdm.config_values import flatten, input_value_as_str
 from opencdm.connectors import get_connector
-from opencdm.connectors.base import Partition, Sink, Source
+from opencdm.connectors.base import NativeFormat, Partition, Sink, Source, TableScan
 from opencdm.engine import status
 from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter
 from opencdm.engine.incremental import IncrementalRead
@@ -218,32 +218,7 @@ class SubmissionRunner:
         self.counters.rows_estimate = source.estimate_rows()
         self._flush(force=True)
         resumed = self._unfinished_partition_plan(plan.job_id) if plan.resumable else None
-        # A byte stream cannot leave refused rows out: dirty data takes the Arrow path.
-        # Data with no Arrow form (native.required) is passed through whatever the settings.
-        native = source.native_format()
-        if native is not None and not native.required and (not self.settings.fast_paths or sink.skip_rejected_rows):
-            native = None
-        # A destination reading the table by itself copies it whole, in one go: not in runs that
-        # commit partition by partition or read an incremental range, nor with dirty data.
-        scan = None
-        if self.settings.fast_paths and not sink.skip_rejected_rows and not plan.resumable and not plan.incremental:
-            scan = source.table_scan()
-        if resumed is not None:
-            # The destination holds the partitions the failed run committed: no preparation, no clearing.
-            native = None
-            sink.attach(schema, None)
-        elif scan is not None and (native is None or not native.required) and sink.prepare_scan(schema, scan):
-            native = None
-            log.info("submission %s: the destination reads %s table %s.%s itself", self.submission_id,
-                     scan.dialect, scan.schema, scan.table)
-        elif native is not None and sink.prepare_native(schema, native):
-            scan = None
-            log.info("submission %s: passing %s through without decoding", self.submission_id, native.name)
-        else:
-            if native is not None and native.required:
-                raise CdmError("Cdm.0062", f"The destination does not take {native.name} data as it is.")
-            native = scan = None
-            sink.prepare(schema)
+        native, scan = self._prepare_destination(plan, resumed is not None)
         if resumed is not None:
             partitions = resumed
         elif scan is not None:
@@ -296,6 +271,37 @@ class SubmissionRunner:
         sink.commit()
         if verification is not None:
             self._verify_checksums(plan, verification)
+
+    def _prepare_destination(self, plan: Plan, resumed: bool) -> tuple[NativeFormat | None, TableScan | None]:
+        """Choose how the data travels and get the destination ready for it: the destination reading
+        the table by itself (``scan``), the source's bytes passed through (``native``), or Arrow
+        batches (neither). A resumed run only attaches to what the failed one prepared."""
+        source, sink, schema = plan.source, plan.sink, plan.job.schema
+        # A byte stream cannot leave refused rows out: dirty data takes the Arrow path.
+        # Data with no Arrow form (native.required) is passed through whatever the settings.
+        native = source.native_format()
+        if native is not None and not native.required and (not self.settings.fast_paths or sink.skip_rejected_rows):
+            native = None
+        # A destination reading the table by itself copies it whole, in one go: not in runs that
+        # commit partition by partition or read an incremental range, nor with dirty data.
+        scan = None
+        if self.settings.fast_paths and not sink.skip_rejected_rows and not plan.resumable and not plan.incremental:
+            scan = source.table_scan()
+        if resumed:
+            # The destination holds the partitions the failed run committed: no preparation, no clearing.
+            sink.attach(schema, None)
+            return None, None
+        if scan is not None and (native is None or not native.required) and sink.prepare_scan(schema, scan):
+            log.info("submission %s: the destination reads %s table %s.%s itself", self.submission_id,
+                     scan.dialect, scan.schema, scan.table)
+            return None, scan
+        if native is not None and sink.prepare_native(schema, native):
+            log.info("submission %s: passing %s through without decoding", self.submission_id, native.name)
+            return native, None
+        if native is not None and native.required:
+            raise CdmError("Cdm.0062", f"The destination does not take {native.name} data as it is.")
+        sink.prepare(schema)
+        return None, None
 
     def _verify(self, plan: Plan) -> None:
         verification = self._verify_counts(plan)
