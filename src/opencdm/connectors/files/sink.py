@@ -190,16 +190,20 @@ class FileSink(Sink):
             raise CdmError("Cdm.0234", "Loading error. Cause: prepare() was not called.")
         while len(self._open) >= MAX_OPEN_FILES:
             self._close(next(iter(self._open)))
-        config = self._config
-        number = self._numbers.get(partition, 0)
-        self._numbers[partition] = number + 1
         directory = posixpath.join(self._directory, partition) if partition else self._directory
         self._make_directory(directory)
-        final = posixpath.join(directory, f"{config.file_prefix}-{number:05d}{file_extension(config)}")
+        final = self._next_name(partition, directory)
         temporary = self._temporary(final)
+        config = self._config
         output = _Output(WRITERS[config.format](self._tree.create(temporary), self._schema, config), temporary, final)
         self._open[partition] = output
         return output
+
+    def _next_name(self, partition: str, directory: str) -> str:
+        """The final path of the partition's next file: ``<prefix>-<number><ext>``, numbered in order."""
+        number = self._numbers.get(partition, 0)
+        self._numbers[partition] = number + 1
+        return posixpath.join(directory, f"{self._config.file_prefix}-{number:05d}{file_extension(self._config)}")
 
     def _make_directory(self, directory: str) -> None:
         if directory not in self._directories:
@@ -238,10 +242,7 @@ class FileSink(Sink):
         from opencdm.connectors.files import duckdb_parquet
 
         assert self._schema is not None, "prepare_scan() first"
-        number = self._numbers.get("", 0)
-        self._numbers[""] = number + 1
-        name = f"{self._config.file_prefix}-{number:05d}{file_extension(self._config)}"
-        final = posixpath.join(self._directory, name)
+        final = self._next_name("", self._directory)
         temporary = self._temporary(final)
         # Listed before DuckDB writes it, so that a failed or stopped run deletes it.
         self._written.append((temporary, final))
