@@ -257,6 +257,8 @@ def test_job_inputs_are_checked_when_the_job_is_created(
           "fromJobConfig.fieldSeparator": "||"}, "one character"),
         ({"fromJobConfig.inputDirectory": "/x", "fromJobConfig.inputFormat": "CSV_FILE",
           "fromJobConfig.columnList": "1&amount:money"}, "is not a known type"),
+        ({"fromJobConfig.inputDirectory": "/x", "fromJobConfig.inputFormat": "CSV_FILE",
+          "fromJobConfig.splitFileSize": "-2"}, "fromJobConfig.splitFileSize"),
     ):
         response = create_job(api, file_server, ("nas-connector", nas, inputs), destination)
         assert response.status_code == 400 and message in response.json()["externalMessage"], response.text
