@@ -199,7 +199,10 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(home: Path, env: dict[str, str] | None = None, port: int | None = None) -> RunningServer:
+def start_server(
+    home: Path, env: dict[str, str] | None = None, port: int | None = None, wrapper: tuple[str, ...] = ()
+) -> RunningServer:
+    """``opencdm serve`` on ``port``; ``wrapper`` is a command that runs it (e.g. with fewer privileges)."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / f"server-{port}.log"
@@ -207,7 +210,7 @@ def start_server(home: Path, env: dict[str, str] | None = None, port: int | None
     full_env = {**inherited, "OPENCDM_HOME": str(home), **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "opencdm", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*wrapper, sys.executable, "-m", "opencdm", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     deadline = time.monotonic() + 60
