@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pymysql
 import pytest
 from files_support import run, succeeded
 
@@ -29,7 +30,7 @@ SCHEMA = pa.schema([
     ("id", pa.int64()), ("name", pa.string()), ("amount", pa.decimal128(12, 2)), ("seen", pa.timestamp("us", "UTC")),
 ])
 # CSV and JSON carry text: the types come from columnList.
-TYPED_COLUMNS = "id:bigint&name:varchar&amount:decimal(12,2)&seen:timestamptz"
+TYPED_COLUMNS = "id:bigint&name:varchar(20)&amount:decimal(12,2)&seen:timestamptz"
 
 
 @pytest.fixture
@@ -85,4 +86,12 @@ def test_files_into_each_database(
     table = pa.Table.from_batches(batches, schema=landed.schema()).sort_by("id")
     assert table.to_pylist() == ROWS
     assert table.schema.field("amount").type == pa.decimal128(12, 2)
+    if database == "mysql" and file_format != "PARQUET_FILE":  # columnList's varchar(20) made the column
+        conn = pymysql.connect(host=link["linkConfig.host"], port=int(link["linkConfig.port"]),
+                               user=link["linkConfig.username"], database=link["linkConfig.database"])
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                           "AND TABLE_NAME = 'landed' AND COLUMN_NAME = 'name'")
+            assert cursor.fetchone() == ("varchar(20)",)
+        conn.close()
     assert pa.types.is_timestamp(table.schema.field("seen").type) and table.schema.field("seen").type.tz is not None

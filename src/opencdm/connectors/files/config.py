@@ -70,6 +70,7 @@ _SIMPLE_TYPES: dict[str, pa.DataType] = {
     "timestamp": TIMESTAMP, "timestamptz": TIMESTAMP_TZ,
 }
 _DECIMAL = re.compile(r"^(?:decimal|numeric)\((\d+),\s*(\d+)\)$")
+_VARCHAR = re.compile(r"^(?:varchar|character varying)\((\d+)\)$")
 
 
 def _unescape(value: str) -> str:
@@ -167,26 +168,30 @@ class ColumnSpec:
     name: str | None
     type: pa.DataType | None
     logical: str | None = None
+    length: int | None = None  # varchar(n): a table created from the column gets that length
 
     def field(self, name: str) -> pa.Field:
         assert self.type is not None
-        return make_field(name, self.type, logical=self.logical)
+        return make_field(name, self.type, length=self.length, logical=self.logical)
 
 
-def parse_type(text: str, input_name: str) -> tuple[pa.DataType, str | None]:
-    """A declared column type as (Arrow type, opencdm logical type)."""
+def parse_type(text: str, input_name: str) -> tuple[pa.DataType, str | None, int | None]:
+    """A declared column type as (Arrow type, opencdm logical type, character length)."""
     spelled = text.strip().lower()
     if spelled == "json":
-        return pa.string(), JSON
+        return pa.string(), JSON, None
     if spelled in _SIMPLE_TYPES:
-        return _SIMPLE_TYPES[spelled], None
+        return _SIMPLE_TYPES[spelled], None, None
     match = _DECIMAL.match(spelled)
     if match:
         precision, scale = int(match.group(1)), int(match.group(2))
         if not precision > 0 or scale > precision:
             raise _invalid(input_name, text, "is not a valid decimal(precision,scale)")
-        return decimal_type(precision, scale), None
-    allowed = ", ".join([*_SIMPLE_TYPES, "json", "decimal(p,s)"])
+        return decimal_type(precision, scale), None, None
+    match = _VARCHAR.match(spelled)
+    if match and int(match.group(1)) > 0:
+        return pa.string(), None, int(match.group(1))
+    allowed = ", ".join([*_SIMPLE_TYPES, "json", "decimal(p,s)", "varchar(n)"])
     raise _invalid(input_name, text, f"is not a known type ({allowed})")
 
 
@@ -200,13 +205,13 @@ def _column_specs(inputs: Mapping[str, object], name: str) -> tuple[ColumnSpec, 
         column = column.strip()
         if not column:
             raise _invalid(name, value, "contains an empty column")
-        type_, logical = parse_type(declared, name) if declared.strip() else (None, None)
+        type_, logical, length = parse_type(declared, name) if declared.strip() else (None, None, None)
         if column.isdigit():
             if int(column) < 1:
                 raise _invalid(name, value, "numbers columns from 1")
-            specs.append(ColumnSpec(int(column), None, type_, logical))
+            specs.append(ColumnSpec(int(column), None, type_, logical, length))
         else:
-            specs.append(ColumnSpec(None, column, type_, logical))
+            specs.append(ColumnSpec(None, column, type_, logical, length))
     keys = [spec.number if spec.number is not None else spec.name for spec in specs]
     if len(set(keys)) != len(keys):
         raise CdmError("Cdm.1116", f"Duplicate column names in {name} [{value}].")
