@@ -65,6 +65,17 @@ def postgres_link(api: httpx.Client, server: RunningServer) -> str:
     return create_link(api, server, "generic-jdbc-connector", pg_link())
 
 
+def pg_table_source(
+    api: httpx.Client, server: RunningServer, schema: str, table: str, **inputs: str
+) -> tuple[str, str, dict[str, str]]:
+    """A job source reading a PostgreSQL table, on a new link: (connector, link, inputs)."""
+    return (
+        "generic-jdbc-connector",
+        postgres_link(api, server),
+        {"fromJobConfig.schemaName": schema, "fromJobConfig.tableName": table, **inputs},
+    )
+
+
 def create_job(
     api: httpx.Client, server: RunningServer, source: tuple[str, str, dict[str, str]],
     destination: tuple[str, str, dict[str, str]], extractors: int = 1, throttling: dict[str, str] | None = None,

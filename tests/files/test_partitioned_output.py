@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from files_support import failed, postgres_link, run, succeeded
+from files_support import failed, pg_table_source, postgres_link, run, succeeded
 
 from conftest import RunningServer, S3Server, create_link, pg_connect
 
@@ -79,19 +79,14 @@ def with_partitions(rows: list[dict[str, Any]], directory: str) -> list[dict[str
 
 
 def test_postgresql_to_partitioned_local_csv(
-    api: httpx.Client, file_server: RunningServer, area: Path, pg_schema: str
+    api: httpx.Client, file_server: RunningServer, area: Path, nas: str, pg_schema: str
 ) -> None:
     source_rows = make_sales(pg_schema)
-    nas = create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
     out = succeeded(
         run(
             api,
             file_server,
-            (
-                "generic-jdbc-connector",
-                postgres_link(api, file_server),
-                {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "sales"},
-            ),
+            pg_table_source(api, file_server, pg_schema, "sales"),
             (
                 "nas-connector",
                 nas,
@@ -145,11 +140,7 @@ def test_postgresql_to_partitioned_parquet_on_s3(
         run(
             api,
             file_server,
-            (
-                "generic-jdbc-connector",
-                postgres_link(api, file_server),
-                {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "sales"},
-            ),
+            pg_table_source(api, file_server, pg_schema, "sales"),
             (
                 "obs-connector",
                 obs,
@@ -178,15 +169,10 @@ def test_postgresql_to_partitioned_parquet_on_s3(
 
 
 def test_partition_columns_must_be_source_columns(
-    api: httpx.Client, file_server: RunningServer, area: Path, pg_schema: str
+    api: httpx.Client, file_server: RunningServer, area: Path, nas: str, pg_schema: str
 ) -> None:
     make_sales(pg_schema)
-    nas = create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
-    source = (
-        "generic-jdbc-connector",
-        postgres_link(api, file_server),
-        {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "sales"},
-    )
+    source = pg_table_source(api, file_server, pg_schema, "sales")
     for partition_by, message in (
         ("region&nope", "column [nope] of toJobConfig.partitionBy is not a source column"),
         ("id&region&day&amount&note", "names every column"),
@@ -212,14 +198,13 @@ def test_partition_columns_must_be_source_columns(
 
 
 def test_more_partitions_than_open_files_and_a_failed_run_leaves_no_file(
-    api: httpx.Client, file_server: RunningServer, area: Path, pg_schema: str
+    api: httpx.Client, file_server: RunningServer, area: Path, nas: str, pg_schema: str
 ) -> None:
     with pg_connect() as conn:
         conn.execute(
             f"CREATE TABLE \"{pg_schema}\".wide AS SELECT g AS id, g % 40 AS bucket, repeat('x', 50) AS pad "
             "FROM generate_series(1, 4000) g"
         )
-    nas = create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
     pg_name = postgres_link(api, file_server)
 
     def export(directory: str, where: str | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from files.files_support import (
     create_job,
     failed,
     make_source_table,
+    pg_table_source,
     postgres_link,
     rows,
     run,
@@ -82,11 +83,7 @@ def data_files(area: Path) -> list[str]:
 
 
 def from_pg(api: httpx.Client, server: RunningServer, schema: str, **inputs: str) -> tuple[str, str, dict[str, str]]:
-    return (
-        "generic-jdbc-connector",
-        postgres_link(api, server),
-        {"fromJobConfig.schemaName": schema, "fromJobConfig.tableName": "src", **inputs},
-    )
+    return pg_table_source(api, server, schema, "src", **inputs)
 
 
 def to_lake(link: str, table: str = "orders", **inputs: str) -> tuple[str, str, dict[str, str]]:
