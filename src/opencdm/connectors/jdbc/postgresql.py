@@ -48,8 +48,9 @@ NATIVE_CHUNK_BYTES = 1024 * 1024
 NATIVE_CHUNK_SECONDS = 0.5
 # Chunks on their way to the destination's writer thread.
 NATIVE_QUEUE_CHUNKS = 8
-# Arrow batches on their way to the thread that streams them into one COPY.
-STREAM_QUEUE_BATCHES = 4
+# Arrow batches on their way to the thread that streams them into one COPY: one, so that little
+# is left for the server to write alone once the source is done (see mysql.PAGE_BATCHES).
+STREAM_QUEUE_BATCHES = 1
 T = TypeVar("T")
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
