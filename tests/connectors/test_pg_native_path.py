@@ -110,3 +110,32 @@ def test_an_error_mid_stream_reaches_the_caller_with_the_servers_message(pg_sche
     finally:
         source.close()
     assert failed.value.code == "Cdm.0904" and "division by zero" in failed.value.message
+
+
+@pytest.mark.parametrize("rows", [0, 30_000])
+def test_chunked_native_copy_counts_every_row_once(pg_schema: str, rows: int) -> None:
+    # ~4.5 MB of rows: several chunks, whose row counts must add up to the table's (the trailer,
+    # which ends the last chunk, is no row).
+    with pg_connect() as conn:
+        conn.execute(
+            f'CREATE TABLE "{pg_schema}".src AS SELECT g AS id, repeat(md5(g::text), 4) AS body '
+            f"FROM generate_series(1, {rows}) g"
+        )
+    source = JdbcConnector().open_source(pg_link(), {"fromJobConfig.schemaName": pg_schema,
+                                                     "fromJobConfig.tableName": "src"})
+    try:
+        chunk_rows = [chunk.rows for chunk in source.read_native(Partition(0))]
+    finally:
+        source.close()
+    assert sum(chunk_rows) == rows and (rows == 0 or len(chunk_rows) > 3)
+
+    agreed, written = native_copy(
+        {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"},
+        {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
+         "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"},
+    )
+    assert agreed and written == rows
+    with pg_connect() as conn:
+        digest = "SELECT count(*), md5(string_agg(id || body, ',' ORDER BY id)) FROM \"{}\".{}"
+        assert conn.execute(digest.format(pg_schema, "dst")).fetchone() == conn.execute(
+            digest.format(pg_schema, "src")).fetchone()

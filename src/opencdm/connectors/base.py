@@ -84,7 +84,7 @@ class NativeFormat:
 
 @dataclass(frozen=True)
 class NativeChunk:
-    data: bytes
+    data: bytes | bytearray
     rows: int
 
 

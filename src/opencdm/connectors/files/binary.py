@@ -206,7 +206,7 @@ class BinaryCopy:
         self._written.append((temporary, final))
         self._copied.add(final)
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes | bytearray) -> None:
         current = self._current
         assert current is not None
         current.md5.update(data)
