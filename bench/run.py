@@ -111,6 +111,27 @@ class TreeSampler:
         return self.peak / MIB
 
 
+def _busy_seconds(times: Any) -> float:
+    return float(times.user + times.nice + times.system + times.irq + times.softirq)
+
+
+class MachineBusy:
+    """The share of the machine's CPU capacity (every process, every core) used while the block
+    ran. Near 100 % a run is CPU-bound; well below, something waits, e.g. one busy process on a
+    single core while the others idle (see docs/decisions/0002 on the tail of a copy)."""
+
+    percent: float | None = None
+
+    def __enter__(self) -> MachineBusy:
+        self._times, self._started = psutil.cpu_times(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.monotonic() - self._started
+        used = _busy_seconds(psutil.cpu_times()) - _busy_seconds(self._times)
+        self.percent = 100 * used / (elapsed * (psutil.cpu_count() or 1)) if elapsed > 0 else None
+
+
 def run_process(argv: Sequence[str], env: dict[str, str], log: Path, timeout: float) -> tuple[float, float]:
     """Run a command (its own process group), timed, with its tree's peak RSS; raise ToolFailed on error."""
     with open(log, "wb") as out:
@@ -701,6 +722,7 @@ class Run:
     wall: float | None
     peak_rss_mib: float | None
     check: str
+    cpu_busy_percent: float | None = None
 
 
 @dataclass
@@ -729,6 +751,10 @@ class Result:
     def peak(self) -> float | None:
         peaks = [r.peak_rss_mib for r in self.good() if r.peak_rss_mib is not None]
         return max(peaks) if peaks else None
+
+    def cpu_busy(self) -> float | None:
+        shares = [r.cpu_busy_percent for r in self.good() if r.cpu_busy_percent is not None]
+        return statistics.median(shares) if shares else None
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> Result:
@@ -773,14 +799,17 @@ def run_session(tools: list[Tool], runs: int, ctx: Context) -> list[Result]:
             os.sync()  # the last run's writes reach the disk now, not during this run
             wait_until_quiet()
             log = ctx.logs / f"{tool.id.replace(':', '_')}-{round_no}.log"
+            busy = MachineBusy()
             try:
-                wall, peak = tool.run(log)
+                with busy:
+                    wall, peak = tool.run(log)
                 check = tool.check()
                 tool.cleanup()
             except Exception as exc:  # noqa: BLE001 - a failed run is a result too
                 wall, peak, check = None, None, f"FAILED: {exc}"[:400]
-            results[tool.id].runs.append(Run(wall, peak, check))
-            shown = f"{wall:8.2f} s  peak {peak:7.1f} MiB" if wall is not None and peak is not None else ""
+            results[tool.id].runs.append(Run(wall, peak, check, busy.percent))
+            shown = (f"{wall:8.2f} s  peak {peak:7.1f} MiB  CPU {busy.percent:3.0f} %"
+                     if wall is not None and peak is not None and busy.percent is not None else "")
             print(f"  round {round_no}/{runs}  {tool.id:<18} {shown}  {check}", flush=True)
     return list(results.values())
 
@@ -795,26 +824,27 @@ def table_rows(results: list[Result]) -> list[list[str]]:
     for r in results:
         label = ROUTES[r.route][0]
         if r.unavailable:
-            rows.append([label, r.tool, f"not available: {r.unavailable[:160]}", "", "", "", "", ""])
+            rows.append([label, r.tool, f"not available: {r.unavailable[:160]}", "", "", "", "", "", ""])
             continue
         median = r.median()
         ok = f"{len(r.good())}/{len(r.runs)}"
         if median is None:
             failure = next((run.check for run in r.runs if not run.check.startswith("OK")), "no run")
-            rows.append([label, r.tool, f"failed ({ok} ok): {failure[:160]}", "", "", "", "", r.note])
+            rows.append([label, r.tool, f"failed ({ok} ok): {failure[:160]}", "", "", "", "", "", r.note])
             continue
         walls = r.walls()
         ratio = f"{median / pipe:.2f}×" if pipe else "–"
-        peak = r.peak()
+        peak, busy = r.peak(), r.cpu_busy()
         rows.append([
             label, r.tool, f"{median:.2f} ({min(walls):.2f}–{max(walls):.2f}), {ok} ok",
             _fmt_rate(r.rows / median), f"{r.source_bytes / 1e6 / median:.1f}",
-            f"{peak:.0f}" if peak is not None else "–", ratio, r.note,
+            f"{peak:.0f}" if peak is not None else "–", f"{busy:.0f}" if busy is not None else "–", ratio, r.note,
         ])
     return rows
 
 
-HEADER = ["route", "tool", "wall s median (min–max)", "rows/s", "MB/s", "peak RSS MiB", "× raw pipe", "notes"]
+HEADER = ["route", "tool", "wall s median (min–max)", "rows/s", "MB/s", "peak RSS MiB", "CPU busy %", "× raw pipe",
+          "notes"]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -924,7 +954,9 @@ def render_doc() -> None:
         "the benchmark. Wall time is the median of the runs (min–max in brackets), interleaved with the other "
         "tools; OpenCDM's wall runs from the StartJob request to SUCCEEDED as seen by an HTTP client polling "
         "every 0.2 s. Peak RSS is the sum over the whole process tree (OpenCDM: the server and its workers; "
-        "a peer: its process and children), sampled every 0.1 s. MB = 10^6 bytes of the source table "
+        "a peer: its process and children), sampled every 0.1 s. CPU busy % is the median share of the whole "
+        "machine's CPU capacity (every process, every core: the databases too) used during a run. "
+        "MB = 10^6 bytes of the source table "
         "(PostgreSQL heap `pg_relation_size`, MariaDB `data_length`, SQLite file size). \"× raw pipe\" is the "
         "wall against the `psql` binary COPY pipe's median in the same session. Every run is checked: OpenCDM, "
         "the raw pipe and connectorx → ADBC by row count and an order-independent checksum of every column "
