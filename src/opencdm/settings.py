@@ -28,6 +28,8 @@ class Settings:
     retry_backoff_seconds: float
     # Directories nas-connector links may use; None (unset) refuses every nas link.
     file_roots: tuple[str, ...] | None
+    # Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: int
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -46,6 +48,7 @@ class Settings:
             scheduler_minute_seconds=float(os.environ.get("OPENCDM_SCHEDULER_MINUTE", 60.0)),
             retry_backoff_seconds=float(os.environ.get("OPENCDM_RETRY_BACKOFF", 10.0)),
             file_roots=_file_roots(os.environ.get("OPENCDM_FILE_ROOTS")),
+            max_body_bytes=int(os.environ.get("OPENCDM_MAX_BODY_BYTES", 4 * 2**20)),
         )
 
 

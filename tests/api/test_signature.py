@@ -58,7 +58,7 @@ def verify(
     method: str, target: str, headers: list[tuple[str, str]], body: bytes,
     secret_for: Callable[[str], str | None] = secrets, now: datetime = SIGNED_AT + timedelta(seconds=30),
 ) -> str:
-    return verify_signature(method, target, headers, body, secret_for, now, SKEW)
+    return verify_signature(method, target, headers, body, secret_for, now, SKEW).access_key
 
 
 def rejected(

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from opencdm import __version__
 from opencdm.api.errors import install_error_handlers
+from opencdm.api.limits import BodySizeLimit
 from opencdm.api.routes import clusters, iam, jobs, links
 from opencdm.api.state import ServerState
 from opencdm.engine.scheduler import Scheduler
@@ -51,6 +52,7 @@ def create_app(state: ServerState) -> FastAPI:
     )
     app.state.opencdm = state
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -10,12 +10,18 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from opencdm.service import iam
+
+if TYPE_CHECKING:
+    from opencdm.api.state import ServerState
 
 EMPTY_PAYLOAD_SHA256 = hashlib.sha256(b"").hexdigest()
 _AUTHORIZATION = re.compile(
@@ -48,11 +54,19 @@ def canonical_request(
         f"{quote(key, safe='~')}={quote(value, safe='~')}"
         for key, value in sorted(parse_qsl(query, keep_blank_values=True))
     )
-    payload = headers.get("x-sdk-content-sha256") or (
-        hashlib.sha256(body).hexdigest() if body else EMPTY_PAYLOAD_SHA256
-    )
+    # Always the body as received. The SDK would sign an X-Sdk-Content-Sha256 value instead (only
+    # UNSIGNED-PAYLOAD, for non-JSON content types, which no CDM request has): taking that header at
+    # face value would let one captured signature carry any other body.
+    payload = hashlib.sha256(body).hexdigest() if body else EMPTY_PAYLOAD_SHA256
     canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in signed)
     return "\n".join([method.upper(), canonical_uri, canonical_query, canonical_headers, ";".join(signed), payload])
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    access_key: str
+    signature: str  # lower-case hex
+    signed_at: datetime
 
 
 def verify_signature(
@@ -63,8 +77,8 @@ def verify_signature(
     secret_for: Callable[[str], str | None],
     now: datetime,
     max_skew_seconds: int,
-) -> str:
-    """Check an SDK-HMAC-SHA256 signed request; return its access key or raise AuthError(401)."""
+) -> SignedRequest:
+    """Check an SDK-HMAC-SHA256 signed request, or raise AuthError(401)."""
     headers: dict[str, str] = {}
     for name, value in header_items:
         headers.setdefault(name.lower(), value.strip())
@@ -90,7 +104,7 @@ def verify_signature(
     expected = hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
         raise _unauthorized("verify aksk signature fail")
-    return access_key
+    return SignedRequest(access_key, signature, signed_at)
 
 
 def raw_target(request: Request) -> str:
@@ -100,42 +114,68 @@ def raw_target(request: Request) -> str:
     return f"{target}?{query.decode('latin-1')}" if query else target
 
 
+# A request that changes something is accepted once; a GET may come twice within the SDK's
+# one-second date resolution from any polling loop, and repeating it changes nothing.
+_REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def authenticate(request: Request, project_id: str) -> iam.Principal:
-    """The caller of a ``/v1.1/{project_id}/...`` request; 401 if unknown, 403 for another project."""
+    """The caller of a ``/v1.1/{project_id}/...`` request; 401 if unknown, 403 for another project.
+
+    The store lookups and the signature check run in the thread pool: the event loop never waits
+    for a store connection, which only the pool's threads give back.
+    """
     from opencdm.api.state import server_state
 
-    state = server_state(request)
-    principal: iam.Principal | None = None
-    if "authorization" in request.headers:
-        body = await request.body()
+    known: iam.Principal | None = getattr(request.state, "principal", None)
+    if known is None:
+        state = server_state(request)
+        body = await request.body() if "authorization" in request.headers else b""
+        known = await run_in_threadpool(
+            _principal, state, request.method, raw_target(request), list(request.headers.items()), body
+        )
+        # An error handler may ask again for the same request (errors.py): a signature must not
+        # then count as replayed.
+        request.state.principal = known
+    header_project = request.headers.get("x-project-id")
+    if known.project_id != project_id or (header_project and header_project != project_id):
+        raise AuthError(403, "APIGW.0302", "The credential is not authorized for this project.")
+    return known
+
+
+def _principal(
+    state: ServerState, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+) -> iam.Principal:
+    names = {name.lower() for name, _ in headers}
+    if "authorization" in names:
+        return _signer(state, method, target, headers, body)
+    token = next((value for name, value in headers if name.lower() == "x-auth-token"), "")
+    if not token:
+        raise _unauthorized("no X-Auth-Token or Authorization header")
+    with state.store.session() as session:
+        principal = iam.principal_for_token(session, token)
+    if principal is None:
+        raise _unauthorized("the token is invalid or has expired")
+    return principal
+
+
+def _signer(
+    state: ServerState, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+) -> iam.Principal:
+    window = state.settings.signature_skew_seconds
+    with state.store.session() as session:
         found: dict[str, iam.Principal] = {}
 
         def secret_for(access_key: str) -> str | None:
-            with state.store.session() as session:
-                result = iam.secret_for_access_key(session, state.box, access_key)
+            result = iam.secret_for_access_key(session, state.box, access_key)
             if result is None:
                 return None
             found[access_key] = result[1]
             return result[0]
 
-        access_key = verify_signature(
-            request.method,
-            raw_target(request),
-            request.headers.items(),
-            body,
-            secret_for,
-            datetime.now(UTC),
-            state.settings.signature_skew_seconds,
-        )
-        principal = found[access_key]
-    elif token := request.headers.get("x-auth-token"):
-        with state.store.session() as session:
-            principal = iam.principal_for_token(session, token)
-        if principal is None:
-            raise _unauthorized("the token is invalid or has expired")
-    else:
-        raise _unauthorized("no X-Auth-Token or Authorization header")
-    header_project = request.headers.get("x-project-id")
-    if principal.project_id != project_id or (header_project and header_project != project_id):
-        raise AuthError(403, "APIGW.0302", "The credential is not authorized for this project.")
-    return principal
+        signed = verify_signature(method, target, headers, body, secret_for, datetime.now(UTC), window)
+        if method.upper() not in _REPLAYABLE_METHODS:
+            expires_ms = int((signed.signed_at + timedelta(seconds=window)).timestamp() * 1000)
+            if not iam.accept_signature_once(session, signed.signature, expires_ms):
+                raise _unauthorized("this signed request was already accepted once (replay refused); sign it anew")
+        return found[signed.access_key]

@@ -10,8 +10,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from opencdm.api.auth import AuthError, authenticate
 from opencdm.errors import CdmError
@@ -90,6 +92,16 @@ async def _refused_caller(request: Request) -> JSONResponse | None:
     return None
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route takes at this path: Starlette's own Allow names only the first route's."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CdmError)
     async def _cdm(_: Request, exc: CdmError) -> JSONResponse:
@@ -109,8 +121,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return gateway_error_response(
                 "APIGW.0101", "The API does not exist or has not been published in the environment", 404
             )
+        if exc.status_code == 413:  # the body was not read whole: authentication could not check it
+            return cdm_error_response("Cdm.0014", str(exc.detail), 413)
         # E.g. "There was an error parsing the body": raised before authentication too.
-        return await _refused_caller(request) or cdm_error_response("Cdm.0014", str(exc.detail), exc.status_code)
+        answer = await _refused_caller(request) or cdm_error_response("Cdm.0014", str(exc.detail), exc.status_code)
+        if exc.status_code == 405:
+            answer.headers["Allow"] = ", ".join(_allowed_methods(app, request))
+        return answer
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -11,7 +11,7 @@ from opencdm.engine.status import ACTIVE
 from opencdm.engine.supervisor import Supervisor
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
-from opencdm.service.links import check_name
+from opencdm.service.links import check_name, delete_once
 from opencdm.store.db import Store
 from opencdm.store.models import Cluster, Submission
 
@@ -41,7 +41,7 @@ def delete_cluster(session: Session, cluster: Cluster) -> None:
     if running:
         names = ", ".join(sorted({s.job_name for s in running}))
         raise CdmError("Cdm.0322", f"Cluster {cluster.name} has running jobs ({names}); stop them first.")
-    session.delete(cluster)
+    delete_once(session, cluster, CdmError("Cdm.0001", f"Cluster [{cluster.id}] does not exist or is invalid."))
 
 
 def modify_cluster(session: Session, cluster: Cluster, changes: dict[str, Any]) -> None:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from opencdm.errors import CdmError
 from opencdm.store.db import Store
-from opencdm.store.models import AccessKey, Cluster, Project, ProjectMember, Token, User
+from opencdm.store.models import AccessKey, Cluster, Project, ProjectMember, Token, UsedSignature, User
 from opencdm.store.secrets import SecretBox, hash_password, verify_password
 
 DEFAULT_DOMAIN = "Default"
@@ -165,6 +166,17 @@ def secret_for_access_key(session: Session, box: SecretBox, access_key: str) -> 
     user = session.get(User, row.user_id)
     principal = Principal(user_id=row.user_id, user_name=user.name if user else "", project_id=row.project_id)
     return box.decrypt(row.secret_key_encrypted), principal
+
+
+def accept_signature_once(session: Session, signature: str, expires_ms: int) -> bool:
+    """Record a state-changing request's signature; False if it was accepted before (a replay)."""
+    session.execute(delete(UsedSignature).where(UsedSignature.expires_ms < now_ms()))
+    try:
+        with session.begin_nested():
+            session.add(UsedSignature(signature=signature, expires_ms=expires_ms))
+    except IntegrityError:
+        return False
+    return True
 
 
 def bootstrap(store: Store, box: SecretBox, home: Path, admin_password: str | None) -> dict[str, str] | None:

@@ -18,7 +18,7 @@ from opencdm.engine.timetable import MINUTE_MS, Timetable
 from opencdm.engine.verify import VerifyMode
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
-from opencdm.service.links import check_name, find_link, insert_unique, link_values
+from opencdm.service.links import check_name, delete_once, find_link, insert_unique, link_values
 from opencdm.store.models import Cluster, Job, ResumablePartition, Submission
 from opencdm.store.secrets import SecretBox
 
@@ -158,8 +158,12 @@ def first_run(policy: RunPolicy, saved_ms: int, minute_ms: int) -> int | None:
 def find_job(session: Session, cluster: Cluster, name: str) -> Job:
     job = session.scalar(select(Job).where(Job.cluster_id == cluster.id, Job.name == name))
     if job is None:
-        raise CdmError("Cdm.0100", f"Job[{name}] doesn't exist.")
+        raise _no_such_job(name)
     return job
+
+
+def _no_such_job(name: str) -> CdmError:
+    return CdmError("Cdm.0100", f"Job[{name}] doesn't exist.")
 
 
 def active_submission(session: Session, job: Job) -> Submission | None:
@@ -304,7 +308,7 @@ def delete_job(session: Session, cluster: Cluster, name: str) -> None:
     job = find_job(session, cluster, name)
     if active_submission(session, job) is not None:
         raise CdmError("Cdm.0052", f"Job {name} is running; stop it before deleting it.")
-    session.delete(job)
+    delete_once(session, job, _no_such_job(name))
 
 
 def list_jobs(
@@ -338,4 +342,4 @@ def delete_group(session: Session, cluster: Cluster, group_name: str) -> None:
         if active_submission(session, job) is not None:
             raise CdmError("Cdm.0052", f"Job {job.name} is running; stop it before deleting group {group_name}.")
     for job in jobs:
-        session.delete(job)
+        delete_once(session, job, _no_such_job(job.name))

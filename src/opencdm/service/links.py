@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,12 +19,13 @@ from opencdm.service.iam import now_ms
 from opencdm.store.models import Cluster, Job, Link
 from opencdm.store.secrets import SecretBox
 
-NAME_RULE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,239}$")
+# Matched whole (fullmatch): "$" would also accept a name ending in a newline, which no route finds.
+NAME_RULE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,239}")
 NAME_RULE_TEXT = "1-240 characters, letters, digits, '-' and '_', starting with a letter"
 
 
 def check_name(kind: str, name: str, code: str) -> None:
-    if not NAME_RULE.match(name):
+    if not NAME_RULE.fullmatch(name):
         raise CdmError(code, f"{kind} name '{name}' is invalid: use {NAME_RULE_TEXT}.")
 
 
@@ -39,8 +40,12 @@ class LinkDraft:
 def find_link(session: Session, cluster: Cluster, name: str) -> Link:
     link = session.scalar(select(Link).where(Link.cluster_id == cluster.id, Link.name == name))
     if link is None:
-        raise CdmError("Cdm.0101", f"Link [{name}] does not exist.")
+        raise _no_such_link(name)
     return link
+
+
+def _no_such_link(name: str) -> CdmError:
+    return CdmError("Cdm.0101", f"Link [{name}] does not exist.")
 
 
 def _checked(draft: LinkDraft) -> Connector:
@@ -122,7 +127,17 @@ def delete_link(session: Session, cluster: Cluster, name: str) -> None:
     link = find_link(session, cluster, name)
     if _link_in_use(session, link):
         raise CdmError("Cdm.0321", f"Link {name} is in use by a job and cannot be deleted.")
-    session.delete(link)
+    delete_once(session, link, _no_such_link(name))
+
+
+def delete_once(session: Session, row: Link | Job | Cluster, missing: CdmError) -> None:
+    """Delete a row found earlier in this transaction; ``missing`` if a concurrent request deleted it
+    first, so that of several requests deleting one thing exactly one succeeds."""
+    model = type(row)
+    deleted = session.execute(delete(model).where(model.id == row.id))
+    if deleted.rowcount != 1:  # type: ignore[attr-defined]
+        raise missing
+    session.expunge(row)
 
 
 def insert_unique(session: Session, row: object, duplicate: CdmError) -> None:

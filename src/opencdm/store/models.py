@@ -177,3 +177,15 @@ class ResumablePartition(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     committed_rows: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class UsedSignature(Base):
+    """The signature of a state-changing signed request already accepted: a replay is refused.
+
+    Kept until the request's X-Sdk-Date leaves the clock window, after which the date check alone
+    refuses it; in the store, so that every server sharing it refuses it.
+    """
+
+    __tablename__ = "used_signatures"
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)

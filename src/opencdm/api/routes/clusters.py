@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body
 from opencdm import __version__
 from opencdm.api import wire
 from opencdm.api.present import cluster_out
-from opencdm.api.routes.common import Caller, DbSession, State, find_cluster
+from opencdm.api.routes.common import Caller, State, check_cluster, cluster_session
 from opencdm.errors import CdmError
 from opencdm.service import clusters as cluster_service
 from opencdm.service import iam
@@ -25,39 +25,44 @@ REGION = "local"
 
 
 @router.get("/clusters")
-def list_clusters(project_id: str, caller: Caller, session: DbSession) -> dict[str, Any]:
-    clusters = cluster_service.list_clusters(session, caller.project_id)
+def list_clusters(project_id: str, caller: Caller, state: State) -> dict[str, Any]:
+    with state.store.session() as session:
+        clusters = cluster_service.list_clusters(session, caller.project_id)
     return wire.ClustersResponse(clusters=[cluster_out(c) for c in clusters]).dump()
 
 
 @router.post("/clusters", status_code=202)
 def create_cluster(project_id: str, body: wire.CreateClusterRequest, caller: Caller,
-                   session: DbSession) -> dict[str, Any]:
-    project = session.get(Project, caller.project_id)
-    assert project is not None
-    cluster_service.check_new_name(session, project.id, body.cluster.name)
-    cluster = iam.create_cluster(session, project, body.cluster.name)
+                   state: State) -> dict[str, Any]:
+    with state.store.session() as session:
+        project = session.get(Project, caller.project_id)
+        assert project is not None
+        cluster_service.check_new_name(session, project.id, body.cluster.name)
+        cluster = iam.create_cluster(session, project, body.cluster.name)
     shown = cluster_out(cluster)
     return {"name": cluster.name, "id": cluster.id, "datastore": shown.datastore.dump(),
             "instances": [i.dump() for i in shown.instances]}
 
 
 @router.get("/clusters/{cluster_id}")
-def show_cluster(project_id: str, cluster_id: str, caller: Caller, session: DbSession) -> dict[str, Any]:
-    return cluster_out(find_cluster(session, caller, cluster_id)).dump()
+def show_cluster(project_id: str, cluster_id: str, caller: Caller, state: State) -> dict[str, Any]:
+    with cluster_session(state, caller, cluster_id) as (_, cluster):
+        return cluster_out(cluster).dump()
 
 
 @router.delete("/clusters/{cluster_id}", status_code=202)
-def delete_cluster(project_id: str, cluster_id: str, caller: Caller, session: DbSession,
+def delete_cluster(project_id: str, cluster_id: str, caller: Caller, state: State,
                    body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
-    cluster_service.delete_cluster(session, find_cluster(session, caller, cluster_id))
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        cluster_service.delete_cluster(session, cluster)
     return {"jobId": uuid.uuid4().hex}
 
 
 @router.post("/cluster/modify/{cluster_id}")
-def modify_cluster(project_id: str, cluster_id: str, caller: Caller, session: DbSession,
+def modify_cluster(project_id: str, cluster_id: str, caller: Caller, state: State,
                    body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
-    cluster_service.modify_cluster(session, find_cluster(session, caller, cluster_id), body or {})
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        cluster_service.modify_cluster(session, cluster, body or {})
     return {}
 
 
@@ -67,21 +72,20 @@ def cluster_action(project_id: str, cluster_id: str, caller: Caller, state: Stat
     actions = [key for key in ("start", "stop", "restart") if key in body]
     if len(actions) != 1:
         raise CdmError("Cdm.0014", "The body must hold exactly one of 'start', 'stop' or 'restart'.")
-    with state.store.session() as session:
-        find_cluster(session, caller, cluster_id)
+    check_cluster(state, caller, cluster_id)
     cluster_service.act(state.store, state.supervisor, cluster_id, actions[0])
     job_id = uuid.uuid4().hex
     return {"jobId": job_id if actions[0] == "restart" else [job_id]}
 
 
 @router.get("/instances/{instance_id}")
-def show_instance(project_id: str, instance_id: str, caller: Caller, session: DbSession) -> dict[str, Any]:
-    cluster = find_cluster(session, caller, instance_id)
-    return {"instance": {
-        "id": cluster.id, "name": cluster.name, "type": "cdm", "role": "cdm", "status": cluster.status,
-        "cluster_id": cluster.id, "flavor": {"id": FLAVOR_ID},
-        "datastore": {"type": "cdm", "version": __version__},
-    }}
+def show_instance(project_id: str, instance_id: str, caller: Caller, state: State) -> dict[str, Any]:
+    with cluster_session(state, caller, instance_id) as (_, cluster):
+        return {"instance": {
+            "id": cluster.id, "name": cluster.name, "type": "cdm", "role": "cdm", "status": cluster.status,
+            "cluster_id": cluster.id, "flavor": {"id": FLAVOR_ID},
+            "datastore": {"type": "cdm", "version": __version__},
+        }}
 
 
 def _flavor() -> dict[str, Any]:
@@ -124,15 +128,17 @@ def show_availability_zones(project_id: str, region_id: str, caller: Caller) -> 
 
 
 @router.get("/enterprise-projects")
-def show_enterprise_projects(project_id: str, caller: Caller, session: DbSession) -> dict[str, Any]:
+def show_enterprise_projects(project_id: str, caller: Caller, state: State) -> dict[str, Any]:
+    with state.store.session() as session:
+        clusters = cluster_service.list_clusters(session, caller.project_id)
     return {"resources": [{"cluster_id": c.id, "sys_tags": [{"key": "_sys_enterprise_project_id", "value": "0"}]}
-                          for c in cluster_service.list_clusters(session, caller.project_id)]}
+                          for c in clusters]}
 
 
 @router.get("/clusters/{cluster_id}/enterprise-projects")
 def show_cluster_enterprise_projects(project_id: str, cluster_id: str, caller: Caller,
-                                     session: DbSession) -> dict[str, Any]:
-    find_cluster(session, caller, cluster_id)
+                                     state: State) -> dict[str, Any]:
+    check_cluster(state, caller, cluster_id)
     return {"sys_tags": [{"key": "_sys_enterprise_project_id", "value": "0"}]}
 
 

@@ -77,7 +77,7 @@ def parse_password_auth(body: Any) -> PasswordAuth:
 async def create_token(request: Request) -> JSONResponse:
     try:
         body: Any = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise _bad_request(f"The request body must be JSON: {_SHAPE}.") from None
     credentials = parse_password_auth(body)
     state = server_state(request)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from opencdm.api import wire
 from opencdm.api.present import job_out, never_executed, submission_out
-from opencdm.api.routes.common import Caller, DbSession, State, find_cluster
+from opencdm.api.routes.common import Caller, PageNo, PageSize, State, check_cluster, cluster_session
 from opencdm.api.state import ServerState
 from opencdm.errors import CdmError
 from opencdm.service import jobs as job_service
@@ -41,12 +41,12 @@ def _draft(job: wire.JobIn) -> job_service.JobDraft:
 
 
 @router.post(CDM + "/job")
-def create_job(project_id: str, cluster_id: str, body: wire.JobsRequest, caller: Caller, state: State,
-               session: DbSession) -> dict[str, Any]:
-    cluster = find_cluster(session, caller, cluster_id)
+def create_job(project_id: str, cluster_id: str, body: wire.JobsRequest, caller: Caller,
+               state: State) -> dict[str, Any]:
     names = [job.name for job in body.jobs]
-    for job in body.jobs:
-        job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        for job in body.jobs:
+            job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
     return {"name": names[0], "validation-result": []}
 
 
@@ -57,8 +57,7 @@ def start_job(
     project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
     body: Annotated[wire.StartJobRequest | None, Body()] = None,
 ) -> dict[str, Any]:
-    with state.store.session() as session:
-        find_cluster(session, caller, cluster_id)
+    check_cluster(state, caller, cluster_id)
     variables = body.variables if body else {}
     submission = runs.start_job(state.store, state.supervisor, cluster_id, job_name, caller.user_name, variables)
     return {"submissions": [submission_out(submission).dump()]}
@@ -66,8 +65,7 @@ def start_job(
 
 @router.put(CDM + "/job/{job_name:path}/stop")
 def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
-    with state.store.session() as session:
-        cluster = find_cluster(session, caller, cluster_id)
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
         job = job_service.find_job(session, cluster, job_name)
     runs.stop_job(state.store, state.supervisor, cluster, job, caller.user_name)
     return {"validation-result": []}
@@ -75,45 +73,46 @@ def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, st
 
 @router.get(CDM + "/job/{job_name:path}/status")
 def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Caller,
-                    session: DbSession) -> dict[str, Any]:
-    job = job_service.find_job(session, find_cluster(session, caller, cluster_id), job_name)
-    last = job_service.last_submission(session, job)
-    shown = submission_out(last) if last is not None else never_executed(job)
+                    state: State) -> dict[str, Any]:
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        job = job_service.find_job(session, cluster, job_name)
+        last = job_service.last_submission(session, job)
+        shown = submission_out(last) if last is not None else never_executed(job)
     return {"submissions": [shown.dump()]}
 
 
 @router.get(CDM + "/job/{job_name:path}")
 def show_jobs(
-    project_id: str, cluster_id: str, job_name: str, caller: Caller, session: DbSession,
+    project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
     filter: str | None = None,
-    page_no: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=1000)] = 10,
+    page_no: PageNo = 1,
+    page_size: PageSize = 10,
     job_type: Annotated[str, Query(alias="jobType")] = "NORMAL_JOB",
     group_name: str | None = None,
 ) -> dict[str, Any]:
-    cluster = find_cluster(session, caller, cluster_id)
-    if job_name == "all":
-        total, found = job_service.list_jobs(session, cluster, filter, job_type, page_no, page_size, group_name)
-    else:
-        total, found = 0, [job_service.find_job(session, cluster, job_name)]
-    jobs = [job_out(job, job_service.last_submission(session, job)) for job in found]
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        if job_name == "all":
+            total, found = job_service.list_jobs(session, cluster, filter, job_type, page_no, page_size, group_name)
+        else:
+            total, found = 0, [job_service.find_job(session, cluster, job_name)]
+        jobs = [job_out(job, job_service.last_submission(session, job)) for job in found]
     return wire.JobsPage(total=total, jobs=jobs, page_no=page_no, page_size=page_size).dump()
 
 
 @router.put(CDM + "/job/{job_name:path}")
 def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsRequest, caller: Caller,
-               state: State, session: DbSession) -> dict[str, Any]:
-    cluster = find_cluster(session, caller, cluster_id)
-    job_service.update_job(
-        session, state.box, cluster, job_name, _draft(body.jobs[0]), caller.user_name, _minute_ms(state)
-    )
+               state: State) -> dict[str, Any]:
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        job_service.update_job(
+            session, state.box, cluster, job_name, _draft(body.jobs[0]), caller.user_name, _minute_ms(state)
+        )
     return {"validation-result": []}
 
 
 @router.delete(CDM + "/job/{job_name:path}")
-def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller,
-               session: DbSession) -> dict[str, Any]:
-    job_service.delete_job(session, find_cluster(session, caller, cluster_id), job_name)
+def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        job_service.delete_job(session, cluster, job_name)
     return {}
 
 
@@ -121,9 +120,8 @@ def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller,
 @router.put(CDM + "/group/{group_name:path}/start")
 def start_group(project_id: str, cluster_id: str, group_name: str, caller: Caller, state: State) -> dict[str, Any]:
     """Start every job of the group that can start; the others are listed with the reason."""
-    with state.store.session() as session:
-        names = [job.name for job in job_service.group_jobs(session, find_cluster(session, caller, cluster_id),
-                                                            group_name)]
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        names = [job.name for job in job_service.group_jobs(session, cluster, group_name)]
     started, refused = [], []
     for name in names:
         try:
@@ -136,21 +134,21 @@ def start_group(project_id: str, cluster_id: str, group_name: str, caller: Calle
 
 
 @router.delete(CDM + "/group/{group_name:path}")
-def delete_group(project_id: str, cluster_id: str, group_name: str, caller: Caller,
-                 session: DbSession) -> dict[str, Any]:
-    job_service.delete_group(session, find_cluster(session, caller, cluster_id), group_name)
+def delete_group(project_id: str, cluster_id: str, group_name: str, caller: Caller, state: State) -> dict[str, Any]:
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        job_service.delete_group(session, cluster, group_name)
     return {}
 
 
 @router.get(CDM + "/submissions")
 def show_submissions(
-    project_id: str, cluster_id: str, caller: Caller, session: DbSession,
+    project_id: str, cluster_id: str, caller: Caller, state: State,
     jname: Annotated[str, Query(min_length=1)],
-    page_no: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=1000)] = 10,
+    page_no: PageNo = 1,
+    page_size: PageSize = 10,
 ) -> dict[str, Any]:
-    job = job_service.find_job(session, find_cluster(session, caller, cluster_id), jname)
-    total, found = runs.history(session, job, page_no, page_size)
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        total, found = runs.history(session, job_service.find_job(session, cluster, jname), page_no, page_size)
     return wire.SubmissionsPage(
         submissions=[submission_out(s) for s in found], total=total, page_no=page_no, page_size=page_size
     ).dump()

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from opencdm.api import wire
 from opencdm.api.present import link_out
-from opencdm.api.routes.common import Caller, DbSession, State, find_cluster
+from opencdm.api.routes.common import Caller, State, check_cluster, cluster_session
 from opencdm.service import links as link_service
 
 router = APIRouter(prefix="/v1.1/{project_id}/clusters/{cluster_id}/cdm", tags=["links"])
@@ -22,39 +22,38 @@ def _draft(link: wire.LinkIn) -> link_service.LinkDraft:
 
 @router.post("/link")
 def create_link(
-    project_id: str, cluster_id: str, body: wire.LinksRequest, caller: Caller, state: State, session: DbSession,
+    project_id: str, cluster_id: str, body: wire.LinksRequest, caller: Caller, state: State,
     validate: str | None = None,
 ) -> dict[str, Any]:
-    cluster = find_cluster(session, caller, cluster_id)
     draft = _draft(body.links[0])
     if (validate or "").lower() == "true":
+        # No store session is held while the link's own server is tried: that may take a while.
+        check_cluster(state, caller, cluster_id)
         problems = link_service.validate_link(draft)
         results = [wire.LinkValidationResult(link_config=[wire.ValidationMessage(message=m) for m in problems])]
         return {"name": draft.name, "validation-result": [r.dump() for r in results] if problems else []}
-    link_service.create_link(session, state.box, cluster, draft, caller.user_name)
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        link_service.create_link(session, state.box, cluster, draft, caller.user_name)
     return {"name": draft.name, "validation-result": []}
 
 
 @router.get("/link/{link_name:path}")
-def show_link(project_id: str, cluster_id: str, link_name: str, caller: Caller, state: State,
-              session: DbSession) -> dict[str, Any]:
-    cluster = find_cluster(session, caller, cluster_id)
-    link = link_service.find_link(session, cluster, link_name)
-    return {"links": [link_out(state.box, link).dump()]}
+def show_link(project_id: str, cluster_id: str, link_name: str, caller: Caller, state: State) -> dict[str, Any]:
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        return {"links": [link_out(state.box, link_service.find_link(session, cluster, link_name)).dump()]}
 
 
 @router.put("/link/{link_name:path}")
 def update_link(
     project_id: str, cluster_id: str, link_name: str, body: wire.LinksRequest, caller: Caller, state: State,
-    session: DbSession,
 ) -> dict[str, Any]:
-    cluster = find_cluster(session, caller, cluster_id)
-    link_service.update_link(session, state.box, cluster, link_name, _draft(body.links[0]), caller.user_name)
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        link_service.update_link(session, state.box, cluster, link_name, _draft(body.links[0]), caller.user_name)
     return {"name": link_name, "validation-result": []}
 
 
 @router.delete("/link/{link_name:path}")
-def delete_link(project_id: str, cluster_id: str, link_name: str, caller: Caller,
-                session: DbSession) -> dict[str, Any]:
-    link_service.delete_link(session, find_cluster(session, caller, cluster_id), link_name)
+def delete_link(project_id: str, cluster_id: str, link_name: str, caller: Caller, state: State) -> dict[str, Any]:
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        link_service.delete_link(session, cluster, link_name)
     return {}
