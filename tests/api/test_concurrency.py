@@ -72,9 +72,12 @@ def test_64_concurrent_clients_are_all_answered(busy_server: RunningServer) -> N
     assert Counter(statuses) == Counter({200: CLIENTS * 5}), Counter(statuses)
 
 
-def test_concurrent_deletes_of_one_job_succeed_exactly_once(busy_server: RunningServer) -> None:
+@pytest.mark.parametrize("kind", ["job", "link"])
+def test_concurrent_deletes_succeed_exactly_once(busy_server: RunningServer, kind: str) -> None:
+    files: Path = busy_server.files  # type: ignore[attr-defined]
     with busy_server.client() as api:
-        assert api.post(f"{busy_server.cdm}/job", json=job_body("doomed", "src", "dst")).status_code == 200
+        body = job_body("doomed", "src", "dst") if kind == "job" else sqlite_link_body("doomed", files / "d.db")
+        assert api.post(f"{busy_server.cdm}/{kind}", json=body).status_code == 200
     token = busy_server.token()
     statuses: list[int] = []
     codes: list[str] = []
@@ -83,7 +86,7 @@ def test_concurrent_deletes_of_one_job_succeed_exactly_once(busy_server: Running
     def delete() -> None:
         with httpx.Client(base_url=busy_server.url, headers={"X-Auth-Token": token}, timeout=60) as client:
             barrier.wait()
-            response = client.delete(f"{busy_server.cdm}/job/doomed")
+            response = client.delete(f"{busy_server.cdm}/{kind}/doomed")
         statuses.append(response.status_code)
         if response.status_code != 200:
             codes.append(response.json()["errCode"])
@@ -94,4 +97,4 @@ def test_concurrent_deletes_of_one_job_succeed_exactly_once(busy_server: Running
     for thread in threads:
         thread.join()
     assert statuses.count(200) == 1, statuses
-    assert codes == ["Cdm.0100"] * 19, codes
+    assert codes == [{"job": "Cdm.0100", "link": "Cdm.0101"}[kind]] * 19, codes
