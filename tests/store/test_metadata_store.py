@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from sqlalchemy import inspect, select
 
-from opencdm.service.iam import bootstrap
+from opencdm.service.iam import accept_signature_once, bootstrap, now_ms
 from opencdm.store.db import Store, migrate
-from opencdm.store.models import AccessKey, Base, Project
+from opencdm.store.models import AccessKey, Base, Project, UsedSignature
 from opencdm.store.secrets import SecretBox, hash_password, verify_password
 
 from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER
@@ -82,3 +82,26 @@ def test_server_on_a_postgresql_metadata_store(pg_url: str, tmp_path: Path) -> N
             copy_sqlite_table(server, api, tmp_path)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_signature_is_accepted_once_across_servers_sharing_the_store(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'meta.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    first, second = Store(url), Store(url)  # two servers on one store
+    migrate(first.engine)
+    later = now_ms() + 60_000
+    with first.session() as session:
+        assert accept_signature_once(session, "a" * 64, later)
+    with second.session() as session:
+        assert not accept_signature_once(session, "a" * 64, later)
+        assert accept_signature_once(session, "b" * 64, later)
+    with first.session() as session:
+        assert accept_signature_once(session, "c" * 64, now_ms() - 1)  # already out of the window
+    with second.session() as session:
+        # Signatures past their window are forgotten (the date check refuses them), so the table stays small.
+        assert accept_signature_once(session, "d" * 64, later)
+        assert set(session.scalars(select(UsedSignature.signature))) == {"a" * 64, "b" * 64, "d" * 64}
+    first.dispose()
+    second.dispose()
