@@ -14,6 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+import opencdm
 from opencdm.cli import app
 from opencdm.client import CdmApiError, CdmClient, Credentials
 
@@ -233,6 +234,31 @@ def test_cluster_commands(cli: Cli, server: RunningServer) -> None:
     # With two clusters, --cluster picks one.
     jobs = cli("job", "--cluster", name, "list", "--json")
     assert as_json(jobs)["total"] == 0
+
+
+def test_connection_options_may_follow_the_command(cli: Cli, server: RunningServer) -> None:
+    name = unique("pool")
+    as_json(cli("admin", "cluster", "create", name, "--project", server.project_id, "--json"))
+    unreachable = {"OPENCDM_URL": "http://127.0.0.1:9"}
+    for args in (["job", "list", "--json", "--url", server.url, "--cluster", name],
+                 ["job", "list", f"--url={server.url}", f"--cluster={name}", "--json"],
+                 ["job", "--url", server.url, "list", "--cluster", name, "--json"]):
+        assert as_json(cli(*args, extra_env=unreachable))["total"] == 0, args
+    # After "--" it is an argument again, not the option.
+    assert "Job[--url] doesn't exist" in cli("job", "status", "--", "--url").stderr
+
+
+def test_version(cli: Cli) -> None:
+    result = cli("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"opencdm {opencdm.__version__}"
+
+
+def test_an_error_is_one_line_however_long(cli: Cli, tmp_path: Path) -> None:
+    """CliRunner's terminal is 80 columns wide: a long message must not be folded."""
+    home = tmp_path / ("deep" * 30)
+    result = cli("job", "list", extra_env={"OPENCDM_HOME": str(home)})
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and str(home) in result.stderr, result.stderr
 
 
 def test_bad_input_pair_is_a_usage_error(cli: Cli) -> None:

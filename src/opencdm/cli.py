@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
+from opencdm import __version__
 from opencdm.client import (
     CLUSTER_ACTIONS,
     COUNTERS_GROUP,
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 
 # Markup off: API messages such as "Job[copy_t] doesn't exist." must print verbatim, not as rich tags.
 console = Console(markup=False)
-err_console = Console(stderr=True, markup=False)
+# soft_wrap: an error stays one line, however narrow the terminal (scripts grep it).
+err_console = Console(stderr=True, markup=False, soft_wrap=True)
 
 POLL_SECONDS = 0.5
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "FAILURE_ON_SUBMIT")
@@ -66,8 +68,18 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"opencdm {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """OpenCDM command line."""
 
 
@@ -202,9 +214,32 @@ def client_of(ctx: typer.Context) -> CdmClient:
     return ctx.with_resource(CdmClient(ctx.obj.url, Credentials.from_env(), ctx.obj.cluster))
 
 
+class _ClientGroup(TyperGroup):
+    """Takes the group's connection options after the command too (``opencdm job list --url …``)."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        names = {name for param in self.params for name in param.opts}
+        hoisted: list[str] = []
+        rest: list[str] = []
+        position = 0
+        while position < len(args):
+            arg = args[position]
+            if arg == "--":  # what follows is an argument, whatever it looks like
+                rest += args[position:]
+                break
+            if arg.partition("=")[0] in names and rest:  # before the command it is parsed as usual
+                take = 1 if "=" in arg else 2
+                hoisted += args[position:position + take]
+                position += take
+                continue
+            rest.append(arg)
+            position += 1
+        return super().parse_args(ctx, hoisted + rest)
+
+
 def client_app(name: str, help_text: str) -> typer.Typer:
     """A command group of API clients, all taking the connection options of ``connect``."""
-    sub = typer.Typer(help=help_text, no_args_is_help=True, callback=connect)
+    sub = typer.Typer(cls=_ClientGroup, help=help_text, no_args_is_help=True, callback=connect)
     app.add_typer(sub, name=name)
     return sub
 
