@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -139,6 +140,33 @@ def test_progress_moves_and_stop_ends_the_job_within_seconds(
         assert not_running.status_code == 400 and not_running.json()["errCode"] == "Cdm.0053"
     # The run was rolled back: nothing half-written.
     assert destination_rows(pg_schema) == 0
+    started, ended = run_log_lines(private_server, job)
+    assert started["submission"] == final["submission-id"]
+    assert ended["status"] == "FAILED" and "stopped by user" in ended["error"].lower()
+    assert ended["rows_written"] == final["write_rows"] and ended["duration_s"] > 1
+
+
+def run_log_lines(server: RunningServer, job: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The server log's one-line records of the job's run: (started, ended)."""
+    records: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 10
+    while len(records) < 2 and time.monotonic() < deadline:  # the end is logged once the worker is reaped
+        for line in server.log().splitlines():
+            event, _, payload = line.partition(" opencdm.runs ")[2].partition(" {")
+            if payload and json.loads("{" + payload)["job"] == job:
+                records[event.split()[-1]] = json.loads("{" + payload)
+        time.sleep(0.2)
+    return records["started"], records["ended"]
+
+
+def test_a_run_that_succeeds_is_logged_with_its_counters(private_server: RunningServer, pg_schema: str) -> None:
+    with private_server.client() as api:
+        job = make_slow_job(api, private_server, pg_schema, rows=50)
+        api.put(f"{private_server.cdm}/job/{job}/start").raise_for_status()
+        final = wait_for(api, private_server, job, ("SUCCEEDED", "FAILED"))
+    assert final["status"] == "SUCCEEDED", final
+    _, ended = run_log_lines(private_server, job)
+    assert ended["status"] == "SUCCEEDED" and ended["rows_written"] == 50 and ended["error"] is None
 
 
 def test_a_crashed_worker_fails_the_run_not_the_server(private_server: RunningServer, pg_schema: str) -> None:
@@ -151,6 +179,9 @@ def test_a_crashed_worker_fails_the_run_not_the_server(private_server: RunningSe
         os.kill(worker, signal.SIGKILL)
         final = wait_for(api, private_server, job, ("FAILED",), timeout=20)
         assert "ended unexpectedly" in final["error-summary"]
+        _, ended = run_log_lines(private_server, job)
+        assert ended["status"] == "FAILED" and ended["worker_exit"] == -signal.SIGKILL
+        assert "ended unexpectedly" in ended["error"]
         # The server is still there and serves the next run.
         assert api.get(f"/v1.1/{private_server.project_id}/clusters").status_code == 200
     assert destination_rows(pg_schema) == 0

@@ -7,6 +7,7 @@ stays RUNNING forever. A crash of a job never takes the server down.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -25,6 +26,8 @@ from opencdm.store.db import Store
 from opencdm.store.models import Submission
 
 log = logging.getLogger(__name__)
+# One line per run start and end, whatever its outcome, with a JSON object operators can parse.
+run_log = logging.getLogger("opencdm.runs")
 
 WORKER_MODULE = "opencdm.engine.worker"
 STOP_GRACE_SECONDS = 10.0
@@ -120,6 +123,8 @@ class Supervisor:
                 .where(Submission.id == submission_id)
                 .values(owner=self.instance_id, worker_pid=process.pid)
             )
+            job_name = session.scalar(select(Submission.job_name).where(Submission.id == submission_id))
+        run_log.info("run started %s", json.dumps({"job": job_name, "submission": submission_id, "pid": process.pid}))
 
     def stop(self, submission_id: int) -> None:
         """Ask the worker to stop (it rolls back and records why); kill it if it does not."""
@@ -190,3 +195,20 @@ class Supervisor:
             summary = f"The worker process ended unexpectedly (exit code {returncode})."
             details = "The worker ended without recording a result; see the server log."
         fail_if_active(self.store, submission_id, summary, details)
+        log_run_end(self.store, submission_id, returncode)
+
+
+def log_run_end(store: Store, submission_id: int, returncode: int | None = None) -> None:
+    with store.session() as session:
+        run = session.get(Submission, submission_id)
+        if run is None:  # its job was deleted meanwhile
+            return
+        started_ms = run.execute_ms or run.creation_ms
+        ended = {
+            "job": run.job_name, "submission": run.id, "status": run.status,
+            "rows_read": run.rows_read, "rows_written": run.rows_written, "rows_skipped": run.rows_skipped,
+            "duration_s": round(max(run.last_update_ms - started_ms, 0) / 1000, 3),
+            "error": run.error_summary, "worker_exit": returncode,
+        }
+    level = logging.INFO if ended["status"] == "SUCCEEDED" else logging.WARNING
+    run_log.log(level, "run ended %s", json.dumps(ended, ensure_ascii=False))

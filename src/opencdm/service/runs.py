@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from opencdm.engine.supervisor import Supervisor
+from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
 from opencdm.service.jobs import RunPolicy, active_submission, find_job
@@ -124,6 +124,7 @@ def launch(store: Store, supervisor: Supervisor, submission: Submission) -> None
                 .where(Submission.id == submission.id)
                 .values(status="FAILURE_ON_SUBMIT", progress=-1.0, error_summary=f"Cannot start a worker: {exc}")
             )
+        log_run_end(store, submission.id)
         raise CdmError("Cdm.0037", f"Failed to submit the job: {exc}") from exc
 
 
