@@ -12,7 +12,7 @@ from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.errors import CdmError
 
 from conftest import pg_link
-from jdbc_support import ROWS, create_pg, expected, fetch_pg, pg_connect
+from jdbc_support import ROWS, copy, create_pg, expected, fetch_pg, pg_connect
 
 
 def native_copy(from_job: Mapping[str, str], to_job: Mapping[str, str]) -> tuple[bool, int]:
@@ -139,3 +139,38 @@ def test_chunked_native_copy_counts_every_row_once(pg_schema: str, rows: int) ->
         digest = "SELECT count(*), md5(string_agg(id || body, ',' ORDER BY id)) FROM \"{}\".{}"
         assert conn.execute(digest.format(pg_schema, "dst")).fetchone() == conn.execute(
             digest.format(pg_schema, "src")).fetchone()
+
+
+def test_a_default_precision_spelled_out_still_passes_through(pg_schema: str) -> None:
+    """The source says timestamp(6), the created column timestamp: the same type, so the native path."""
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id int, ts timestamp(6), tz timestamptz(6), t time(6))')
+        conn.execute(f"""INSERT INTO "{pg_schema}".src VALUES
+            (1, '2024-02-29 23:59:59.999999', '2024-02-29 23:59:59.999999+05', '23:59:59.999999'),
+            (2, 'infinity', '-infinity', '00:00:00')""")
+    agreed, written = native_copy(
+        {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"},
+        {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
+         "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"},
+    )
+    assert agreed and written == 2
+    with pg_connect() as conn:
+        rows = "SELECT id, ts::text, tz::text, t::text FROM \"{}\".{} ORDER BY id"
+        assert conn.execute(rows.format(pg_schema, "dst")).fetchall() == conn.execute(
+            rows.format(pg_schema, "src")).fetchall()
+
+
+def test_xml_with_a_declaration_is_not_passed_through_and_arrives_exactly(pg_schema: str) -> None:
+    declared = '<?xml version="1.0"?><r>a</r>'
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id int, doc xml)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, %s), (2, %s)', (declared, "plain <b/> text"))
+    from_job = {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"}
+    to_job = {"toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "dst",
+              "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}
+    # The binary form would drop the declaration: the native path declines.
+    assert native_copy(from_job, to_job) == (False, 0)
+    assert copy(pg_link(), from_job, pg_link(), to_job) == 2
+    with pg_connect() as conn:
+        copied = conn.execute(f'SELECT id, doc::text FROM "{pg_schema}".dst ORDER BY id').fetchall()
+    assert copied == [(1, declared), (2, "plain <b/> text")]

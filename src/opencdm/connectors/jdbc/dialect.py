@@ -318,6 +318,11 @@ class Dialect(ABC):
         return None
 
     # --- the native fast path (dialects with a native_format_name) --------------------------------
+    def passes_through(self, source_types: tuple[str, ...], target_types: tuple[str, ...]) -> bool:
+        """Whether columns of ``target_types`` read the native stream of ``source_types`` columns
+        and hold exactly the source's values (types as the database spells them)."""
+        return source_types == target_types
+
     def native_connect(self) -> Any:
         """A connection able to stream the native format; it also serves every metadata call."""
         raise NotImplementedError
@@ -815,7 +820,7 @@ class JdbcSink(Sink):
             conn = dialect.native_connect()
         try:
             self._prepare_table(conn, source_schema, setup)
-            if tuple(column.native for column in self._targets) != native.column_types:
+            if not dialect.passes_through(native.column_types, tuple(column.native for column in self._targets)):
                 conn.rollback()  # the stage table, if any, was created inside this transaction
                 dialect.close(conn)
                 self._stage = None
