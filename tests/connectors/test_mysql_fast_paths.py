@@ -22,7 +22,7 @@ from opencdm.connectors.jdbc.mysql import PAGE_BATCHES, MySqlDialect
 from opencdm.errors import CdmError
 
 from conftest import mysql_link, pg_link
-from jdbc_support import NAMES, copy, create_mysql, create_pg, expected, fetch_mysql, fetch_pg, my_connect
+from jdbc_support import NAMES, copy, create_mysql, create_pg, expected, fetch_mysql, fetch_pg, my_connect, pg_connect
 
 HOSTILE_TEXTS = ["NULL", "\\N", "tab\there", "cr\r\nlf\n", '"', '""', '",', '"\n', "\\", "a\\", "'", ",", " 🎉 "]
 HOSTILE_BYTES = [b"\x00", b"\n", b"\\", b'"', b'",\n', b'\xf0"', b"NULL", b"\\N", b"\r", b"\x00\x0a\x5c"]
@@ -274,3 +274,25 @@ def test_only_the_file_being_loaded_is_sent(mysql_database: str, tmp_path: Path)
     finally:
         dialect.close(conn)
     assert _count(mysql_database, "t") == 0
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_float32_extremes_into_mariadb_float_read_back_the_same(
+    mysql_database: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """real ±FLT_MAX, the smallest normal and subnormal: MariaDB's FLOAT holds them all."""
+    monkeypatch.setattr(MySqlDialect, "fast_paths", fast)
+    values = ["3.4028235e+38", "-3.4028235e+38", "1.1754944e-38", "1e-45", "0.1", "-0"]
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".floats (id int PRIMARY KEY, v real)')
+        for number, value in enumerate(values):
+            conn.execute(f'INSERT INTO "{pg_schema}".floats VALUES (%s, %s::real)', (number, value))
+        source = [row[0] for row in conn.execute(f'SELECT v FROM "{pg_schema}".floats ORDER BY id').fetchall()]
+    copied = copy(pg_link(), {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "floats"},
+                  mysql_link(mysql_database), _to("floats"))
+    assert copied == len(values)
+    with my_connect(mysql_database) as conn, conn.cursor() as cursor:
+        # As text a FLOAT comes back with 6 digits; as a double, exactly.
+        cursor.execute("SELECT CAST(v AS DOUBLE) FROM floats ORDER BY id")
+        assert [pa.scalar(v, pa.float32()).as_py() for (v,) in cursor.fetchall()] == [
+            pa.scalar(v, pa.float32()).as_py() for v in source]

@@ -169,6 +169,10 @@ def _csv_ready(array: pa.Array) -> pa.Array:
         return array.cast(t.TIMESTAMP)  # the UTC wall time, read in the session's +00:00
     if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
         return _hex(array)
+    if pa.types.is_float32(type_):
+        # The shortest float32 spelling of FLT_MAX, 3.4028235e+38, read as a double (as MariaDB
+        # reads it) is above FLT_MAX: "Out of range". The exact double of each value reads back as it.
+        return array.cast(pa.float64())
     return array
 
 
