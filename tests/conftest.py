@@ -200,12 +200,14 @@ class RunningServer:
 
 
 def start_server(
-    home: Path, env: dict[str, str] | None = None, port: int | None = None, wrapper: tuple[str, ...] = ()
+    home: Path, env: dict[str, str] | None = None, port: int | None = None, wrapper: tuple[str, ...] = (),
+    log_dir: Path | None = None,
 ) -> RunningServer:
-    """``opencdm serve`` on ``port``; ``wrapper`` is a command that runs it (e.g. with fewer privileges)."""
+    """``opencdm serve`` on ``port``; ``wrapper`` is a command that runs it (e.g. with fewer privileges);
+    its output goes to a log file in ``log_dir`` (default: the home)."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
-    log_path = home / f"server-{port}.log"
+    log_path = (log_dir or home) / f"server-{port}.log"
     inherited = {k: v for k, v in os.environ.items() if k != "OPENCDM_DATABASE_URL"}
     full_env = {**inherited, "OPENCDM_HOME": str(home), **(env or {})}
     with open(log_path, "wb") as log:
@@ -229,10 +231,34 @@ def start_server(
     return RunningServer(home=home, port=port, process=process, credentials=credentials, log_path=log_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def local_paths_allowed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Local paths (SQLite files, nas roots) are allowed only under OPENCDM_FILE_ROOTS: the tests'
+    own temporary directory, for the connectors they call in this process and for every server they
+    start (servers that must refuse local paths set it empty). The servers' homes lie in it too,
+    which their own data stays out of reach of all the same."""
+    root = tmp_path_factory.getbasetemp()
+    previous = os.environ.get("OPENCDM_FILE_ROOTS")
+    os.environ["OPENCDM_FILE_ROOTS"] = str(root)
+    yield root
+    if previous is None:
+        os.environ.pop("OPENCDM_FILE_ROOTS", None)
+    else:
+        os.environ["OPENCDM_FILE_ROOTS"] = previous
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One server shared by the tests that do not restart or stop it."""
     running = start_server(tmp_path_factory.mktemp("opencdm-home"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def rootless_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server whose operator allowed no local directory (OPENCDM_FILE_ROOTS unset)."""
+    running = start_server(tmp_path_factory.mktemp("rootless-home"), env={"OPENCDM_FILE_ROOTS": ""})
     yield running
     running.stop()
 

@@ -150,7 +150,7 @@ def test_link_create_show_update_delete_never_shows_the_password(cli: Cli, tmp_p
 
 def test_link_validate_reports_problems_and_saves_nothing(cli: Cli, tmp_path: Path) -> None:
     name = unique("link")
-    result = cli("link", "create", name, "--validate", *inputs(sqlite_link("/no/such/dir/x.db")))
+    result = cli("link", "create", name, "--validate", *inputs(sqlite_link(str(tmp_path / "no" / "dir" / "x.db"))))
     assert result.exit_code == 1 and "ERROR" in result.output
     assert cli("link", "show", name).exit_code == 1
 

@@ -30,6 +30,9 @@ class Settings:
     file_roots: tuple[str, ...] | None
     # Larger request bodies are refused with 413 before they are read.
     max_body_bytes: int
+    # Seconds a connection the server or a worker opens may take to connect (and, when the server
+    # validates a link, to answer): OPENCDM_CONNECT_TIMEOUT.
+    connect_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -49,10 +52,37 @@ class Settings:
             retry_backoff_seconds=float(os.environ.get("OPENCDM_RETRY_BACKOFF", 10.0)),
             file_roots=_file_roots(os.environ.get("OPENCDM_FILE_ROOTS")),
             max_body_bytes=int(os.environ.get("OPENCDM_MAX_BODY_BYTES", 4 * 2**20)),
+            connect_timeout_seconds=_positive(os.environ.get("OPENCDM_CONNECT_TIMEOUT"), 10.0),
         )
+
+    @property
+    def store_file(self) -> Path | None:
+        """The metadata store's SQLite file, when the store is one."""
+        return sqlite_file(self.database_url)
 
 
 def _file_roots(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
     return tuple(part.strip() for part in value.split(os.pathsep) if part.strip())
+
+
+def _positive(value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    number = float(value)
+    if number <= 0:
+        raise ValueError(f"a positive number of seconds is needed, not {value}")
+    return number
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///path`` URL; None for another database or an in-memory one."""
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)

@@ -289,7 +289,7 @@ def test_batches_are_bounded_and_estimate_counts(pg_schema: str, mysql_database:
         source.close()
 
 
-def test_link_checks() -> None:
+def test_link_checks(tmp_path: Path) -> None:
     error = _error(lambda: connector.check_link_inputs({"linkConfig.databaseType": "ORACLE"}))
     assert error.code == "Cdm.0014"
     assert error.message.startswith("databaseType ORACLE is known to CDM but not supported by this deployment")
@@ -300,7 +300,7 @@ def test_link_checks() -> None:
     assert error.code == "Cdm.0009" and "linkConfig.port" in error.message
     error = _error(lambda: connector.check_link_inputs(pg_link() | {"linkConfig.port": "70000"}))
     assert error.code == "Cdm.0024"
-    connector.check_link_inputs(sqlite_link("/tmp/whatever.db"))
+    connector.check_link_inputs(sqlite_link(str(tmp_path / "whatever.db")))
     error = _error(
         lambda: connector.check_to_job(
             pg_link(), {"toJobConfig.tableName": "t", "toJobConfig.tablePreparation": "SOMETIMES"}
@@ -316,9 +316,15 @@ def test_validate_link_really_connects(mysql_available: None, pg_available: None
     error = _error(lambda: connector.validate_link(pg_link() | {"linkConfig.port": "1"}))
     assert error.code == "Cdm.0901"
     assert error.message.startswith("Cannot connect to the database server. Cause: ")
-    assert "Connection refused" in error.message
+    # Only "cannot connect": what answered on a port that is not the database's is not repeated.
+    assert error.message.endswith("Cause: cannot connect to 127.0.0.1:1")
     error = _error(lambda: connector.validate_link(mysql_link("test") | {"linkConfig.password": "wrong"}))
     assert error.code == "Cdm.0901" and "Access denied" in error.message
+    # Validation only reads: a database file that does not exist is reported, not created.
+    error = _error(lambda: connector.validate_link(sqlite_link(str(tmp_path / "new.db"))))
+    assert error.code == "Cdm.0901" and "does not exist" in error.message
+    assert not (tmp_path / "new.db").exists()
+    sqlite3.connect(tmp_path / "new.db").close()
     connector.validate_link(sqlite_link(str(tmp_path / "new.db")))
     error = _error(lambda: connector.validate_link(sqlite_link(str(tmp_path / "no" / "dir.db"))))
     assert error.code == "Cdm.0901" and "does not exist" in error.message

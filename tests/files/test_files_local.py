@@ -33,9 +33,9 @@ def everything_under(directory: Path) -> list[str]:
 
 
 def test_sqlite_to_local_parquet_keeps_types(
-    api: httpx.Client, file_server: RunningServer, nas: str, area: Path, tmp_path: Path
+    api: httpx.Client, file_server: RunningServer, nas: str, area: Path
 ) -> None:
-    database = tmp_path / "source.db"
+    database = area.parent / f"{area.name}-source.db"  # SQLite files too must be inside OPENCDM_FILE_ROOTS
     with sqlite3.connect(database) as conn:
         conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20), price DECIMAL(12,2), "
                      "wide DECIMAL_TEXT(30,10), sold TIMESTAMPTZ, day DATE)")
@@ -176,7 +176,7 @@ def test_a_run_that_fails_midway_leaves_no_file(
 
 
 def test_links_and_jobs_stay_inside_the_allowed_roots(
-    api: httpx.Client, file_server: RunningServer, server: RunningServer, file_root: Path, area: Path,
+    api: httpx.Client, file_server: RunningServer, rootless_server: RunningServer, file_root: Path, area: Path,
     tmp_path: Path, pg_schema: str
 ) -> None:
     refused = post_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": "/etc"})
@@ -207,8 +207,8 @@ def test_links_and_jobs_stay_inside_the_allowed_roots(
     assert "/data/alias.csv" in summary and "outside the link's root directory" in summary
 
     # A server whose operator allowed no directory refuses nas links, and says how to allow them.
-    with server.client() as default_api:
-        response = post_link(default_api, server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
+    with rootless_server.client() as default_api:
+        response = post_link(default_api, rootless_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
     assert response.status_code == 400
     assert "OPENCDM_FILE_ROOTS" in response.json()["externalMessage"]
 

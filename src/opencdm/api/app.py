@@ -18,12 +18,24 @@ from opencdm.engine.scheduler import Scheduler
 from opencdm.engine.supervisor import Supervisor
 from opencdm.settings import Settings
 from opencdm.store.db import Store, migrate
+from opencdm.store.private import private_directory, private_file
 from opencdm.store.secrets import SecretBox
 
 
 def open_state(settings: Settings) -> ServerState:
     """Open (and migrate) the store; nothing is started yet."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.home)
+    store_file = settings.store_file
+    if store_file is not None:
+        # SQLite gives its -wal and -shm files the database file's mode: 0600 before it opens it.
+        for companion in ("-wal", "-shm"):
+            sibling = store_file.with_name(store_file.name + companion)
+            if sibling.exists():
+                private_file(sibling)
+        private_file(store_file)
+    for kept in ("secret.key", "credentials.json"):  # made 0600; tightened if an older server left them open
+        if (settings.home / kept).exists():
+            private_file(settings.home / kept)
     store = Store(settings.database_url)
     migrate(store.engine)
     box = SecretBox.load(settings.home, settings.secret_key)

@@ -285,6 +285,10 @@ class Connector(ABC):
     @abstractmethod
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink: ...
 
+    def check_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> None:
+        """Check, without connecting, that ``open_output`` may make files at ``path`` (in ``bucket``)."""
+        raise CdmError("Cdm.0014", f"Links of {self.name} cannot hold files (throttlingConfig.writeToLink).")
+
     def open_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> BinaryIO:
         """A new file at ``path`` (in ``bucket``, for object storage) on this link, for the engine's
         own output such as dirty data."""

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import Partition, RejectedRow, WriteResult
 from opencdm.errors import CdmError
+from opencdm.store.private import open_private, private_directory
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ class DirtyDataWriter:
         place = self._place
         path = f"{place.directory.rstrip('/')}/{self._file_name}"
         if place.link_connector is None:
-            os.makedirs(place.directory, exist_ok=True)
-            return Path(path).open("wb")
+            # Under the server's data directory, which is its owner's only (store.private).
+            private_directory(Path(place.directory))
+            return os.fdopen(open_private(Path(path)), "wb")
         assert place.link is not None
         return get_connector(place.link_connector).open_output(place.link, place.bucket, path)
 

@@ -228,9 +228,12 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
             f"{draft.to_connector_name} destinations do not allow.",
         )
     if driver.record_dirty_data and driver.dirty_data_link is not None:
-        find_link(session, cluster, driver.dirty_data_link)
+        dirty_link = find_link(session, cluster, driver.dirty_data_link)
         if driver.dirty_data_directory is None:
             raise CdmError("Cdm.0238", "throttlingConfig.dirtyDataDirectory cannot be empty with a writeToLink.")
+        get_connector(dirty_link.connector_name).check_output(
+            link_values(box, dirty_link), driver.dirty_data_bucket, driver.dirty_data_directory
+        )
     return driver, RunPolicy.parse(draft.driver_config)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
 from opencdm.store.models import Cluster, Job, Link
 from opencdm.store.secrets import SecretBox
+
+log = logging.getLogger(__name__)
 
 # Matched whole (fullmatch): "$" would also accept a name ending in a newline, which no route finds.
 NAME_RULE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,239}")
@@ -62,6 +65,9 @@ def validate_link(draft: LinkDraft) -> list[str]:
         connector.validate_link({key: input_value_as_str(value) for key, value in draft.inputs.items()})
     except CdmError as exc:
         return [exc.message]
+    except Exception:  # noqa: BLE001 - a peer may fail a driver in unforeseen ways: a failed validation, not a 500
+        log.exception("validation of link %s failed unexpectedly", draft.name)
+        return ["The link could not be validated: the connection failed unexpectedly (see the server's log)."]
     return []
 
 

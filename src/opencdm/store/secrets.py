@@ -12,6 +12,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from opencdm.store.private import private_directory
+
 
 class SecretBox:
     def __init__(self, key: bytes) -> None:
@@ -26,7 +28,7 @@ class SecretBox:
             return cls(base64.urlsafe_b64encode(digest))
         key_file = home / "secret.key"
         if not key_file.exists():
-            home.mkdir(parents=True, exist_ok=True)
+            private_directory(home)
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(Fernet.generate_key())

@@ -2,13 +2,14 @@
 
 The operator allows directories with OPENCDM_FILE_ROOTS; a link's root must be inside one of them,
 and every job path inside the link's root, symlinks and ``..`` resolved. Unset, nas links are refused.
+Whatever the roots, nothing of the server's own data directory is reachable (see local_paths).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow.fs as pafs
 
@@ -18,34 +19,10 @@ from opencdm.connectors.files.config import SinkConfig, SourceConfig
 from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.tree import FileTree
 from opencdm.connectors.inputs import required
+from opencdm.connectors.local_paths import allowed_local_path, is_server_private
 from opencdm.errors import CdmError
-from opencdm.settings import Settings
 
 ROOT_INPUT = "linkConfig.rootDirectory"
-
-
-def allowed_local_path(name: str, path: str) -> str:
-    """``path`` (the value of input ``name``) resolved, when it lies inside the directories the
-    operator allows (OPENCDM_FILE_ROOTS): nas link roots, local Iceberg warehouses and catalogs."""
-    allowed = Settings.from_env().file_roots
-    if allowed is None:
-        raise CdmError(
-            "Cdm.0014",
-            f"Local paths in {name} are disabled on this server: its operator allows them by setting "
-            "OPENCDM_FILE_ROOTS to the directories links may use (separated by ':') and restarting it.",
-        )
-    if not os.path.isabs(path):
-        raise CdmError("Cdm.0014", f"The parameter is invalid: {name} [{path}] must be an absolute path.")
-    real = os.path.realpath(path)
-    for allowed_root in allowed:
-        real_allowed = os.path.realpath(allowed_root)
-        if os.path.commonpath([real_allowed, real]) == real_allowed:
-            return real
-    raise CdmError(
-        "Cdm.0014",
-        f"The parameter is invalid: {name} [{path}] is outside the directories this server allows "
-        f"(OPENCDM_FILE_ROOTS: {os.pathsep.join(allowed)}).",
-    )
 
 
 def _root(link: Mapping[str, str]) -> str:
@@ -62,17 +39,36 @@ class LocalTree(FileTree):
     def path(self, relative: str) -> str:
         # CDM writes job paths from "/", meaning the link's root.
         joined = os.path.realpath(os.path.join(self.root, relative.lstrip("/")))
-        if not self.confined(joined):
-            raise CdmError(
-                "Cdm.0250", f"Cannot operate on path: {relative} (it leads outside the link's root directory)."
-            )
+        refusal = self.refusal(joined)
+        if refusal is not None:
+            raise CdmError("Cdm.0250", f"Cannot operate on path: {relative} ({refusal}).")
         return joined
 
     def show(self, path: str) -> str:
         return "/" + os.path.relpath(path, self.root).removeprefix(".")
 
-    def confined(self, path: str) -> bool:
-        return os.path.commonpath([self.root, os.path.realpath(path)]) == self.root
+    def refusal(self, path: str) -> str | None:
+        real = os.path.realpath(path)
+        if os.path.commonpath([self.root, real]) != self.root:
+            return "it leads outside the link's root directory"
+        if is_server_private(real):
+            return "it leads into the server's own data directory, which no link can reach"
+        return None
+
+    # Checked again where files are made or renamed: a path may have become a symlink since.
+    def create(self, path: str) -> Any:
+        self._check(path)
+        return super().create(path)
+
+    def move(self, source: str, destination: str) -> None:
+        self._check(source)
+        self._check(destination)
+        super().move(source, destination)
+
+    def _check(self, path: str) -> None:
+        refusal = self.refusal(path)
+        if refusal is not None:
+            raise CdmError("Cdm.0250", f"Cannot operate on path: {self.show(path)} ({refusal}).")
 
 
 def _tree(link: Mapping[str, str]) -> LocalTree:
@@ -111,6 +107,9 @@ class NasConnector(Connector):
 
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
         return FileSink(_tree(link), SinkConfig.parse(to_job, with_bucket=False))
+
+    def check_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> None:
+        _tree(link).path(path)
 
     def open_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> BinaryIO:
         stream: BinaryIO = _tree(link).open_new(path)

@@ -19,8 +19,10 @@ from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.tree import FileTree, FoundFile
 from opencdm.connectors.inputs import boolean, integer, required, text
 from opencdm.errors import CdmError
+from opencdm.settings import Settings
 
-CONNECT_SECONDS = 10
+# Seconds a request of a run may wait for an answer; making the connection gets OPENCDM_CONNECT_TIMEOUT,
+# and a link's validation waits for nothing longer than that.
 REQUEST_SECONDS = 60
 # Errors S3 reports for credentials it does not accept, as pyarrow names them.
 _CREDENTIAL_ERRORS = (
@@ -118,17 +120,37 @@ class S3Endpoint:
             secret_key=required(link, "linkConfig.securityKey"),
         )
 
-    def filesystem(self) -> pafs.S3FileSystem:
+    @property
+    def address(self) -> str:
+        """host:port, for messages."""
+        return self.host if ":" in self.host else f"{self.host}:{443 if self.scheme == 'https' else 80}"
+
+    def filesystem(self, validating: bool = False) -> pafs.S3FileSystem:
+        """``validating``: for a link's validation, which waits for no answer longer than for the
+        connection, and tries once."""
+        connect = Settings.from_env().connect_timeout_seconds
         return pafs.S3FileSystem(
             access_key=self.access_key,
             secret_key=self.secret_key,
             endpoint_override=self.host,
             scheme=self.scheme,
             force_virtual_addressing=not self.path_style,
-            connect_timeout=CONNECT_SECONDS,
-            request_timeout=REQUEST_SECONDS,
+            connect_timeout=connect,
+            request_timeout=connect if validating else REQUEST_SECONDS,
+            **({"retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=1)} if validating else {}),
             **({"region": self.region} if self.region else {}),
         )
+
+    def validation_error(self, exc: OSError) -> CdmError:
+        """A failed validation request as Cdm.0800: refused keys say so; anything else is only
+        ``cannot connect to host:port``, never what another kind of service answered there."""
+        message = str(exc)
+        if any(marker in message for marker in _CREDENTIAL_ERRORS):
+            return CdmError(
+                "Cdm.0800",
+                f"Cannot connect to the OBS server: the access key or secret key was refused ({message}).",
+            )
+        return CdmError("Cdm.0800", f"Cannot connect to the OBS server: cannot connect to {self.address}.")
 
 
 def endpoint_inputs(mandatory: bool) -> tuple[InputSpec, ...]:
@@ -164,16 +186,11 @@ class ObsConnector(Connector):
 
     def validate_link(self, link: Mapping[str, str]) -> None:
         self.check_link_inputs(link)
+        endpoint = S3Endpoint.parse(link)
         try:
-            S3Endpoint.parse(link).filesystem().get_file_info(pafs.FileSelector("", recursive=False))
+            endpoint.filesystem(validating=True).get_file_info(pafs.FileSelector("", recursive=False))
         except OSError as exc:
-            message = str(exc)
-            if any(marker in message for marker in _CREDENTIAL_ERRORS):
-                raise CdmError(
-                    "Cdm.0800",
-                    f"Cannot connect to the OBS server: the access key or secret key was refused ({message}).",
-                ) from exc
-            raise CdmError("Cdm.0800", f"Cannot connect to the OBS server: {message}") from exc
+            raise endpoint.validation_error(exc) from exc
 
     def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
         SourceConfig.parse(from_job, with_bucket=True)
@@ -194,11 +211,15 @@ class ObsConnector(Connector):
         assert config.bucket is not None
         return FileSink(BucketTree(S3Endpoint.parse(link), config.bucket), config)
 
-    def open_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> BinaryIO:
+    def check_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> None:
         if not bucket:
             raise CdmError(
                 "Cdm.0238", f"throttlingConfig.obsBucket cannot be empty: files on a {self.name} link need a bucket."
             )
+
+    def open_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> BinaryIO:
+        self.check_output(link, bucket, path)
+        assert bucket is not None
         stream: BinaryIO = BucketTree(S3Endpoint.parse(link), bucket).open_new(path)
         return stream
 

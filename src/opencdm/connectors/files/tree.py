@@ -49,9 +49,9 @@ class FileTree(ABC):
     def show(self, path: str) -> str:
         """A full path as the user knows it, for messages."""
 
-    def confined(self, path: str) -> bool:
-        """Whether a path found by listing is still one the job may read."""
-        return True
+    def refusal(self, path: str) -> str | None:
+        """Why a path found by listing is not one the job may read; None when it is."""
+        return None
 
     def s3_endpoint(self) -> S3Endpoint | None:
         """The object storage the tree is a bucket of; None for a local tree."""
@@ -91,11 +91,9 @@ class FileTree(ABC):
                 inner = posixpath.relpath(entry.path, path)
                 if any(part.startswith(HIDDEN_PREFIXES) for part in inner.split("/")):
                     continue
-                if not self.confined(entry.path):
-                    raise CdmError(
-                        "Cdm.0250", f"Cannot operate on path: {self.show(entry.path)} (a link that leads outside "
-                        "the link's root directory)."
-                    )
+                refusal = self.refusal(entry.path)
+                if refusal is not None:
+                    raise CdmError("Cdm.0250", f"Cannot operate on path: {self.show(entry.path)} ({refusal}).")
                 if _wildcard_matches(inner, file_filter) and _time_matches(entry, file_filter):
                     found[entry.path] = FoundFile(entry.path, entry.size or 0)
         return [found[path] for path in sorted(found)]

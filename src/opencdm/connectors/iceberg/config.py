@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,10 +12,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from opencdm.connectors.files.nas import allowed_local_path
-from opencdm.connectors.files.obs import CONNECT_SECONDS, REQUEST_SECONDS, S3Endpoint
+from opencdm.connectors.files.obs import REQUEST_SECONDS, S3Endpoint
 from opencdm.connectors.inputs import columns, enum_value, required, text
+from opencdm.connectors.local_paths import allowed_local_path
 from opencdm.errors import CdmError
+from opencdm.settings import Settings
 
 if TYPE_CHECKING:  # pyiceberg is imported when a catalog is opened, not with the connector registry
     from pyiceberg.catalog import Catalog
@@ -98,6 +100,9 @@ def sql_uri(uri: str) -> tuple[str, str | None]:
     if url.get_backend_name() == "postgresql":
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
+        if "connect_timeout" not in url.query:  # libpq's, for the whole start-up; whole seconds
+            timeout = max(2, math.ceil(Settings.from_env().connect_timeout_seconds))
+            url = url.update_query_dict({"connect_timeout": str(timeout)})
     elif url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise invalid("linkConfig.catalogUri", shown, "must name a database file")
@@ -115,7 +120,7 @@ def s3_properties(endpoint: S3Endpoint) -> dict[str, str]:
         "s3.secret-access-key": endpoint.secret_key,
         "s3.region": endpoint.region or DEFAULT_REGION,
         "s3.force-virtual-addressing": str(not endpoint.path_style).lower(),
-        "s3.connect-timeout": str(CONNECT_SECONDS),
+        "s3.connect-timeout": str(Settings.from_env().connect_timeout_seconds),
         "s3.request-timeout": str(REQUEST_SECONDS),
     }
 

@@ -31,8 +31,11 @@ class IcebergConnector(Connector):
             with errors(config, "Cdm.0901", "Cannot connect to the Iceberg catalog."):
                 catalog.list_namespaces()
             if config.warehouse.startswith("s3://"):
-                with errors(config, "Cdm.0800", "Cannot connect to the OBS server:"):
-                    S3Endpoint.parse(link).filesystem().get_file_info(config.warehouse.removeprefix("s3://"))
+                endpoint = S3Endpoint.parse(link)
+                try:
+                    endpoint.filesystem(validating=True).get_file_info(config.warehouse.removeprefix("s3://"))
+                except OSError as exc:
+                    raise endpoint.validation_error(exc) from exc
         finally:
             close_catalog(catalog)
 

@@ -15,9 +15,9 @@ from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.transforms import IdentityTransform
 
-from opencdm.connectors.files.nas import allowed_local_path
 from opencdm.connectors.iceberg.config import LinkConfig, TableConfig, errors, invalid
 from opencdm.connectors.jdbc.types import TIMESTAMP_TZ
+from opencdm.connectors.local_paths import allowed_local_path
 from opencdm.errors import CdmError
 
 # Table property keeping what Iceberg types cannot say (varchar lengths, json, ...), by field id.

@@ -19,9 +19,9 @@ _DIALECTS: dict[str, type[Dialect]] = {
 assert set(_DIALECTS) == set(SUPPORTED_TYPES)
 
 
-def _dialect(link: Mapping[str, str]) -> Dialect:
+def _dialect(link: Mapping[str, str], validating: bool = False) -> Dialect:
     config = LinkConfig.parse(link)
-    return _DIALECTS[config.database_type](config)
+    return _DIALECTS[config.database_type](config, validating)
 
 
 class JdbcConnector(Connector):
@@ -43,7 +43,7 @@ class JdbcConnector(Connector):
         LinkConfig.parse(link)
 
     def validate_link(self, link: Mapping[str, str]) -> None:
-        dialect = _dialect(link)
+        dialect = _dialect(link, validating=True)
         dialect.close(dialect.connect())
 
     def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:

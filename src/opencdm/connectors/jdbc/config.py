@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from opencdm.connectors.inputs import boolean, columns, enum_value, integer, required, text
+from opencdm.connectors.local_paths import allowed_local_path
 from opencdm.errors import CdmError
 
 SUPPORTED_TYPES = ("POSTGRESQL", "MYSQL", "SQLITE")
@@ -53,15 +54,20 @@ class LinkConfig:
                 f"supported: {', '.join(SUPPORTED_TYPES)}.",
             )
         server = database_type != "SQLITE"
+        host = required(link, "linkConfig.host") if server else None
+        database = required(link, "linkConfig.database")
+        if not server:
+            # The database file, resolved: inside OPENCDM_FILE_ROOTS, never the server's own data.
+            database = allowed_local_path("linkConfig.database", database)
         port = integer(link, "linkConfig.port")
         if port is not None and not 1 <= port <= 65535:
             raise CdmError("Cdm.0024", "[linkConfig.port] must be within the range [1, 65535].")
         return cls(
             database_type=database_type,
-            host=required(link, "linkConfig.host") if server else None,
+            host=host,
             port=port,
             # MySQL could live without one, but a default database keeps schemaName optional everywhere.
-            database=required(link, "linkConfig.database"),
+            database=database,
             username=required(link, "linkConfig.username") if server else None,
             # A password may legitimately be empty (trust or socket authentication), so keep it unstripped.
             password=str(link.get("linkConfig.password") or ""),

@@ -48,6 +48,7 @@ from opencdm.connectors.jdbc.config import (
 )
 from opencdm.connectors.jdbc.types import Column, cast_batch
 from opencdm.errors import CdmError
+from opencdm.settings import Settings
 
 Converter = Callable[[Any], Any]
 
@@ -99,8 +100,13 @@ class Dialect(ABC):
     # PostgreSQL), so that writes leaving refused rows out go through native_connect().
     rejects_need_native_connection: ClassVar[bool] = False
 
-    def __init__(self, link: LinkConfig) -> None:
+    def __init__(self, link: LinkConfig, validating: bool = False) -> None:
         self.link = link
+        # Opened only to validate a link (?validate=true): create nothing, wait for nothing long.
+        self.validating = validating
+        # Seconds a connection may take to be made (OPENCDM_CONNECT_TIMEOUT); when validating, also
+        # how long the server waits for any answer.
+        self.connect_timeout = Settings.from_env().connect_timeout_seconds
 
     # --- naming -------------------------------------------------------------------------------
     def quote(self, identifier: str) -> str:
@@ -139,9 +145,31 @@ class Dialect(ABC):
     @abstractmethod
     def _connect(self) -> Any: ...
 
-    def connect(self) -> Any:
-        with self.wrap("Cdm.0901", "Cannot connect to the database server."):
-            return self._connect()
+    def connect(self, native: bool = False) -> Any:
+        """A new connection (``native``: from ``native_connect``); a failure is Cdm.0901."""
+        try:
+            return self.native_connect() if native else self._connect()
+        except Exception as exc:  # noqa: BLE001 - drivers fail in many ways on a peer that is not their database
+            cause = self.connect_failure(exc)
+            if cause is None:
+                raise
+            raise CdmError("Cdm.0901", f"Cannot connect to the database server. Cause: {cause}") from exc
+
+    def connect_failure(self, exc: Exception) -> str | None:
+        """What to say of a failed connection (None: not a connection failure, raised as it is).
+
+        Database servers reached over the network say only what the database itself answered
+        (e.g. a wrong password) or ``cannot connect to host:port``: never what a service of another
+        kind answered in its place, so that links cannot be used to read the banners of a host's ports.
+        """
+        return self.error_message(exc) if isinstance(exc, self.driver_errors) else None
+
+    def unreachable(self) -> str:
+        host = self.link.host or ""
+        shown = f"[{host}]" if ":" in host else host
+        return f"cannot connect to {shown}:{self.link.port or self.default_port}"
+
+    default_port: ClassVar[int] = 0
 
     def error_message(self, exc: Exception) -> str:
         return str(exc).strip()
@@ -669,7 +697,7 @@ class JdbcSource(Source):
         else:
             relation = f"({self._select(condition, native=True)})"
         if self._native_conn is None:
-            self._native_conn = dialect.native_connect()
+            self._native_conn = dialect.connect(native=True)
         with dialect.wrap("Cdm.0904", "Error retrieving data from the result set."):
             yield from dialect.copy_out(self._native_conn, relation)
 
@@ -790,8 +818,7 @@ class JdbcSink(Sink):
         failed statement; where the dialect's usual driver cannot, its native one writes."""
         dialect = self._dialect
         if self.skip_rejected_rows and dialect.rejects_need_native_connection:
-            with dialect.wrap("Cdm.0901", "Cannot connect to the database server."):
-                conn = dialect.native_connect()
+            conn = dialect.connect(native=True)
             dialect.close(self._conn)
             self._conn = conn
 
@@ -816,8 +843,7 @@ class JdbcSink(Sink):
         # UPSERT without a stage table take the Arrow path, whose batches pass a temporary table.
         if config.write_mode is not WriteMode.INSERT and not config.use_stage_table:
             return False
-        with dialect.wrap("Cdm.0901", "Cannot connect to the database server."):
-            conn = dialect.native_connect()
+        conn = dialect.connect(native=True)
         try:
             self._prepare_table(conn, source_schema, setup)
             if not dialect.passes_through(native.column_types, tuple(column.native for column in self._targets)):

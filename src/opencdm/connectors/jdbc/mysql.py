@@ -206,11 +206,23 @@ class _Connection(pymysql.connections.Connection):
     """
 
     _allowed_file: bytes | None = None
+    _read_timeout: float | None
+    _write_timeout: float | None
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, handshake_timeout: float | None = None, **kwargs: Any) -> None:
         super().__init__(local_infile=True, defer_connect=True, **kwargs)
         self._local_infile = False  # PyMySQL refuses LOCAL INFILE requests while this is off
-        self.connect()
+        # PyMySQL's connect_timeout covers only the TCP connection: a peer that accepts it and then
+        # stays silent would hold the handshake forever. It gets handshake_timeout; the reads and
+        # writes that follow get the timeouts asked for (None for a job's long queries).
+        steady = self._read_timeout, self._write_timeout
+        if handshake_timeout is not None:
+            self._read_timeout = self._read_timeout or handshake_timeout
+            self._write_timeout = self._write_timeout or handshake_timeout
+        try:
+            self.connect()
+        finally:
+            self._read_timeout, self._write_timeout = steady
 
     @contextmanager
     def local_file(self, path: str) -> Iterator[None]:
@@ -339,11 +351,25 @@ class MySqlDialect(Dialect):
             database=link.database,
             charset="utf8mb4",
             autocommit=False,
-            connect_timeout=10,
+            connect_timeout=self.connect_timeout,
+            handshake_timeout=self.connect_timeout,
+            # A link's validation waits for no answer longer than the connection; a job's queries may be long.
+            read_timeout=self.connect_timeout if self.validating else None,
+            write_timeout=self.connect_timeout if self.validating else None,
         )
         with conn.cursor() as cursor:
             cursor.execute(_SESSION_SETUP)
         return conn
+
+    default_port = 3306
+
+    def connect_failure(self, exc: Exception) -> str | None:
+        # Errors numbered below 2000 are the server's own answers (e.g. 1045 access denied, 1049
+        # unknown database); 2000 and above are the client's, which may quote what another kind of
+        # service sent (e.g. "Packet sequence number wrong - got 45").
+        if isinstance(exc, pymysql.MySQLError) and exc.args and isinstance(exc.args[0], int) and exc.args[0] < 2000:
+            return self.error_message(exc)
+        return self.unreachable()
 
     def error_message(self, exc: Exception) -> str:
         if len(exc.args) == 2 and isinstance(exc.args[0], int):

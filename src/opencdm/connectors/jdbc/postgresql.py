@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import queue
 import re
 import threading
@@ -52,6 +53,8 @@ NATIVE_QUEUE_CHUNKS = 8
 # is left for the server to write alone once the source is done (see mysql.PAGE_BATCHES).
 STREAM_QUEUE_BATCHES = 1
 T = TypeVar("T")
+# What the server answered at connection time, as libpq words it: "FATAL:  password authentication failed ...".
+_SERVER_ANSWER = re.compile(r"\b(?:FATAL|ERROR|PANIC):[ \t]+[^\n]*")
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
@@ -173,8 +176,19 @@ class PostgresDialect(Dialect):
     native_format_name = "postgresql-binary-copy"
     rejects_need_native_connection = True  # after a failed COPY, ADBC's driver refuses ROLLBACK TO SAVEPOINT
 
+    default_port = 5432
+
     def default_schema(self) -> str:
         return "public"
+
+    def connect_failure(self, exc: Exception) -> str | None:
+        # libpq words what the server itself answered as "FATAL:  ..." (a wrong password, an unknown
+        # database); anything else it says may quote a byte some other service sent.
+        if isinstance(exc, self.driver_errors):
+            answered = _SERVER_ANSWER.search(str(exc))
+            if answered:
+                return answered.group(0).strip()
+        return self.unreachable()
 
     def _conninfo(self) -> str:
         link = self.link
@@ -184,7 +198,8 @@ class PostgresDialect(Dialect):
             "dbname": link.database,
             "user": link.username or "",
             "password": link.password,
-            "connect_timeout": "10",
+            # libpq's connect_timeout bounds the whole start-up (TCP, TLS, authentication); whole seconds.
+            "connect_timeout": str(max(2, math.ceil(self.connect_timeout))),
             "application_name": "opencdm",
         }
         return " ".join(f"{key}={_conninfo_value(value)}" for key, value in params.items())

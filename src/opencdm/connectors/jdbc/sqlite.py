@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import re
 import sqlite3
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -155,12 +156,21 @@ class SqliteDialect(Dialect):
         return "main"  # schemaName has no meaning for a single database file
 
     def _connect(self) -> Any:
-        path = self.link.database
+        path = self.link.database  # resolved, and checked against the allowed roots (LinkConfig)
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise sqlite3.OperationalError(f"directory {directory} does not exist")
+        if self.validating:
+            # Validation reads: a missing file is reported, never created.
+            if not os.path.isfile(path):
+                raise sqlite3.OperationalError(f"database file {path} does not exist")
+            target, uri = f"file:{urllib.parse.quote(path)}?mode=ro", True
+        else:
+            target, uri = path, False
         # isolation_level=None: the sink issues BEGIN itself, so its DDL is inside the transaction too.
-        conn = sqlite3.connect(path, isolation_level=None)
+        conn = sqlite3.connect(target, isolation_level=None, uri=uri)
+        # No ATTACH: a statement of a job may not open another database file than the link's.
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         try:
             conn.execute("PRAGMA schema_version").fetchone()  # fails for a file that is not a database
         except sqlite3.Error:
