@@ -422,7 +422,7 @@ def summarise(records: list[tuple[str, float, float, str]], window: tuple[float,
     per_op["reads"] = {"count": len(reads), "per_s": len(reads) / seconds,
                        "p50_ms": percentile(reads, 50), "p95_ms": percentile(reads, 95),
                        "p99_ms": percentile(reads, 99), "max_ms": reads[-1] if reads else float("nan")}
-    # Everything sent after the window too (errors in the tail count as errors).
+    # Everything sent outside the window too (errors in the tail count as errors).
     late_errors = sum(1 for r in records if r[3].startswith("error") and not start <= r[1] < end)
     return {"ops": per_op, "errors": errors, "errors_total": sum(errors.values()) + late_errors,
             "errors_outside_window": late_errors,
@@ -633,8 +633,12 @@ def render(data: dict[str, Any]) -> list[str]:
         rates = ", ".join(f"{r['ops']['reads']['per_s']:.0f}" for r in runs)
         rss = chosen["rss"]
         cpu = chosen["cpu"]
+        ratios = ", ".join(f"{r['rss']['ratio']:.3f}×" for r in runs)
+        shares = ", ".join(f"{r['cpu']['server_s'] / r['cpu']['load_s'] * 100:.0f} %" for r in runs)
         lines += [
-            f"- reads p99 of every run: {p99s} ms; reads/s: {rates}",
+            f"- every run: reads p99 {p99s} ms; reads/s {rates}; server RSS end/start {ratios}; server CPU "
+            f"{shares} of a core; errors {', '.join(str(r['errors_total']) for r in runs)}; stuck runs "
+            f"{', '.join(str(r['stuck']) for r in runs)}",
             f"- errors: {chosen['errors_total']}; replay refusals: {chosen['replays']}; stuck runs: "
             f"{chosen['stuck']} (settled {chosen['settle_s']:.1f} s after the load); submissions by status: "
             f"{json.dumps(chosen['submissions'])}",
