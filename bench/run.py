@@ -983,6 +983,11 @@ def render_doc() -> None:
         import parquet
 
         parts += parquet.render(files)
+    concurrent = _load("concurrency")
+    if concurrent:
+        import concurrency
+
+        parts += concurrency.render(concurrent)
     parts += ["", "## Targets of issue 3", "", markdown_table(
         ["target", "measured", "verdict"],
         [list(row) for row in targets([Result.load(dict(r)) for r in (main or {}).get("results", [])], memory)],

@@ -178,6 +178,18 @@ def last_submission(session: Session, job: Job) -> Submission | None:
     )
 
 
+def last_submissions(session: Session, jobs: list[Job]) -> dict[int, Submission]:
+    """``last_submission`` of each of ``jobs`` in one query, by job id (none for a job that never ran)."""
+    if not jobs:
+        return {}
+    newest = (
+        select(func.max(Submission.id))
+        .where(Submission.job_id.in_([job.id for job in jobs]))
+        .group_by(Submission.job_id)
+    )
+    return {s.job_id: s for s in session.scalars(select(Submission).where(Submission.id.in_(newest)))}
+
+
 def _check_carried_alike(draft: JobDraft) -> None:
     """Both ends carry rows, or both the same native format (e.g. files copied as they are)."""
     source = get_connector(draft.from_connector_name).carries_as_is(flatten(draft.from_config))

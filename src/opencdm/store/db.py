@@ -19,7 +19,11 @@ def make_engine(url: str, durable: bool = True) -> Engine:
     """``durable=False``: commits may be lost by a power cut (never by a crash of the process), and
     do not wait for the disk; for writes that the next one supersedes, such as progress."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # Connections kept open for as many threads as the API's thread pool has (40): beyond the
+        # default 5, every request under load opened and closed its own (connect + the pragmas).
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=40, max_overflow=10
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

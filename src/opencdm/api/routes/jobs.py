@@ -95,7 +95,8 @@ def show_jobs(
             total, found = job_service.list_jobs(session, cluster, filter, job_type, page_no, page_size, group_name)
         else:
             total, found = 0, [job_service.find_job(session, cluster, job_name)]
-        jobs = [job_out(job, job_service.last_submission(session, job)) for job in found]
+        latest = job_service.last_submissions(session, found)  # one query for the page, not one per job
+        jobs = [job_out(job, latest.get(job.id)) for job in found]
     return wire.JobsPage(total=total, jobs=jobs, page_no=page_no, page_size=page_size).dump()
 
 
