@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from opencdm import __version__
 from opencdm.api.errors import install_error_handlers
 from opencdm.api.limits import BodySizeLimit
+from opencdm.api.openapi import install_openapi
 from opencdm.api.routes import clusters, iam, jobs, links
 from opencdm.api.state import ServerState
 from opencdm.engine.scheduler import Scheduler
@@ -97,4 +98,5 @@ def create_app(state: ServerState) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(links.router)
     app.include_router(clusters.router)
+    install_openapi(app)
     return app

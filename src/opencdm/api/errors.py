@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -19,6 +20,54 @@ from opencdm.api.auth import AuthError, authenticate
 from opencdm.errors import CdmError
 
 log = logging.getLogger(__name__)
+
+
+# --- the two shapes, as the OpenAPI document shows them ------------------------------------------
+
+
+class CdmErrorBody(BaseModel):
+    """A CDM service error (cdm-api.md §9.1): 400 for every Cdm code, 413 for a body over the limit,
+    405 with an Allow header, 500 (Cdm.0000) for a bug."""
+
+    model_config = ConfigDict(extra="forbid")
+    err_code: str = Field(alias="errCode", pattern=r"^Cdm\.\d{4}$", examples=["Cdm.0100"])
+    external_message: str = Field(alias="externalMessage", min_length=1, examples=["Job[job_a] doesn't exist."])
+
+
+class GatewayErrorBody(BaseModel):
+    """The API gateway's error (cdm-api.md §9.2): 401 APIGW.0301, 403 APIGW.0302, 404 APIGW.0101, and
+    400 IAM.0001 for a malformed token request. ``request_id`` is also the X-Request-Id header."""
+
+    model_config = ConfigDict(extra="forbid")
+    error_msg: str = Field(min_length=1, examples=["Incorrect IAM authentication information: ..."])
+    error_code: str = Field(pattern=r"^[A-Z]+\.\d{4}$", examples=["APIGW.0301"])
+    request_id: str = Field(min_length=1)
+
+
+def _cdm(description: str) -> dict[str, Any]:
+    return {"model": CdmErrorBody, "description": description}
+
+
+def _gateway(description: str) -> dict[str, Any]:
+    return {"model": GatewayErrorBody, "description": description}
+
+
+# Every error a /v1.1 operation answers. "default" (any other status: 405, 500) also keeps FastAPI
+# from documenting its 422, which this server never answers (validation errors are Cdm.0014, 400).
+V11_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _cdm("A CDM error: the request is invalid or the service refused it (every Cdm code is 400)."),
+    401: _gateway("APIGW.0301: no valid X-Auth-Token or AK/SK signature."),
+    403: _gateway("APIGW.0302: the credential belongs to another project."),
+    404: _gateway("APIGW.0101: no such API (a path parameter holding '/')."),
+    413: _cdm("Cdm.0014: the body is larger than OPENCDM_MAX_BODY_BYTES."),
+    "default": _cdm("405 (with Allow) for a method the path does not take; 500 Cdm.0000 for a server bug."),
+}
+TOKEN_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _gateway("IAM.0001: the body is not a Keystone v3 password-auth request; the message names the part."),
+    401: _gateway("APIGW.0301: unknown user, wrong password, or a project the user is not in."),
+    413: V11_ERROR_RESPONSES[413],
+    "default": V11_ERROR_RESPONSES["default"],
+}
 
 
 def _request_id_header() -> dict[str, str]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body
 
 from opencdm import __version__
 from opencdm.api import wire
+from opencdm.api.errors import V11_ERROR_RESPONSES
 from opencdm.api.present import cluster_out
 from opencdm.api.routes.common import Caller, State, check_cluster, cluster_session
 from opencdm.errors import CdmError
@@ -17,21 +18,23 @@ from opencdm.service import clusters as cluster_service
 from opencdm.service import iam
 from opencdm.store.models import Project
 
-router = APIRouter(prefix="/v1.1/{project_id}", tags=["clusters"])
+router = APIRouter(prefix="/v1.1/{project_id}", tags=["clusters"], responses=V11_ERROR_RESPONSES)
 
 DATASTORE_ID = "opencdm"
 FLAVOR_ID = "local"
 REGION = "local"
 
 
-@router.get("/clusters")
+@router.get("/clusters", operation_id="ListClusters", response_model=None,
+            responses={200: {"model": wire.ClustersResponse}})
 def list_clusters(project_id: str, caller: Caller, state: State) -> dict[str, Any]:
     with state.store.session() as session:
         clusters = cluster_service.list_clusters(session, caller.project_id)
     return wire.ClustersResponse(clusters=[cluster_out(c) for c in clusters]).dump()
 
 
-@router.post("/clusters", status_code=202)
+@router.post("/clusters", status_code=202, operation_id="CreateCluster", response_model=None,
+             responses={202: {"model": wire.ClusterCreated}})
 def create_cluster(project_id: str, body: wire.CreateClusterRequest, caller: Caller,
                    state: State) -> dict[str, Any]:
     with state.store.session() as session:
@@ -44,13 +47,15 @@ def create_cluster(project_id: str, body: wire.CreateClusterRequest, caller: Cal
             "instances": [i.dump() for i in shown.instances]}
 
 
-@router.get("/clusters/{cluster_id}")
+@router.get("/clusters/{cluster_id}", operation_id="ShowClusterDetail", response_model=None,
+            responses={200: {"model": wire.ClusterOut}})
 def show_cluster(project_id: str, cluster_id: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (_, cluster):
         return cluster_out(cluster).dump()
 
 
-@router.delete("/clusters/{cluster_id}", status_code=202)
+@router.delete("/clusters/{cluster_id}", status_code=202, operation_id="DeleteCluster", response_model=None,
+               responses={202: {"model": wire.ClusterJobId}})
 def delete_cluster(project_id: str, cluster_id: str, caller: Caller, state: State,
                    body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
@@ -58,7 +63,8 @@ def delete_cluster(project_id: str, cluster_id: str, caller: Caller, state: Stat
     return {"jobId": uuid.uuid4().hex}
 
 
-@router.post("/cluster/modify/{cluster_id}")
+@router.post("/cluster/modify/{cluster_id}", operation_id="ModifyCluster", response_model=None,
+             responses={200: {"model": wire.Empty}})
 def modify_cluster(project_id: str, cluster_id: str, caller: Caller, state: State,
                    body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
@@ -66,7 +72,8 @@ def modify_cluster(project_id: str, cluster_id: str, caller: Caller, state: Stat
     return {}
 
 
-@router.post("/clusters/{cluster_id}/action")
+@router.post("/clusters/{cluster_id}/action", operation_id="ClusterAction", response_model=None,
+             responses={200: {"model": wire.ClusterJobId}})
 def cluster_action(project_id: str, cluster_id: str, caller: Caller, state: State,
                    body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     actions = [key for key in ("start", "stop", "restart") if key in body]
@@ -78,7 +85,8 @@ def cluster_action(project_id: str, cluster_id: str, caller: Caller, state: Stat
     return {"jobId": job_id if actions[0] == "restart" else [job_id]}
 
 
-@router.get("/instances/{instance_id}")
+@router.get("/instances/{instance_id}", operation_id="ShowInstanceDetail", response_model=None,
+            responses={200: {"model": wire.InstanceResponse}})
 def show_instance(project_id: str, instance_id: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, instance_id) as (_, cluster):
         return {"instance": {
@@ -94,7 +102,8 @@ def _flavor() -> dict[str, Any]:
             "typename": "local process pool", "region": REGION, "clusterMode": "single-node", "status": "normal"}
 
 
-@router.get("/datastores")
+@router.get("/datastores", operation_id="ShowDatastores", response_model=None,
+            responses={200: {"model": wire.DatastoresResponse}})
 def show_datastores(project_id: str, caller: Caller) -> dict[str, Any]:
     version = {"id": __version__, "name": __version__, "active": "true", "image": "opencdm",
                "packages": "opencdm", "datastore": DATASTORE_ID, "links": []}
@@ -102,7 +111,8 @@ def show_datastores(project_id: str, caller: Caller) -> dict[str, Any]:
                             "defaultVersion": __version__, "versions": [version]}]}
 
 
-@router.get("/datastores/{datastore_id}/flavors")
+@router.get("/datastores/{datastore_id}/flavors", operation_id="ShowFlavors", response_model=None,
+            responses={200: {"model": wire.FlavorsResponse}})
 def show_flavors(project_id: str, datastore_id: str, caller: Caller) -> dict[str, Any]:
     if datastore_id != DATASTORE_ID:
         raise CdmError("Cdm.0001", f"Datastore [{datastore_id}] does not exist; this deployment has '{DATASTORE_ID}'.")
@@ -110,7 +120,8 @@ def show_flavors(project_id: str, datastore_id: str, caller: Caller) -> dict[str
             "versions": [{"id": __version__, "name": __version__, "flavors": [_flavor()]}]}
 
 
-@router.get("/flavors/{flavor_id}")
+@router.get("/flavors/{flavor_id}", operation_id="ShowFlavorDetail", response_model=None,
+            responses={200: {"model": wire.FlavorDetailResponse}})
 def show_flavor_detail(project_id: str, flavor_id: str, caller: Caller) -> dict[str, Any]:
     if flavor_id != FLAVOR_ID:
         raise CdmError("Cdm.0001", f"Flavor [{flavor_id}] does not exist; this deployment has '{FLAVOR_ID}'.")
@@ -120,14 +131,16 @@ def show_flavor_detail(project_id: str, flavor_id: str, caller: Caller) -> dict[
                               {"name": "ram", "value": str(flavor["ram"])}]}
 
 
-@router.get("/regions/{region_id}/availability_zones")
+@router.get("/regions/{region_id}/availability_zones", operation_id="ShowAvailabilityZones", response_model=None,
+            responses={200: {"model": wire.AvailabilityZonesResponse}})
 def show_availability_zones(project_id: str, region_id: str, caller: Caller) -> dict[str, Any]:
     return {"regionId": region_id, "defaultAZ": REGION, "availableZones": [
         {"availableZoneId": REGION, "availableZoneName": REGION, "availableZoneCode": REGION,
          "azStatus": "normal", "type": "local", "tags": {}}]}
 
 
-@router.get("/enterprise-projects")
+@router.get("/enterprise-projects", operation_id="ShowEnterpriseProjects", response_model=None,
+            responses={200: {"model": wire.EnterpriseProjectsResponse}})
 def show_enterprise_projects(project_id: str, caller: Caller, state: State) -> dict[str, Any]:
     with state.store.session() as session:
         clusters = cluster_service.list_clusters(session, caller.project_id)
@@ -135,7 +148,8 @@ def show_enterprise_projects(project_id: str, caller: Caller, state: State) -> d
                           for c in clusters]}
 
 
-@router.get("/clusters/{cluster_id}/enterprise-projects")
+@router.get("/clusters/{cluster_id}/enterprise-projects", operation_id="ShowClusterEnterpriseProjects",
+            response_model=None, responses={200: {"model": wire.ClusterSysTags}})
 def show_cluster_enterprise_projects(project_id: str, cluster_id: str, caller: Caller,
                                      state: State) -> dict[str, Any]:
     check_cluster(state, caller, cluster_id)

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from opencdm.api import wire
 from opencdm.api.auth import AuthError
+from opencdm.api.errors import TOKEN_ERROR_RESPONSES
 from opencdm.api.state import server_state
 from opencdm.service import iam
 
-router = APIRouter(tags=["iam"])
+router = APIRouter(tags=["iam"], responses=TOKEN_ERROR_RESPONSES)
 _SHAPE = '{"auth": {"identity": {"methods": ["password"], "password": {"user": ...}}, "scope": {"project": ...}}}'
 
 
@@ -73,7 +75,8 @@ def parse_password_auth(body: Any) -> PasswordAuth:
     return PasswordAuth(_text(user, "name", path), domain_name, _text(user, "password", path), project_ref)
 
 
-@router.post("/v3/auth/tokens", status_code=201)
+@router.post("/v3/auth/tokens", status_code=201, operation_id="KeystoneCreateUserTokenByPassword", response_model=None,
+             responses={201: {"model": wire.TokenResponse}})
 async def create_token(request: Request) -> JSONResponse:
     try:
         body: Any = await request.json()

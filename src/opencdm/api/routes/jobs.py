@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query
 from sqlalchemy import select
 
 from opencdm.api import wire
+from opencdm.api.errors import V11_ERROR_RESPONSES
 from opencdm.api.present import job_out, never_executed, submission_out
 from opencdm.api.routes.common import Caller, PageNo, PageSize, State, check_cluster, cluster_session
 from opencdm.api.state import ServerState
@@ -18,7 +19,7 @@ from opencdm.service import jobs as job_service
 from opencdm.service import runs
 from opencdm.store.models import Cluster
 
-router = APIRouter(prefix="/v1.1/{project_id}", tags=["jobs"])
+router = APIRouter(prefix="/v1.1/{project_id}", tags=["jobs"], responses=V11_ERROR_RESPONSES)
 CDM = "/clusters/{cluster_id}/cdm"
 
 
@@ -40,7 +41,8 @@ def _draft(job: wire.JobIn) -> job_service.JobDraft:
     )
 
 
-@router.post(CDM + "/job")
+@router.post(CDM + "/job", operation_id="CreateJob", response_model=None,
+             responses={200: {"model": wire.JobSaved}})
 def create_job(project_id: str, cluster_id: str, body: wire.JobsRequest, caller: Caller,
                state: State) -> dict[str, Any]:
     names = [job.name for job in body.jobs]
@@ -52,7 +54,8 @@ def create_job(project_id: str, cluster_id: str, body: wire.JobsRequest, caller:
 
 # Names never contain '/', but the SDK sends unknown ones percent-encoded (%2F): the :path routes
 # answer them with Cdm.0100 instead of a 404. Suffixed routes come first so they win.
-@router.put(CDM + "/job/{job_name:path}/start")
+@router.put(CDM + "/job/{job_name:path}/start", operation_id="StartJob", response_model=None,
+            responses={200: {"model": wire.SubmissionsResponse}})
 def start_job(
     project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
     body: Annotated[wire.StartJobRequest | None, Body()] = None,
@@ -63,7 +66,8 @@ def start_job(
     return {"submissions": [submission_out(submission).dump()]}
 
 
-@router.put(CDM + "/job/{job_name:path}/stop")
+@router.put(CDM + "/job/{job_name:path}/stop", operation_id="StopJob", response_model=None,
+            responses={200: {"model": wire.ValidationResults}})
 def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job = job_service.find_job(session, cluster, job_name)
@@ -71,7 +75,8 @@ def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, st
     return {"validation-result": []}
 
 
-@router.get(CDM + "/job/{job_name:path}/status")
+@router.get(CDM + "/job/{job_name:path}/status", operation_id="ShowJobStatus", response_model=None,
+            responses={200: {"model": wire.SubmissionsResponse}})
 def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Caller,
                     state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
@@ -81,7 +86,8 @@ def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Cal
     return {"submissions": [shown.dump()]}
 
 
-@router.get(CDM + "/job/{job_name:path}")
+@router.get(CDM + "/job/{job_name:path}", operation_id="ShowJobs", response_model=None,
+            responses={200: {"model": wire.JobsPage}})
 def show_jobs(
     project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
     filter: str | None = None,
@@ -100,7 +106,8 @@ def show_jobs(
     return wire.JobsPage(total=total, jobs=jobs, page_no=page_no, page_size=page_size).dump()
 
 
-@router.put(CDM + "/job/{job_name:path}")
+@router.put(CDM + "/job/{job_name:path}", operation_id="UpdateJob", response_model=None,
+            responses={200: {"model": wire.ValidationResults}})
 def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsRequest, caller: Caller,
                state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
@@ -110,7 +117,8 @@ def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsR
     return {"validation-result": []}
 
 
-@router.delete(CDM + "/job/{job_name:path}")
+@router.delete(CDM + "/job/{job_name:path}", operation_id="DeleteJob", response_model=None,
+               responses={200: {"model": wire.Empty}})
 def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job_service.delete_job(session, cluster, job_name)
@@ -118,7 +126,8 @@ def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, 
 
 
 # Job groups (groupJobConfig.groupName) are ours: CDM's API has no group operations.
-@router.put(CDM + "/group/{group_name:path}/start")
+@router.put(CDM + "/group/{group_name:path}/start", operation_id="StartGroup", response_model=None,
+            responses={200: {"model": wire.GroupStartResponse}})
 def start_group(project_id: str, cluster_id: str, group_name: str, caller: Caller, state: State) -> dict[str, Any]:
     """Start every job of the group that can start; the others are listed with the reason."""
     with cluster_session(state, caller, cluster_id) as (session, cluster):
@@ -134,14 +143,16 @@ def start_group(project_id: str, cluster_id: str, group_name: str, caller: Calle
     ).dump()
 
 
-@router.delete(CDM + "/group/{group_name:path}")
+@router.delete(CDM + "/group/{group_name:path}", operation_id="DeleteGroup", response_model=None,
+               responses={200: {"model": wire.Empty}})
 def delete_group(project_id: str, cluster_id: str, group_name: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job_service.delete_group(session, cluster, group_name)
     return {}
 
 
-@router.get(CDM + "/submissions")
+@router.get(CDM + "/submissions", operation_id="ShowSubmissions", response_model=None,
+            responses={200: {"model": wire.SubmissionsPage}})
 def show_submissions(
     project_id: str, cluster_id: str, caller: Caller, state: State,
     jname: Annotated[str, Query(min_length=1)],
@@ -155,7 +166,8 @@ def show_submissions(
     ).dump()
 
 
-@router.post("/clusters/job")
+@router.post("/clusters/job", operation_id="CreateAndStartRandomClusterJob", response_model=None,
+             responses={200: {"model": wire.SubmissionsResponse}})
 def create_and_start_random_cluster_job(project_id: str, body: wire.RandomClusterJobRequest, caller: Caller,
                                         state: State) -> dict[str, Any]:
     with state.store.session() as session:

@@ -7,11 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 
 from opencdm.api import wire
+from opencdm.api.errors import V11_ERROR_RESPONSES
 from opencdm.api.present import link_out
 from opencdm.api.routes.common import Caller, State, check_cluster, cluster_session
 from opencdm.service import links as link_service
 
-router = APIRouter(prefix="/v1.1/{project_id}/clusters/{cluster_id}/cdm", tags=["links"])
+router = APIRouter(
+    prefix="/v1.1/{project_id}/clusters/{cluster_id}/cdm", tags=["links"], responses=V11_ERROR_RESPONSES
+)
 
 
 def _draft(link: wire.LinkIn) -> link_service.LinkDraft:
@@ -20,7 +23,8 @@ def _draft(link: wire.LinkIn) -> link_service.LinkDraft:
     )
 
 
-@router.post("/link")
+@router.post("/link", operation_id="CreateLink", response_model=None,
+             responses={200: {"model": wire.LinkSaved}})
 def create_link(
     project_id: str, cluster_id: str, body: wire.LinksRequest, caller: Caller, state: State,
     validate: str | None = None,
@@ -37,13 +41,15 @@ def create_link(
     return {"name": draft.name, "validation-result": []}
 
 
-@router.get("/link/{link_name:path}")
+@router.get("/link/{link_name:path}", operation_id="ShowLink", response_model=None,
+            responses={200: {"model": wire.LinksResponse}})
 def show_link(project_id: str, cluster_id: str, link_name: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         return {"links": [link_out(state.box, link_service.find_link(session, cluster, link_name)).dump()]}
 
 
-@router.put("/link/{link_name:path}")
+@router.put("/link/{link_name:path}", operation_id="UpdateLink", response_model=None,
+            responses={200: {"model": wire.LinkSaved}})
 def update_link(
     project_id: str, cluster_id: str, link_name: str, body: wire.LinksRequest, caller: Caller, state: State,
 ) -> dict[str, Any]:
@@ -52,7 +58,8 @@ def update_link(
     return {"name": link_name, "validation-result": []}
 
 
-@router.delete("/link/{link_name:path}")
+@router.delete("/link/{link_name:path}", operation_id="DeleteLink", response_model=None,
+               responses={200: {"model": wire.Empty}})
 def delete_link(project_id: str, cluster_id: str, link_name: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         link_service.delete_link(session, cluster, link_name)
