@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,7 +79,9 @@ def create_app(state: ServerState) -> FastAPI:
         state.supervisor.shutdown()
         state.store.dispose()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load their scripts from the package, not from a CDN, so they
+    # work on a machine without internet access.
+    app = FastAPIOffline(
         title="OpenCDM",
         version=__version__,
         description="Self-hosted data migration, wire-compatible with the Huawei Cloud CDM v1.1 API.",
@@ -90,7 +93,6 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.opencdm = state
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
-
     app.add_middleware(RequestId)
 
     app.include_router(iam.router)
