@@ -78,7 +78,7 @@ class Server:
         return f"/v1.1/{self.credentials['project_id']}/clusters/{self.credentials['cluster_id']}/cdm"
 
 
-def start_server(home: Path, file_root: Path, python: str) -> Server:
+def start_server(home: Path, file_root: Path, python: str, worker_nice: int | None = None) -> Server:
     """``opencdm serve`` on a free loopback port (as tests/conftest.start_server does)."""
     import httpx
 
@@ -86,6 +86,8 @@ def start_server(home: Path, file_root: Path, python: str) -> Server:
     log_path = home / "server.log"
     env = {k: v for k, v in os.environ.items() if k != "OPENCDM_DATABASE_URL"}
     env.update({"OPENCDM_HOME": str(home), "OPENCDM_FILE_ROOTS": str(file_root)})
+    if worker_nice is not None:
+        env["OPENCDM_WORKER_NICE"] = str(worker_nice)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [python, "-m", "opencdm", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -456,7 +458,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     home, data = scratch / "home", scratch / "data"
     home.mkdir()
     data.mkdir()
-    server = start_server(home, data, python)
+    server = start_server(home, data, python, args.worker_nice)
     try:
         jobs = setup_jobs(server, data, args.links, args.jobs, args.idle_jobs, args.rows)
         signed_count = len(range(0, args.clients, args.signed_every)) if args.signed_every else 0
@@ -628,7 +630,9 @@ def render(data: dict[str, Any]) -> list[str]:
                   f"churn on "
                   f"{cfg['jobs']} jobs, the others split between ShowJobs and ShowJobStatus; every "
                   f"{cfg['signed_every']}th client signs with its own AK/SK, the others send an X-Auth-Token; "
-                  f"read think time {cfg['think']} s; {cfg['procs']} client process(es)).", "",
+                  f"read think time {cfg['think']} s; churn pauses {cfg['churn_hold']} s / {cfg['churn_pause']} s "
+                  f"on average; OPENCDM_WORKER_NICE {cfg.get('worker_nice') or 0}; {cfg['procs']} client "
+                  f"process(es)).", "",
                   markdown_table(OP_HEADER, op_rows(chosen)), ""]
         p99s = ", ".join(f"{r['ops']['reads']['p99_ms']:.0f}" for r in runs)
         rates = ", ".join(f"{r['ops']['reads']['per_s']:.0f}" for r in runs)
@@ -707,6 +711,8 @@ def main() -> None:
     parser.add_argument("--churn-hold", type=float, default=0.25, help="mean pause between start and stop, s")
     parser.add_argument("--churn-pause", type=float, default=0.25, help="mean pause after a stop, s")
     parser.add_argument("--procs", type=int, default=1, help="client processes (default 1)")
+    parser.add_argument("--worker-nice", type=int, default=None,
+                        help="the server's OPENCDM_WORKER_NICE (default: as in this environment, else 0)")
     parser.add_argument("--timeout", type=float, default=10, help="per-request timeout, s")
     parser.add_argument("--settle", type=float, default=60, help="bound on the wait for runs to settle, s")
     parser.add_argument("--rss-edge", type=float, default=10, help="seconds at each end for the RSS medians")
@@ -728,7 +734,8 @@ def main() -> None:
 
     config = {k: getattr(args, k) for k in ("clients", "duration", "warmup", "churn_clients", "jobs", "idle_jobs",
                                              "links", "rows", "signed_every", "think", "churn_hold",
-                                             "churn_pause", "procs", "timeout", "settle", "rss_edge")}
+                                             "churn_pause", "procs", "timeout", "settle", "rss_edge",
+                                             "worker_nice")}
     runs = []
     for number in range(args.runs):
         print(f"run {number + 1}/{args.runs} …", file=sys.stderr, flush=True)

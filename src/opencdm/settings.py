@@ -33,6 +33,8 @@ class Settings:
     # Seconds a connection the server or a worker opens may take to connect (and, when the server
     # validates a link, to answer): OPENCDM_CONNECT_TIMEOUT.
     connect_timeout_seconds: float = 10.0
+    # Niceness of job workers (0-19): above 0, API requests come before copies when both want the CPU.
+    worker_niceness: int = 0
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -53,6 +55,7 @@ class Settings:
             file_roots=_file_roots(os.environ.get("OPENCDM_FILE_ROOTS")),
             max_body_bytes=int(os.environ.get("OPENCDM_MAX_BODY_BYTES", 4 * 2**20)),
             connect_timeout_seconds=_positive(os.environ.get("OPENCDM_CONNECT_TIMEOUT"), 10.0),
+            worker_niceness=_niceness(os.environ.get("OPENCDM_WORKER_NICE")),
         )
 
     @property
@@ -65,6 +68,15 @@ def _file_roots(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
     return tuple(part.strip() for part in value.split(os.pathsep) if part.strip())
+
+
+def _niceness(value: str | None) -> int:
+    if value is None or not value.strip():
+        return 0
+    niceness = int(value)
+    if not 0 <= niceness <= 19:
+        raise ValueError(f"OPENCDM_WORKER_NICE must be 0 to 19, not {value}")
+    return niceness
 
 
 def _positive(value: str | None, default: float) -> float:

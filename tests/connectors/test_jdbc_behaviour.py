@@ -296,10 +296,11 @@ def test_link_checks(tmp_path: Path) -> None:
     assert "POSTGRESQL, MYSQL, SQLITE" in error.message
     error = _error(lambda: connector.check_link_inputs({"linkConfig.databaseType": "POSTGRESQL"}))
     assert (error.code, error.message) == ("Cdm.0238", "linkConfig.host cannot be empty.")
-    error = _error(lambda: connector.check_link_inputs(pg_link() | {"linkConfig.port": "54x"}))
-    assert error.code == "Cdm.0009" and "linkConfig.port" in error.message
-    error = _error(lambda: connector.check_link_inputs(pg_link() | {"linkConfig.port": "70000"}))
-    assert error.code == "Cdm.0024"
+    # Whatever is wrong with a port, one rule says so: the same code and the same range.
+    for bad in ("54x", "abc", "99999", "70000", "0", "-1", "٣٣٠٦"):
+        error = _error(lambda bad=bad: connector.check_link_inputs(pg_link() | {"linkConfig.port": bad}))
+        assert error.code == "Cdm.0024", (bad, error.message)
+        assert error.message == f"[linkConfig.port] must be within the range [1, 65535]: [{bad}] is not a port."
     connector.check_link_inputs(sqlite_link(str(tmp_path / "whatever.db")))
     error = _error(
         lambda: connector.check_to_job(

@@ -264,3 +264,20 @@ def test_a_worker_waits_ready_and_takes_the_next_job(private_server: RunningServ
     with sqlite3.connect(private_server.home / "opencdm.db") as conn:
         (pid,) = conn.execute("SELECT worker_pid FROM submissions WHERE id = ?", (done["submission-id"],)).fetchone()
     assert pid == ready
+
+
+def test_workers_run_at_the_configured_niceness(tmp_path: Path, pg_schema: str) -> None:
+    """OPENCDM_WORKER_NICE puts copies behind API requests when both want the CPU."""
+    server = start_server(tmp_path / "home", env={**FAST_PROGRESS, "OPENCDM_WORKER_NICE": "7"})
+    try:
+        with server.client() as api:
+            job = make_slow_job(api, server, pg_schema)
+            api.put(f"{server.cdm}/job/{job}/start").raise_for_status()
+            pid = worker_pid(server, int(wait_for_rows(api, server, job)["submission-id"]))
+            assert pid is not None
+            # Field 19 of /proc/PID/stat, counted after the command's closing parenthesis.
+            niceness = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
+            assert niceness == os.getpriority(os.PRIO_PROCESS, 0) + 7
+            api.put(f"{server.cdm}/job/{job}/stop").raise_for_status()
+    finally:
+        server.stop()

@@ -40,6 +40,16 @@ def integer(inputs: Mapping[str, object], name: str) -> int | None:
     return int(value)
 
 
+def tcp_port(inputs: Mapping[str, object], name: str) -> int | None:
+    """A TCP port: one rule, one code (CDM's range error) for any value that is not one."""
+    value = text(inputs, name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 65535):
+        raise CdmError("Cdm.0024", f"[{name}] must be within the range [1, 65535]: [{value}] is not a port.")
+    return int(value)
+
+
 def boolean(inputs: Mapping[str, object], name: str) -> bool:
     value = text(inputs, name)
     if value is None or value.lower() == "false":

@@ -29,14 +29,9 @@ def freeze_imported_objects() -> None:
     gc.freeze()
 
 
-# Below the API server's priority: on a machine busy with runs, requests are answered first; a copy
-# only yields while the API has work. bench/concurrency.py, 50 clients with runs churning on 2 cores
-# (the workers took more than a core): reads' p99 154 -> 112 ms in one run each.
-WORKER_NICENESS = 5
-
-
 def main(argv: list[str]) -> int:
-    os.nice(WORKER_NICENESS)
+    # Before the imports of a standby worker, which are most of a short run's CPU.
+    os.nice(Settings.from_env().worker_niceness)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     if argv[1:] == ["--standby"]:
         connector_names()  # import every connector now, not when the job is waiting

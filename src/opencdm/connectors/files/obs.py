@@ -17,7 +17,7 @@ from opencdm.connectors.files.binary import carried_as_is, open_file_source
 from opencdm.connectors.files.config import FileFilter, SinkConfig, SourceConfig
 from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.tree import FileTree, FoundFile
-from opencdm.connectors.inputs import boolean, integer, required, text
+from opencdm.connectors.inputs import boolean, required, tcp_port, text
 from opencdm.errors import CdmError
 from opencdm.settings import Settings
 
@@ -108,9 +108,7 @@ class S3Endpoint:
             raise CdmError(
                 "Cdm.0014", f"The parameter is invalid: linkConfig.protocol [{protocol}] must be https or http."
             )
-        port = integer(link, "linkConfig.port")
-        if port is not None and not 1 <= port <= 65535:
-            raise CdmError("Cdm.0024", "[linkConfig.port] must be within the range [1, 65535].")
+        port = tcp_port(link, "linkConfig.port")
         return cls(
             host=f"{server}:{port}" if port else server,
             scheme=protocol,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from opencdm.connectors.inputs import boolean, columns, enum_value, integer, required, text
+from opencdm.connectors.inputs import boolean, columns, enum_value, integer, required, tcp_port, text
 from opencdm.connectors.local_paths import allowed_local_path
 from opencdm.errors import CdmError
 
@@ -59,9 +59,7 @@ class LinkConfig:
         if not server:
             # The database file, resolved: inside OPENCDM_FILE_ROOTS, never the server's own data.
             database = allowed_local_path("linkConfig.database", database)
-        port = integer(link, "linkConfig.port")
-        if port is not None and not 1 <= port <= 65535:
-            raise CdmError("Cdm.0024", "[linkConfig.port] must be within the range [1, 65535].")
+        port = tcp_port(link, "linkConfig.port")
         return cls(
             database_type=database_type,
             host=host,
