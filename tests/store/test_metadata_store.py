@@ -12,7 +12,11 @@ import psycopg
 import pytest
 from sqlalchemy import inspect, select
 
+from opencdm.engine.supervisor import Supervisor
+from opencdm.errors import CdmError
+from opencdm.service import clusters, runs
 from opencdm.service.iam import accept_signature_once, bootstrap, now_ms
+from opencdm.settings import Settings
 from opencdm.store.db import Store, migrate
 from opencdm.store.models import AccessKey, Base, Project, UsedSignature
 from opencdm.store.secrets import SecretBox, hash_password, verify_password
@@ -105,3 +109,18 @@ def test_a_signature_is_accepted_once_across_servers_sharing_the_store(
         assert set(session.scalars(select(UsedSignature.signature))) == {"a" * 64, "b" * 64, "d" * 64}
     first.dispose()
     second.dispose()
+
+
+@pytest.mark.parametrize("action", ["start", "stop", "restart", "StartJob"])
+def test_a_cluster_deleted_after_the_route_found_it_is_reported_missing(tmp_path: Path, action: str) -> None:
+    """ClusterAction or StartJob racing DeleteCluster: Cdm.0001 (a 400), not an assertion (a 500)."""
+    store = Store(f"sqlite:///{tmp_path / 'meta.db'}")
+    migrate(store.engine)
+    supervisor = Supervisor(Settings.from_env(tmp_path), store)  # not started: nothing runs
+    with pytest.raises(CdmError) as missing:
+        if action == "StartJob":
+            runs.start_job(store, supervisor, "gone-cluster-id", "some_job", "admin", {})
+        else:
+            clusters.act(store, supervisor, "gone-cluster-id", action)
+    assert missing.value.code == "Cdm.0001" and "gone-cluster-id" in missing.value.message
+    store.dispose()

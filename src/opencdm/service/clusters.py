@@ -18,6 +18,11 @@ from opencdm.store.models import Cluster, Submission
 RUNNING, STOPPED = "200", "900"
 
 
+def no_such_cluster(cluster_id: str) -> CdmError:
+    # Another project's cluster is reported exactly like a missing one: nothing leaks.
+    return CdmError("Cdm.0001", f"Cluster [{cluster_id}] does not exist or is invalid.")
+
+
 def list_clusters(session: Session, project_id: str) -> list[Cluster]:
     return list(session.scalars(select(Cluster).where(Cluster.project_id == project_id).order_by(Cluster.created_ms)))
 
@@ -41,7 +46,7 @@ def delete_cluster(session: Session, cluster: Cluster) -> None:
     if running:
         names = ", ".join(sorted({s.job_name for s in running}))
         raise CdmError("Cdm.0322", f"Cluster {cluster.name} has running jobs ({names}); stop them first.")
-    delete_once(session, cluster, CdmError("Cdm.0001", f"Cluster [{cluster.id}] does not exist or is invalid."))
+    delete_once(session, cluster, no_such_cluster(cluster.id))
 
 
 def modify_cluster(session: Session, cluster: Cluster, changes: dict[str, Any]) -> None:
@@ -64,6 +69,7 @@ def act(store: Store, supervisor: Supervisor, cluster_id: str, action: str) -> N
             supervisor.stop(submission.id)
     with store.session() as session:
         cluster = session.get(Cluster, cluster_id)
-        assert cluster is not None
+        if cluster is None:  # deleted since the route found it
+            raise no_such_cluster(cluster_id)
         cluster.status = STOPPED if action == "stop" else RUNNING
         cluster.updated_ms = now_ms()

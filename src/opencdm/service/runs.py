@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
+from opencdm.service.clusters import no_such_cluster
 from opencdm.service.iam import now_ms
 from opencdm.service.jobs import RunPolicy, active_submission, find_job
 from opencdm.store.db import Store
@@ -41,7 +42,8 @@ def start_job(
     with supervisor.start_lock:
         with store.session() as session:
             cluster = session.get(Cluster, cluster_id)
-            assert cluster is not None
+            if cluster is None:  # deleted since the route found it
+                raise no_such_cluster(cluster_id)
             submission = admit(session, cluster, find_job(session, cluster, job_name), Trigger(user, variables))
         launch(store, supervisor, submission)
     return submission

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from opencdm.api.auth import authenticate
 from opencdm.api.state import ServerState, server_state
-from opencdm.errors import CdmError
+from opencdm.service.clusters import no_such_cluster
 from opencdm.service.iam import Principal
 from opencdm.store.models import Cluster
 
@@ -37,9 +37,8 @@ def cluster_session(state: ServerState, caller: Principal, cluster_id: str) -> I
 
 def find_cluster(session: Session, caller: Principal, cluster_id: str) -> Cluster:
     cluster = session.get(Cluster, cluster_id)
-    # Another project's cluster is reported exactly like a missing one: nothing leaks.
     if cluster is None or cluster.project_id != caller.project_id:
-        raise CdmError("Cdm.0001", f"Cluster [{cluster_id}] does not exist or is invalid.")
+        raise no_such_cluster(cluster_id)
     return cluster
 
 
