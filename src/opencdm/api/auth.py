@@ -146,8 +146,7 @@ async def authenticate(request: Request, project_id: str) -> iam.Principal:
 def _principal(
     state: ServerState, method: str, target: str, headers: list[tuple[str, str]], body: bytes
 ) -> iam.Principal:
-    names = {name.lower() for name, _ in headers}
-    if "authorization" in names:
+    if any(name.lower() == "authorization" for name, _ in headers):
         return _signer(state, method, target, headers, body)
     token = next((value for name, value in headers if name.lower() == "x-auth-token"), "")
     if not token:

@@ -118,12 +118,12 @@ class Supervisor:
         with self._lock:
             self._workers[submission_id] = process
         with self.store.session() as session:
-            session.execute(
+            job_name = session.scalar(
                 update(Submission)
                 .where(Submission.id == submission_id)
                 .values(owner=self.instance_id, worker_pid=process.pid)
+                .returning(Submission.job_name)
             )
-            job_name = session.scalar(select(Submission.job_name).where(Submission.id == submission_id))
         run_log.info("run started %s", json.dumps({"job": job_name, "submission": submission_id, "pid": process.pid}))
 
     def stop(self, submission_id: int) -> None:

@@ -173,13 +173,11 @@ def active_submission(session: Session, job: Job) -> Submission | None:
 
 
 def last_submission(session: Session, job: Job) -> Submission | None:
-    return session.scalar(
-        select(Submission).where(Submission.job_id == job.id).order_by(Submission.id.desc()).limit(1)
-    )
+    return last_submissions(session, [job]).get(job.id)
 
 
 def last_submissions(session: Session, jobs: list[Job]) -> dict[int, Submission]:
-    """``last_submission`` of each of ``jobs`` in one query, by job id (none for a job that never ran)."""
+    """The newest submission of each of ``jobs``, in one query, by job id (none for a job that never ran)."""
     if not jobs:
         return {}
     newest = (
