@@ -220,6 +220,26 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """Children, grandchildren, …: job workers are children of the server's fork server."""
+    found = children(pid)
+    for child in list(found):
+        found.extend(descendants(child))
+    return found
+
+
+def workers_cpu_seconds(server_pid: int) -> float:
+    """CPU time of everything the server started (fork server, job workers, their partitions):
+    live ones and those already reaped by their parent."""
+    total = cpu_seconds(server_pid)[1]
+    for pid in descendants(server_pid):
+        try:
+            total += sum(cpu_seconds(pid))
+        except OSError:  # ended meanwhile: its parent counts it once reaped
+            continue
+    return total
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """User + system CPU time of ``pid`` itself, and of its children that ended (reaped)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -252,7 +272,7 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            kids = children(self.server_pid)
+            kids = descendants(self.server_pid)
             server = rss_kib(self.server_pid) or 0
             workers = sum(rss_kib(k) or 0 for k in kids)
             self.samples.append({"t": time.time(), "server_kib": server, "workers_kib": workers,
@@ -485,6 +505,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                  "--duration", str(int(args.warmup + args.duration + 2))],
                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         server_cpu0 = cpu_seconds(server.process.pid)
+        workers_cpu0 = workers_cpu_seconds(server.process.pid)
         machine0 = machine_times()
         if args.procs <= 1:
             sampler.start()
@@ -511,7 +532,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             settle_s, still = wait_settled(api, server, jobs, args.settle)
         time.sleep(1)  # the reaper collects the last workers
         # Workers that ended during the load, plus (approximately) those still ending after it.
-        workers_cpu = cpu_seconds(server.process.pid)[1] - server_cpu0[1]
+        workers_cpu = workers_cpu_seconds(server.process.pid) - workers_cpu0
         time.sleep(2)  # a few RSS samples after the load
         sampler.stop()
         with sqlite3.connect(f"file:{home / 'opencdm.db'}?mode=ro", uri=True) as conn:

@@ -1,6 +1,4 @@
-"""Worker process entry point: ``python -m opencdm.engine.worker SUBMISSION_ID``, or
-``--standby``: started ahead of time by the server, imports done, waiting on stdin for the id of
-the submission to run (so a job does not wait for Python to start)."""
+"""What a worker process runs: one submission, in a process of its own."""
 
 from __future__ import annotations
 
@@ -8,7 +6,6 @@ import gc
 import logging
 import os
 import signal
-import sys
 from types import FrameType
 
 from opencdm.connectors import connector_names
@@ -29,20 +26,15 @@ def freeze_imported_objects() -> None:
     gc.freeze()
 
 
-def main(argv: list[str]) -> int:
-    # Before the imports of a standby worker, which are most of a short run's CPU.
-    os.nice(Settings.from_env().worker_niceness)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    if argv[1:] == ["--standby"]:
-        connector_names()  # import every connector now, not when the job is waiting
-        line = sys.stdin.readline()
-        if not line.strip():
-            return 0  # the server closed our stdin without a job: it is going away
-        submission_id = int(line)
-    else:
-        submission_id = int(argv[1])
+def run_submission(settings: Settings, submission_id: int) -> None:
+    """The body of one worker process, forked by the supervisor's fork server (which imported this
+    module, and with it every connector, once)."""
+    # Its own session: a Ctrl-C in the server's terminal reaches the server only, which then stops
+    # its workers in order.
+    os.setsid()
+    os.nice(settings.worker_niceness)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s", force=True)
     freeze_imported_objects()
-    settings = Settings.from_env()
     store = Store(settings.database_url)
     runner = SubmissionRunner(settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id)
 
@@ -55,8 +47,7 @@ def main(argv: list[str]) -> int:
         runner.run()
     finally:
         store.dispose()
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+# Imported by the fork server before it forks any worker: every connector, so no run pays for it.
+connector_names()
