@@ -230,6 +230,14 @@ class SqliteDialect(Dialect):
             return f"{insert} WHERE true ON CONFLICT ({keys}) DO UPDATE SET {assignments}"
         return insert
 
+    def refused_values(self, array: pa.Array) -> pa.Array | None:
+        if not pa.types.is_floating(array.type):
+            return super().refused_values(array)
+        # SQLite stores a NaN as NULL, and a REAL -0.0 as the integer 0.
+        bits = array.view(pa.int64() if array.type == pa.float64() else pa.int32())
+        negative_zero = pc.equal(bits, pa.scalar(-(2 ** (bits.type.bit_width - 1)), bits.type))
+        return pc.fill_null(pc.or_(pc.is_nan(array), negative_zero), False)
+
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         converters = [_read_converter(field) for field in schema]
         cursor = conn.execute(sql)

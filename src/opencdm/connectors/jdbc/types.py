@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opencdm.connectors import values
 from opencdm.errors import CdmError
 
 LENGTH = "opencdm.length"
@@ -116,13 +117,26 @@ def cast_array(array: pa.Array, target: pa.DataType, column: str) -> pa.Array:
             return array.cast(pa.timestamp("us", tz=array.type.tz)).cast(target)
         return pc.cast(array, target, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        value = _first_unconvertible(array, target)
+        shown = f" value [{value}]" if value is not None else ""
         raise CdmError(
             "Cdm.0064",
-            f"Data format mismatch: column [{column}] cannot be converted from {array.type} to {target}: {exc}",
+            f"Data format mismatch: column [{column}]{shown} cannot be converted from {array.type} to {target}: {exc}",
         ) from exc
+
+
+def _first_unconvertible(array: pa.Array, target: pa.DataType) -> str | None:
+    """The first value of ``array`` that does not convert to ``target`` on its own (None: each does)."""
+    for index in range(len(array)):
+        try:
+            pc.cast(array.slice(index, 1), target, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return values.value_text(array, index)
+    return None
 
 
 def cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """Rename (by position) and convert a batch to ``schema``."""
     arrays = [cast_array(batch.column(i), field.type, field.name) for i, field in enumerate(schema)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
