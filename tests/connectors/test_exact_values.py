@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from opencdm.connectors.jdbc import JdbcConnector
+from opencdm.engine.partitions import Tally, copy_partition
+from opencdm.errors import CdmError
+
 from conftest import mysql_link, pg_link, sqlite_link
 from jdbc_support import copy, my_connect, pg_connect
-from opencdm.errors import CdmError
 
 INFINITE_ROWS = """(1, 'infinity', '-infinity', 'infinity'), (2, '-infinity', 'infinity', '-infinity'),
     (3, '2024-02-29 12:34:56.789012', '4714-11-24 00:00:00+00 BC', '5874897-12-31'), (4, NULL, NULL, NULL)"""
@@ -57,9 +60,6 @@ def test_pg_infinities_reach_pg_exactly(pg_schema: str, inputs: dict[str, str]) 
 
 def test_pg_infinities_reach_an_existing_pg_table_row_by_row(pg_schema: str) -> None:
     """Runs that leave refused rows out write through psycopg's text COPY."""
-    from opencdm.connectors.jdbc import JdbcConnector
-    from opencdm.engine.partitions import Tally, copy_partition
-
     _infinite_source(pg_schema)
     with pg_connect() as conn:
         # Python's datetime, which this path takes values through, has no year before 1.
