@@ -8,6 +8,7 @@ import math
 import sqlite3
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from opencdm.connectors.jdbc import JdbcConnector
@@ -151,4 +152,36 @@ def test_a_value_that_does_not_convert_is_named(pg_schema: str, mysql_database: 
     assert failure.value.code == "Cdm.0064"
     assert failure.value.message.startswith(
         "Data format mismatch: column [v] value [4294967296] cannot be converted from int64 to int32"
+    )
+
+
+@pytest.mark.parametrize(("value", "shown"), [("'NaN'", "nan"), ("'-0'", "-0"), ("'-Infinity'", "-inf")])
+def test_a_double_mariadb_cannot_hold_fails_naming_column_key_and_value(
+    pg_schema: str, mysql_database: str, value: str, shown: str
+) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, x double precision)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 1.5), (7, {value})')
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), mysql_link(mysql_database), _to(None, "dst"))
+    assert failure.value.message == (
+        f"Data write failed. Cause: column [x] of the row with id=7 holds [{shown}], "
+        "which the destination cannot hold."
+    )
+
+
+def test_a_date_beyond_postgresqls_range_fails_naming_column_and_value(pg_schema: str) -> None:
+    schema = pa.schema([pa.field("id", pa.int32()), pa.field("d", pa.date32())])
+    batch = pa.record_batch([pa.array([1, 2], pa.int32()), pa.array([0, 2_145_042_906], pa.date32())], schema=schema)
+    sink = JdbcConnector().open_sink(pg_link(), _to(pg_schema, "dst"))
+    try:
+        sink.prepare(schema)
+        with pytest.raises(CdmError) as failure:
+            list(sink.write(iter([batch])))
+    finally:
+        sink.rollback()
+        sink.close()
+    assert failure.value.message == (
+        "Data write failed. Cause: column [d] value [2145042906 days from 1970-01-01] is outside "
+        "the range of PostgreSQL's date."
     )

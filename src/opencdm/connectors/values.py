@@ -64,6 +64,23 @@ def value_text(array: pa.Array, index: int) -> str:
         return infinity_text(array, index)
     value = array.slice(index, 1)
     try:
-        return str(pc.cast(value, pa.string())[0].as_py())
+        text = str(pc.cast(value, pa.string())[0].as_py())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return str(value[0])
+    kind = temporal_kind(array.type)
+    if kind is not None and text.startswith("<value out of range"):  # a year Arrow does not spell
+        unit = "microseconds" if kind == TIMESTAMP_KIND else "days"
+        return f"{integers_of(value)[0].as_py()} {unit} from 1970-01-01"
+    return text
+
+
+def unusual_floats(array: pa.Array, *, infinite: bool) -> pa.Array | None:
+    """Where a float32/float64 array holds NaN or -0.0 (and ±Infinity when ``infinite``), values
+    some databases cannot store; None for other types."""
+    if array.type not in (pa.float32(), pa.float64()):
+        return None
+    bits = array.view(pa.int64() if array.type == pa.float64() else pa.int32())
+    found = pc.or_(pc.is_nan(array), pc.equal(bits, pa.scalar(-(2 ** (bits.type.bit_width - 1)), bits.type)))
+    if infinite:
+        found = pc.or_(found, pc.is_inf(array))
+    return pc.fill_null(found, False)

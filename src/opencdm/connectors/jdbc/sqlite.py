@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opencdm.connectors import values
 from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import Dialect, ExecuteManyWriter, Merge, ValueReader, Writer, batch_from_rows
@@ -231,12 +232,9 @@ class SqliteDialect(Dialect):
         return insert
 
     def refused_values(self, array: pa.Array) -> pa.Array | None:
-        if not pa.types.is_floating(array.type):
-            return super().refused_values(array)
         # SQLite stores a NaN as NULL, and a REAL -0.0 as the integer 0.
-        bits = array.view(pa.int64() if array.type == pa.float64() else pa.int32())
-        negative_zero = pc.equal(bits, pa.scalar(-(2 ** (bits.type.bit_width - 1)), bits.type))
-        return pc.fill_null(pc.or_(pc.is_nan(array), negative_zero), False)
+        floats = values.unusual_floats(array, infinite=False)
+        return floats if floats is not None else super().refused_values(array)
 
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         converters = [_read_converter(field) for field in schema]
