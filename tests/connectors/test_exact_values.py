@@ -185,3 +185,15 @@ def test_a_date_beyond_postgresqls_range_fails_naming_column_and_value(pg_schema
         "Data write failed. Cause: column [d] value [2145042906 days from 1970-01-01] is outside "
         "the range of PostgreSQL's date."
     )
+
+
+def test_an_infinity_into_an_existing_text_column_fails_naming_column_and_value(pg_schema: str) -> None:
+    _infinite_source(pg_schema)
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".dst (id integer, ts text, tz timestamptz, d date)')
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), pg_link(), _to(pg_schema, "dst"))
+    assert failure.value.code == "Cdm.0064"
+    assert failure.value.message == (
+        "Data format mismatch: column [ts] value [infinity] cannot be converted from timestamp[us] to string."
+    )

@@ -60,7 +60,7 @@ T = TypeVar("T")
 _SERVER_ANSWER = re.compile(r"\b(?:FATAL|ERROR|PANIC):[ \t]+[^\n]*")
 # PostgreSQL's binary timestamps and dates count from 2000-01-01 (Arrow's from 1970-01-01), and
 # its earliest value is 4714-11-24 BC; its latest date is 5874897-12-31 (its latest timestamp lies
-# beyond Arrow's). Keyed by types.temporal_kind: timestamps in microseconds, dates in days.
+# beyond Arrow's). Keyed by values.temporal_kind: timestamps in microseconds, dates in days.
 _EPOCH_SHIFT = {v.TIMESTAMP_KIND: 946_684_800_000_000, v.DATE_KIND: 10_957}
 _EARLIEST = {v.TIMESTAMP_KIND: -210_866_803_200_000_000, v.DATE_KIND: -2_440_588}
 _LATEST = {v.TIMESTAMP_KIND: 2**63 - 2, v.DATE_KIND: 2_145_042_905}
@@ -128,7 +128,7 @@ def _needs_text(column: Column) -> bool:
 
 
 def _restore_infinities(array: pa.Array, column: str) -> pa.Array:
-    """A timestamp or date column as ADBC read it, with ±infinity as ``types.infinite_values``.
+    """A timestamp or date column as ADBC read it, with ±infinity as ``values.infinite_values``.
 
     ADBC shifts the server's integers to 1970 without an overflow check, so ±infinity (the
     integer's extremes) arrive wrapped around, far below PostgreSQL's earliest value; shifting

@@ -111,6 +111,14 @@ def cast_array(array: pa.Array, target: pa.DataType, column: str) -> pa.Array:
         return pa.ExtensionArray.from_storage(target, cast_array(array, target.storage_type, column))
     if array.type == target:
         return array
+    infinite = values.infinities(array)
+    if infinite is not None and values.temporal_kind(target) != values.temporal_kind(array.type):
+        index = pc.index(infinite, True).as_py()
+        raise CdmError(
+            "Cdm.0064",
+            f"Data format mismatch: column [{column}] value [{values.infinity_text(array, index)}] cannot be "
+            f"converted from {array.type} to {target}.",
+        )
     try:
         if pa.types.is_timestamp(array.type) and pa.types.is_timestamp(target):
             # Both sides hold UTC instants or wall-clock times in microseconds; only the label changes.
