@@ -15,6 +15,7 @@ import psycopg
 import pymysql
 
 from opencdm.connectors.jdbc import JdbcConnector
+from opencdm.engine.partitions import Tally, copy_partition
 
 from conftest import MY_HOST, MY_PORT, MY_USER, PG_DATABASE, PG_HOST, PG_PORT, PG_USER
 
@@ -246,10 +247,12 @@ def copy(
     sink = connector.open_sink(dst_link, to_job)
     try:
         sink.prepare(source.schema())
-        batches = (batch for part in source.partitions(1) for batch in source.read(part, batch_rows))
-        written = sum(result.rows for result in sink.write(batches))
+        tally = Tally()
+        for partition in source.partitions(1):
+            for result in copy_partition(source, sink, partition, None, batch_rows, tally, lambda: None):
+                tally.count_written(result)
         sink.commit()
-        return written
+        return tally.rows_written
     finally:
         source.close()
         sink.close()

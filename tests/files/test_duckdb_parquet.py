@@ -19,6 +19,7 @@ from files_support import (
     PG_COLUMNS,
     PG_ROWS,
     create_job,
+    failed,
     make_source_table,
     postgres_link,
     run,
@@ -252,3 +253,27 @@ def test_duckdb_writes_the_same_parquet_to_s3(
     ]
     assert read["duck"].schema.equals(read["arrow"].schema, check_metadata=True)
     assert read["duck"].sort_by("id").equals(read["arrow"].sort_by("id"))
+
+
+@pytest.mark.parametrize("where", [None, "true"], ids=["duckdb", "arrow"])
+def test_an_infinite_timestamp_fails_naming_column_key_and_value(
+    api: httpx.Client, file_server: RunningServer, nas: str, area: Path, pg_schema: str, where: str | None
+) -> None:
+    """Parquet's timestamps have no infinity: DuckDB would write year 294247 for PostgreSQL's."""
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id bigint PRIMARY KEY, ts timestamp)')
+        conn.execute(f"INSERT INTO \"{pg_schema}\".src VALUES (1, '2024-01-01'), (2, 'infinity')")
+    table = {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"}
+    from_job = table if where is None else {**table, "fromJobConfig.whereClause": where}
+    before = file_server.log().count(SCANNED)
+    submission = run(
+        api,
+        file_server,
+        ("generic-jdbc-connector", postgres_link(api, file_server), from_job),
+        ("nas-connector", nas, {"toJobConfig.outputDirectory": "/inf", "toJobConfig.outputFormat": "PARQUET_FILE"}),
+    )
+    assert (file_server.log().count(SCANNED) > before) == (where is None)
+    summary = failed(submission)
+    assert summary.startswith("Data write failed. Cause: ")
+    assert summary.endswith("column [ts] of the row with id=2 holds [infinity], which the destination cannot hold.")
+    assert files_under(area) == []

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
+from opencdm.connectors import values
 from opencdm.errors import CdmError
 
 
@@ -102,6 +103,7 @@ class TableScan:
     table: str
     columns: tuple[str, ...]
     column_types: tuple[str, ...]  # the database's own types, as it spells them
+    key: tuple[str, ...] = ()  # the columns that name a row in messages (Source.row_key)
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,11 @@ class Source(ABC):
         or plain columns of it (no query, whereClause or incremental range)."""
         return None
 
+    def row_key(self) -> tuple[str, ...]:
+        """The columns that name a row in messages (a table's primary key, when it is read); none
+        by default, and a row is then named by its position."""
+        return ()
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
@@ -188,6 +195,12 @@ class Sink(ABC):
     @abstractmethod
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         """Write the batches; yield the rows/bytes written after each batch (for live counters)."""
+
+    def refused_values(self, array: pa.Array) -> pa.Array | None:
+        """Where ``array`` (a column of the batches ``write`` takes) holds values the destination
+        cannot hold, as a boolean array (None: it holds them all). The engine fails the run on the
+        first one, naming column, row and value: by default ±infinity of timestamps and dates."""
+        return values.infinities(array)
 
     def prepare_native(self, source_schema: pa.Schema, native: NativeFormat) -> bool:
         """Like ``prepare``, for ``write_native`` of data in ``native``; False (nothing done) when

@@ -21,8 +21,9 @@ from multiprocessing.synchronize import Event
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from opencdm.connectors import get_connector
+from opencdm.connectors import get_connector, values
 from opencdm.connectors.base import (
     CursorRange,
     NativeChunk,
@@ -123,7 +124,7 @@ def copy_partition(
     if native is not None:
         results = sink.write_native(counted(source.read_native(partition)))
     else:
-        results = sink.write(counted(source.read(partition, batch_rows)))
+        results = sink.write(held_values(counted(source.read(partition, batch_rows)), source, sink))
     if max_rejected is None:
         return results
 
@@ -133,6 +134,32 @@ def copy_partition(
         return rows
 
     return with_rejects_handled(with_source_rejects(results, source_rejected), partition, dirty, max_rejected)
+
+
+def held_values(batches: Iterator[pa.RecordBatch], source: Source, sink: Sink) -> Iterator[pa.RecordBatch]:
+    """``batches``, failing on the first value the sink cannot hold (``Sink.refused_values``), with
+    its column, its row (by the source's ``row_key``, else its position in the partition) and the
+    value named, rather than letting the destination change it or fail without saying where."""
+    position = 0
+    key = source.row_key()  # asked before the read begins: a connection may not serve two queries at once
+    for batch in batches:
+        for name, array in zip(batch.schema.names, batch.columns, strict=True):
+            refused = sink.refused_values(array)
+            if refused is None or not pc.any(refused).as_py():
+                continue
+            row = pc.index(refused, True).as_py()
+            if key and all(column in batch.schema.names for column in key):
+                named = ", ".join(f"{column}={values.value_text(batch.column(column), row)}" for column in key)
+                where = f"the row with {named}"
+            else:
+                where = f"row {position + row + 1} of the partition"
+            raise CdmError(
+                "Cdm.0232",
+                f"Data write failed. Cause: column [{name}] of {where} holds [{values.value_text(array, row)}], "
+                "which the destination cannot hold.",
+            )
+        position += batch.num_rows
+        yield batch
 
 
 def copy_partitions(

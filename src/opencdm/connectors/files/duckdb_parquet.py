@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from opencdm.connectors import values
 from opencdm.connectors.base import TableScan, WriteResult
 from opencdm.connectors.files.config import FileFormat, SinkConfig
 from opencdm.connectors.files.tree import FileTree
@@ -198,8 +199,26 @@ class _Session:
 
     def select(self) -> str:
         scan = self._scan
-        columns = ", ".join(_quote(name) for name in scan.columns)
+        pairs = zip(scan.columns, scan.column_types, strict=True)
+        columns = ", ".join(self._held(name, native) for name, native in pairs)
         return f"SELECT {columns} FROM {SOURCE_CATALOG}.{_quote(scan.schema)}.{_quote(scan.table)}"
+
+    def _held(self, name: str, native: str) -> str:
+        """The column, failing on ±infinity of a timestamp or date as the Arrow path does
+        (engine.partitions.held_values): DuckDB would write them as years 294247 and -290308."""
+        expected = _expected(native)
+        quoted = _quote(name)
+        if expected is None or values.temporal_kind(expected[0]) is None:
+            return quoted
+        key = " || ', ' || ".join(
+            f"{_literal(column + '=')} || CAST({_quote(column)} AS VARCHAR)" for column in self._scan.key
+        )
+        row = f"'the row with ' || {key}" if key else "'a row'"
+        message = (
+            f"{_literal(f'column [{name}] of ')} || {row} || ' holds [' || CAST({quoted} AS VARCHAR) || "
+            "'], which the destination cannot hold.'"
+        )
+        return f"CASE WHEN isinf({quoted}) THEN error({message}) ELSE {quoted} END AS {quoted}"
 
     def check_types(self) -> None:
         """DuckDB reads every column as the type this path was agreed for (see _expected)."""

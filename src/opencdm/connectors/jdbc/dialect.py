@@ -19,13 +19,14 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opencdm.connectors import values
 from opencdm.connectors.base import (
     CursorRange,
     NativeChunk,
@@ -291,6 +292,10 @@ class Dialect(ABC):
     @abstractmethod
     def execute(self, conn: Any, sql: str) -> None: ...
 
+    def refused_values(self, array: pa.Array) -> pa.Array | None:
+        """Where ``array`` holds values this database cannot store (see Sink.refused_values)."""
+        return values.infinities(array)
+
     # --- write modes --------------------------------------------------------------------------
     def insert_select(self, loaded: str, expressions: Sequence[str], target: str, columns: Sequence[str]) -> str:
         names = ", ".join(self.quote(column) for column in columns)
@@ -530,6 +535,7 @@ class JdbcSource(Source):
         self._arrow_schema = pa.schema([column.field for column in self._columns])
         # fromJobConfig.whereClause, narrowed by restrict() in an incremental run.
         self._where = config.where_clause
+        self._row_key: tuple[str, ...] | None = None
 
     def _resolve_columns(self) -> list[Column]:
         dialect, config = self._dialect, self._config
@@ -676,6 +682,16 @@ class JdbcSource(Source):
         condition = self._cursor_condition(checked, cursor.after, cursor.inclusive, cursor.upper)
         self._where = f"({self._config.where_clause}) AND ({condition})" if self._config.where_clause else condition
 
+    def row_key(self) -> tuple[str, ...]:
+        dialect, config = self._dialect, self._config
+        if self._row_key is None:
+            key: list[str] = []
+            if config.table_name is not None:
+                with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                    key = dialect.primary_key(self._conn, self._schema_name, config.table_name)
+            self._row_key = tuple(key)
+        return self._row_key
+
     def native_format(self) -> NativeFormat | None:
         name = self._dialect.native_format_name
         return NativeFormat(name, tuple(column.native for column in self._columns)) if name else None
@@ -685,7 +701,8 @@ class JdbcSource(Source):
         if config.sql is not None or self._where is not None:
             return None
         assert config.table_name is not None
-        return self._dialect.table_scan(self._schema_name, config.table_name, self._columns)
+        scan = self._dialect.table_scan(self._schema_name, config.table_name, self._columns)
+        return scan if scan is None else replace(scan, key=self.row_key())
 
     def read_native(self, partition: Partition) -> Iterator[NativeChunk]:
         dialect, config = self._dialect, self._config
@@ -981,6 +998,9 @@ class JdbcSink(Sink):
         for step in steps:
             with self._dialect.wrap(step.code, step.what):
                 self._dialect.execute(conn, step.sql)
+
+    def refused_values(self, array: pa.Array) -> pa.Array | None:
+        return self._dialect.refused_values(array)
 
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         if self._writer is None:

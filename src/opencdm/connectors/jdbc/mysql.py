@@ -35,6 +35,7 @@ import pymysql.connections
 import pymysql.cursors
 from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 
+from opencdm.connectors import values
 from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import (
@@ -464,6 +465,11 @@ class MySqlDialect(Dialect):
             "SELECT TABLE_ROWS FROM information_schema.TABLES "
             f"WHERE TABLE_SCHEMA = {self.literal(schema)} AND TABLE_NAME = {self.literal(table)}"
         )
+
+    def refused_values(self, array: pa.Array) -> pa.Array | None:
+        # MariaDB's FLOAT and DOUBLE have no NaN or ±Infinity, and store -0 as 0.
+        floats = values.unusual_floats(array, infinite=True)
+        return floats if floats is not None else super().refused_values(array)
 
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         if self.fast_paths:

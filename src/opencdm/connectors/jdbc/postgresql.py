@@ -17,13 +17,16 @@ import adbc_driver_postgresql
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import pq
 
+from opencdm.connectors import values as v
 from opencdm.connectors.base import NativeChunk, TableScan, WriteResult
 from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import APPEND, Dialect, Merge, Writer
 from opencdm.connectors.jdbc.types import Column, cast_batch
+from opencdm.errors import CdmError
 
 _SIMPLE: dict[str, pa.DataType] = {
     "smallint": pa.int16(),
@@ -55,6 +58,12 @@ STREAM_QUEUE_BATCHES = 1
 T = TypeVar("T")
 # What the server answered at connection time, as libpq words it: "FATAL:  password authentication failed ...".
 _SERVER_ANSWER = re.compile(r"\b(?:FATAL|ERROR|PANIC):[ \t]+[^\n]*")
+# PostgreSQL's binary timestamps and dates count from 2000-01-01 (Arrow's from 1970-01-01), and
+# its earliest value is 4714-11-24 BC; its latest date is 5874897-12-31 (its latest timestamp lies
+# beyond Arrow's). Keyed by values.temporal_kind: timestamps in microseconds, dates in days.
+_EPOCH_SHIFT = {v.TIMESTAMP_KIND: 946_684_800_000_000, v.DATE_KIND: 10_957}
+_EARLIEST = {v.TIMESTAMP_KIND: -210_866_803_200_000_000, v.DATE_KIND: -2_440_588}
+_LATEST = {v.TIMESTAMP_KIND: 2**63 - 2, v.DATE_KIND: 2_145_042_905}
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
@@ -116,6 +125,60 @@ def _pg_native(field: pa.Field) -> str | None:
 def _needs_text(column: Column) -> bool:
     """ADBC's binary COPY cannot write these from Arrow; they go in as text and are cast by the server."""
     return t.logical_of(column.field) == t.NUMERIC or _pg_native(column.field) is not None
+
+
+def _restore_infinities(array: pa.Array, column: str) -> pa.Array:
+    """A timestamp or date column as ADBC read it, with ±infinity as ``values.infinite_values``.
+
+    ADBC shifts the server's integers to 1970 without an overflow check, so ±infinity (the
+    integer's extremes) arrive wrapped around, far below PostgreSQL's earliest value; shifting
+    them back with the same wrap-around gives the server's integer again."""
+    kind = v.temporal_kind(array.type)
+    if kind is None or array.null_count == len(array):
+        return array
+    integers = v.integers_of(array)
+    if pc.min(integers).as_py() >= _EARLIEST[kind]:
+        return array
+    wrapped = pc.less(integers, _EARLIEST[kind])
+    server = pc.subtract(integers, pa.scalar(_EPOCH_SHIFT[kind], integers.type))  # wraps around
+    infinite = pc.is_in(server, pa.array(v.infinite_values(array.type), integers.type))
+    if pc.any(pc.and_(wrapped, pc.invert(infinite))).as_py():
+        raise CdmError(
+            "Cdm.0904",
+            f"Error retrieving data from the result set. Cause: column [{column}] holds a timestamp after "
+            "294247-01-10 04:00:54.775807, the latest one OpenCDM carries.",
+        )
+    return pc.if_else(wrapped, server, integers).view(array.type)
+
+
+def _server_integers(array: pa.Array, column: str) -> pa.Array:
+    """A timestamp or date column as PostgreSQL's binary form holds it: integers since 2000-01-01,
+    ±infinity at the integer's extremes. A value PostgreSQL cannot hold fails with column and value."""
+    kind = v.temporal_kind(array.type)
+    assert kind is not None
+    integers = v.integers_of(array)
+    infinite = v.infinities(array)
+    finite = integers if infinite is None else pc.if_else(infinite, None, integers)
+    outside = pc.or_(pc.less(finite, _EARLIEST[kind]), pc.greater(finite, _LATEST[kind]))
+    if pc.any(outside).as_py():
+        index = pc.index(outside, True).as_py()
+        raise CdmError(
+            "Cdm.0232",
+            f"Data write failed. Cause: column [{column}] value [{v.value_text(array, index)}] is outside "
+            f"the range of PostgreSQL's {kind}.",
+        )
+    shifted = pc.subtract(integers, pa.scalar(_EPOCH_SHIFT[kind], integers.type))
+    return shifted if infinite is None else pc.if_else(infinite, integers, shifted)
+
+
+def _binary_form(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with its timestamps and dates as the integers of PostgreSQL's binary COPY format
+    (``schema``): ADBC's own conversion refuses ±infinity as an overflow."""
+    arrays = [
+        _server_integers(array, field.name) if v.temporal_kind(array.type) else array
+        for array, field in zip(batch.columns, schema, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _expect(pgconn: Any, result: Any, status: pq.ExecStatus | None) -> None:
@@ -373,6 +436,9 @@ class PostgresDialect(Dialect):
                 return [bounds[round(step * index)][0] for index in range(1, parts)]
         return super().split_points(conn, relation, column, where, parts, table)
 
+    def refused_values(self, array: pa.Array) -> pa.Array | None:
+        return None  # ±infinity included: see _server_integers
+
     def select_expression(self, column: Column) -> str:
         quoted = self.quote(column.field.name)
         return f"{quoted}::text" if _pg_native(column.field) is not None else quoted
@@ -389,6 +455,10 @@ class PostgresDialect(Dialect):
             for batch in cursor.fetch_record_batch():
                 # ADBC hands numeric over as opaque text and json as an extension type: cast to the schema.
                 cast = cast_batch(batch, schema)
+                cast = pa.RecordBatch.from_arrays(
+                    [_restore_infinities(array, field.name) for array, field in zip(cast.columns, schema, strict=True)],
+                    schema=schema,
+                )
                 for offset in range(0, cast.num_rows, batch_rows):
                     yield cast.slice(offset, batch_rows)
         finally:
@@ -461,6 +531,17 @@ class PostgresDialect(Dialect):
         return _PostgresWriter(self, conn, schema, table, targets, table_columns, merge)
 
 
+def _text_copy_values(array: pa.Array) -> list[Any]:
+    """A column's values for a text COPY: Python's, with ±infinity spelled as PostgreSQL reads them."""
+    infinite = v.infinities(array)
+    if infinite is None:
+        return array.to_pylist()
+    values = pc.if_else(infinite, None, array).to_pylist()
+    for index in pc.indices_nonzero(infinite).to_pylist():
+        values[index] = v.infinity_text(array, index)
+    return values
+
+
 class _PostgresWriter(Writer):
     """``adbc_ingest`` into the table, or, when ADBC cannot address it directly or a write mode
     has to match keys, into a staging table.
@@ -484,6 +565,12 @@ class _PostgresWriter(Writer):
         self._dialect = dialect
         self._conn = conn
         self._wire = pa.schema([self._wire_field(column) for column in targets])
+        self._binary = pa.schema(
+            [
+                field.with_type(v.integer_type(field.type)) if v.temporal_kind(field.type) else field
+                for field in self._wire
+            ]
+        )
         staged = merge.mode is not WriteMode.INSERT or any(_needs_text(column) for column in targets)
         in_order = [c.field.name for c in table_columns] == [c.field.name for c in targets]
         self._move: Callable[[], int] | None = None
@@ -523,7 +610,8 @@ class _PostgresWriter(Writer):
         else:
             cursor = self._conn.cursor()
             try:
-                cursor.adbc_ingest(self._ingest_table, wire, mode="append", db_schema_name=self._ingest_schema)
+                binary = _binary_form(wire, self._binary)
+                cursor.adbc_ingest(self._ingest_table, binary, mode="append", db_schema_name=self._ingest_schema)
             finally:
                 cursor.close()
         return self._move() if self._move is not None else 0
@@ -535,7 +623,7 @@ class _PostgresWriter(Writer):
         names = ", ".join(quote(name) for name in batch.schema.names)
         target = f"{quote(self._ingest_schema)}.{quote(self._ingest_table)}"
         with self._conn.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+            for row in zip(*(_text_copy_values(column) for column in batch.columns), strict=True):
                 copy.write_row(row)
 
     def write_all(self, batches: Iterator[pa.RecordBatch]) -> Iterator[int]:
@@ -548,11 +636,11 @@ class _PostgresWriter(Writer):
         def ingest(queued: Iterator[pa.RecordBatch]) -> None:
             cursor = self._conn.cursor()
             try:
-                reader = pa.RecordBatchReader.from_batches(self._wire, queued)
+                reader = pa.RecordBatchReader.from_batches(self._binary, queued)
                 cursor.adbc_ingest(self._ingest_table, reader, mode="append", db_schema_name=self._ingest_schema)
             finally:
                 cursor.close()
 
-        cast = (cast_batch(batch, self._wire) for batch in batches)
+        cast = (_binary_form(cast_batch(batch, self._wire), self._binary) for batch in batches)
         for _ in _handed_to_a_thread(cast, ingest, STREAM_QUEUE_BATCHES, "opencdm-ingest"):
             yield 0

@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opencdm.connectors import values
 from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import Dialect, ExecuteManyWriter, Merge, ValueReader, Writer, batch_from_rows
@@ -229,6 +230,11 @@ class SqliteDialect(Dialect):
             # "WHERE true" tells SQLite's parser that ON CONFLICT is not a join constraint of the SELECT.
             return f"{insert} WHERE true ON CONFLICT ({keys}) DO UPDATE SET {assignments}"
         return insert
+
+    def refused_values(self, array: pa.Array) -> pa.Array | None:
+        # SQLite stores a NaN as NULL, and a REAL -0.0 as the integer 0.
+        floats = values.unusual_floats(array, infinite=False)
+        return floats if floats is not None else super().refused_values(array)
 
     def stream(self, conn: Any, sql: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
         converters = [_read_converter(field) for field in schema]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opencdm.connectors import values
 from opencdm.errors import CdmError
 
 LENGTH = "opencdm.length"
@@ -110,19 +111,40 @@ def cast_array(array: pa.Array, target: pa.DataType, column: str) -> pa.Array:
         return pa.ExtensionArray.from_storage(target, cast_array(array, target.storage_type, column))
     if array.type == target:
         return array
+    infinite = values.infinities(array)
+    if infinite is not None and values.temporal_kind(target) != values.temporal_kind(array.type):
+        index = pc.index(infinite, True).as_py()
+        raise CdmError(
+            "Cdm.0064",
+            f"Data format mismatch: column [{column}] value [{values.infinity_text(array, index)}] cannot be "
+            f"converted from {array.type} to {target}.",
+        )
     try:
         if pa.types.is_timestamp(array.type) and pa.types.is_timestamp(target):
             # Both sides hold UTC instants or wall-clock times in microseconds; only the label changes.
             return array.cast(pa.timestamp("us", tz=array.type.tz)).cast(target)
         return pc.cast(array, target, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        value = _first_unconvertible(array, target)
+        shown = f" value [{value}]" if value is not None else ""
         raise CdmError(
             "Cdm.0064",
-            f"Data format mismatch: column [{column}] cannot be converted from {array.type} to {target}: {exc}",
+            f"Data format mismatch: column [{column}]{shown} cannot be converted from {array.type} to {target}: {exc}",
         ) from exc
+
+
+def _first_unconvertible(array: pa.Array, target: pa.DataType) -> str | None:
+    """The first value of ``array`` that does not convert to ``target`` on its own (None: each does)."""
+    for index in range(len(array)):
+        try:
+            pc.cast(array.slice(index, 1), target, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return values.value_text(array, index)
+    return None
 
 
 def cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """Rename (by position) and convert a batch to ``schema``."""
     arrays = [cast_array(batch.column(i), field.type, field.name) for i, field in enumerate(schema)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+

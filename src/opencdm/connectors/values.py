@@ -1,0 +1,86 @@
+"""Values whose meaning every connector shares, beyond what Arrow's types say.
+
+PostgreSQL's timestamp, timestamptz and date 'infinity' and '-infinity' travel as the extreme
+values of the Arrow type: the integers PostgreSQL itself stores them as. Only a destination that
+takes them (PostgreSQL) writes them as infinities; every other refuses them (Sink.refused_values)
+rather than writing year 294247 or -290308.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TIMESTAMP_KIND, DATE_KIND = "timestamp", "date"
+INFINITE_VALUES: dict[str, tuple[int, int]] = {TIMESTAMP_KIND: (2**63 - 1, -(2**63)), DATE_KIND: (2**31 - 1, -(2**31))}
+INFINITY, MINUS_INFINITY = "infinity", "-infinity"
+
+
+def temporal_kind(type_: pa.DataType) -> str | None:
+    """TIMESTAMP_KIND or DATE_KIND for the types that carry ±infinity, else None."""
+    if pa.types.is_timestamp(type_):
+        return TIMESTAMP_KIND
+    return DATE_KIND if pa.types.is_date32(type_) else None
+
+
+def infinite_values(type_: pa.DataType) -> tuple[int, int] | None:
+    """The integers of ``type_`` that stand for +infinity and -infinity; None if it has none."""
+    kind = temporal_kind(type_)
+    return INFINITE_VALUES[kind] if kind is not None else None
+
+
+def integer_type(type_: pa.DataType) -> pa.DataType:
+    """The integers a timestamp (microseconds since 1970) or date32 (days) is stored as."""
+    return pa.int64() if pa.types.is_timestamp(type_) else pa.int32()
+
+
+def integers_of(array: pa.Array) -> pa.Array:
+    return array.view(integer_type(array.type))
+
+
+def infinities(array: pa.Array) -> pa.Array | None:
+    """Where ``array`` holds +infinity or -infinity (a boolean array); None when it holds neither."""
+    extremes = infinite_values(array.type)
+    if extremes is None or array.null_count == len(array):
+        return None
+    integers = integers_of(array)
+    bounds = pc.min_max(integers)
+    if bounds["max"].as_py() < extremes[0] and bounds["min"].as_py() > extremes[1]:
+        return None
+    return pc.fill_null(pc.is_in(integers, pa.array(extremes, integers.type)), False)
+
+
+def infinity_text(array: pa.Array, index: int) -> str:
+    """'infinity' or '-infinity': the value at ``index``, one of ``infinities(array)``."""
+    extremes = infinite_values(array.type)
+    assert extremes is not None
+    return INFINITY if integers_of(array)[index].as_py() == extremes[0] else MINUS_INFINITY
+
+
+def value_text(array: pa.Array, index: int) -> str:
+    """The value at ``index`` as an error message shows it."""
+    infinite = infinities(array)
+    if infinite is not None and infinite[index].as_py():
+        return infinity_text(array, index)
+    value = array.slice(index, 1)
+    try:
+        text = str(pc.cast(value, pa.string())[0].as_py())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return str(value[0])
+    kind = temporal_kind(array.type)
+    if kind is not None and text.startswith("<value out of range"):  # a year Arrow does not spell
+        unit = "microseconds" if kind == TIMESTAMP_KIND else "days"
+        return f"{integers_of(value)[0].as_py()} {unit} from 1970-01-01"
+    return text
+
+
+def unusual_floats(array: pa.Array, *, infinite: bool) -> pa.Array | None:
+    """Where a float32/float64 array holds NaN or -0.0 (and ±Infinity when ``infinite``), values
+    some databases cannot store; None for other types."""
+    if array.type not in (pa.float32(), pa.float64()):
+        return None
+    bits = array.view(pa.int64() if array.type == pa.float64() else pa.int32())
+    found = pc.or_(pc.is_nan(array), pc.equal(bits, pa.scalar(-(2 ** (bits.type.bit_width - 1)), bits.type)))
+    if infinite:
+        found = pc.or_(found, pc.is_inf(array))
+    return pc.fill_null(found, False)

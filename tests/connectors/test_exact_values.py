@@ -1,0 +1,199 @@
+"""Values some destinations cannot hold: PostgreSQL's timestamp/date ±infinity and a double's NaN
+and -0. They arrive exactly where the destination holds them, and anywhere else the run fails with
+the column, the row and the value named; a value that does not convert names itself too."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from opencdm.connectors.jdbc import JdbcConnector
+from opencdm.engine.partitions import Tally, copy_partition
+from opencdm.errors import CdmError
+
+from conftest import mysql_link, pg_link, sqlite_link
+from jdbc_support import copy, my_connect, pg_connect
+
+INFINITE_ROWS = """(1, 'infinity', '-infinity', 'infinity'), (2, '-infinity', 'infinity', '-infinity'),
+    (3, '2024-02-29 12:34:56.789012', '4714-11-24 00:00:00+00 BC', '5874897-12-31'), (4, NULL, NULL, NULL)"""
+
+
+def _from(schema: str | None, table: str) -> dict[str, str]:
+    job = {"fromJobConfig.useSql": "false", "fromJobConfig.tableName": table}
+    return job | ({"fromJobConfig.schemaName": schema} if schema else {})
+
+
+def _to(schema: str | None, table: str, **inputs: str) -> dict[str, str]:
+    job = {"toJobConfig.tableName": table, "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST", **inputs}
+    return job | ({"toJobConfig.schemaName": schema} if schema else {})
+
+
+def _infinite_source(schema: str, key: str = "PRIMARY KEY") -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{schema}".src (id integer {key}, ts timestamp, tz timestamptz, d date)')
+        conn.execute(f'INSERT INTO "{schema}".src VALUES {INFINITE_ROWS}')
+
+
+def _pg_text(schema: str, table: str) -> list[tuple[object, ...]]:
+    with pg_connect() as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        return conn.execute(f'SELECT id, ts::text, tz::text, d::text FROM "{schema}".{table} ORDER BY id').fetchall()
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [{}, {"toJobConfig.writeMode": "UPSERT", "toJobConfig.upsertKeys": "id"}],
+    ids=["created-table", "upsert-through-a-temporary-table"],
+)
+def test_pg_infinities_reach_pg_exactly(pg_schema: str, inputs: dict[str, str]) -> None:
+    _infinite_source(pg_schema)
+    assert copy(pg_link(), _from(pg_schema, "src"), pg_link(), _to(pg_schema, "dst", **inputs)) == 4
+    assert _pg_text(pg_schema, "dst") == _pg_text(pg_schema, "src")
+    assert _pg_text(pg_schema, "dst")[:2] == [
+        (1, "infinity", "-infinity", "infinity"),
+        (2, "-infinity", "infinity", "-infinity"),
+    ]
+
+
+def test_pg_infinities_reach_an_existing_pg_table_row_by_row(pg_schema: str) -> None:
+    """Runs that leave refused rows out write through psycopg's text COPY."""
+    _infinite_source(pg_schema)
+    with pg_connect() as conn:
+        # Python's datetime, which this path takes values through, has no year before 1.
+        conn.execute(f"UPDATE \"{pg_schema}\".src SET tz = '0001-01-01 00:00:00+00', d = '9999-12-31' WHERE id = 3")
+        conn.execute(f'CREATE TABLE "{pg_schema}".dst (id integer, ts timestamp, tz timestamptz, d date)')
+    source = JdbcConnector().open_source(pg_link(), _from(pg_schema, "src"))
+    sink = JdbcConnector().open_sink(pg_link(), _to(pg_schema, "dst"))
+    sink.skip_rejected_rows = True
+    try:
+        sink.prepare(source.schema())
+        results = list(copy_partition(source, sink, source.partitions(1)[0], None, 10, Tally(), lambda: None))
+        sink.commit()
+    finally:
+        source.close()
+        sink.close()
+    assert sum(result.rows for result in results) == 4
+    assert _pg_text(pg_schema, "dst") == _pg_text(pg_schema, "src")
+
+
+def test_pg_infinity_into_mariadb_fails_naming_column_key_and_value(pg_schema: str, mysql_database: str) -> None:
+    _infinite_source(pg_schema)
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), mysql_link(mysql_database), _to(None, "dst"))
+    assert failure.value.code == "Cdm.0232"
+    assert failure.value.message == (
+        "Data write failed. Cause: column [ts] of the row with id=1 holds [infinity], "
+        "which the destination cannot hold."
+    )
+
+
+def test_pg_minus_infinity_into_sqlite_fails_naming_the_row_position(pg_schema: str, tmp_path: Path) -> None:
+    _infinite_source(pg_schema, key="")
+    with pg_connect() as conn:
+        conn.execute(f'UPDATE "{pg_schema}".src SET ts = NULL, tz = NULL WHERE id IN (1, 2)')
+    query = {"fromJobConfig.useSql": "true", "fromJobConfig.sql": f'SELECT * FROM "{pg_schema}".src ORDER BY id'}
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), query, sqlite_link(str(tmp_path / "dst.db")), _to(None, "dst"))
+    assert failure.value.message == (
+        "Data write failed. Cause: column [d] of row 1 of the partition holds [infinity], "
+        "which the destination cannot hold."
+    )
+
+
+def test_pg_finite_extremes_still_reach_sqlite(pg_schema: str, tmp_path: Path) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, d date)')
+        conn.execute(f"INSERT INTO \"{pg_schema}\".src VALUES (1, '0001-01-01'), (2, '9999-12-31')")
+    path = str(tmp_path / "dst.db")
+    assert copy(pg_link(), _from(pg_schema, "src"), sqlite_link(path), _to(None, "dst")) == 2
+
+
+@pytest.mark.parametrize(("value", "shown"), [("'NaN'", "nan"), ("'-0'", "-0")])
+def test_a_double_sqlite_cannot_hold_fails_naming_column_key_and_value(
+    pg_schema: str, tmp_path: Path, value: str, shown: str
+) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, x double precision)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 1.5), (7, {value}), (8, \'Infinity\')')
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), sqlite_link(str(tmp_path / "dst.db")), _to(None, "dst"))
+    assert failure.value.message == (
+        f"Data write failed. Cause: column [x] of the row with id=7 holds [{shown}], "
+        "which the destination cannot hold."
+    )
+
+
+def test_doubles_sqlite_holds_arrive_exactly(pg_schema: str, tmp_path: Path) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, x double precision)')
+        conn.execute(f"INSERT INTO \"{pg_schema}\".src VALUES (1, 0), (2, 'Infinity'), (3, '-Infinity'), (4, 5e-324)")
+    path = str(tmp_path / "dst.db")
+    assert copy(pg_link(), _from(pg_schema, "src"), sqlite_link(path), _to(None, "dst")) == 4
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT x FROM dst ORDER BY id").fetchall()
+    assert [row[0] for row in rows] == [0.0, math.inf, -math.inf, 5e-324]
+    assert math.copysign(1, rows[0][0]) == 1
+
+
+def test_a_value_that_does_not_convert_is_named(pg_schema: str, mysql_database: str) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer, v bigint)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 5), (2, 4294967296)')
+    conn = my_connect(mysql_database)
+    with conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE dst (id INT, v INT)")
+    conn.close()
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), mysql_link(mysql_database), _to(None, "dst"))
+    assert failure.value.code == "Cdm.0064"
+    assert failure.value.message.startswith(
+        "Data format mismatch: column [v] value [4294967296] cannot be converted from int64 to int32"
+    )
+
+
+@pytest.mark.parametrize(("value", "shown"), [("'NaN'", "nan"), ("'-0'", "-0"), ("'-Infinity'", "-inf")])
+def test_a_double_mariadb_cannot_hold_fails_naming_column_key_and_value(
+    pg_schema: str, mysql_database: str, value: str, shown: str
+) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, x double precision)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 1.5), (7, {value})')
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), mysql_link(mysql_database), _to(None, "dst"))
+    assert failure.value.message == (
+        f"Data write failed. Cause: column [x] of the row with id=7 holds [{shown}], "
+        "which the destination cannot hold."
+    )
+
+
+def test_a_date_beyond_postgresqls_range_fails_naming_column_and_value(pg_schema: str) -> None:
+    schema = pa.schema([pa.field("id", pa.int32()), pa.field("d", pa.date32())])
+    batch = pa.record_batch([pa.array([1, 2], pa.int32()), pa.array([0, 2_145_042_906], pa.date32())], schema=schema)
+    sink = JdbcConnector().open_sink(pg_link(), _to(pg_schema, "dst"))
+    try:
+        sink.prepare(schema)
+        with pytest.raises(CdmError) as failure:
+            list(sink.write(iter([batch])))
+    finally:
+        sink.rollback()
+        sink.close()
+    assert failure.value.message == (
+        "Data write failed. Cause: column [d] value [2145042906 days from 1970-01-01] is outside "
+        "the range of PostgreSQL's date."
+    )
+
+
+def test_an_infinity_into_an_existing_text_column_fails_naming_column_and_value(pg_schema: str) -> None:
+    _infinite_source(pg_schema)
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".dst (id integer, ts text, tz timestamptz, d date)')
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), pg_link(), _to(pg_schema, "dst"))
+    assert failure.value.code == "Cdm.0064"
+    assert failure.value.message == (
+        "Data format mismatch: column [ts] value [infinity] cannot be converted from timestamp[us] to string."
+    )
