@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from test_write_modes import Database, _mysql_database, _pg_database, _sqlite_database, run
 
+from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.errors import CdmError
 
 from jdbc_support import copy
@@ -144,3 +146,18 @@ def test_generated_columns_of_an_existing_table_are_computed_by_the_database(
     done = run(origin, target.to_job("gen", writeMode=mode, useStageTable=stage), target, table="plain")
     assert done.rows_written == 2 and not done.native
     assert target.rows("gen") == [(1, 10, 20, 30), (2, 5, 10, 15)]
+
+
+def test_a_cleared_table_with_generated_columns_offers_no_rows_to_compare(tmp_path: Path) -> None:
+    # verifyConfig CHECKSUM compares the written columns: the computed ones were not written.
+    target = _sqlite_database(tmp_path / "destination.db")
+    generated_source(target)
+    sink = JdbcConnector().open_sink(target.link, target.to_job("gen", beforeImportType="shouldClearTable"))
+    try:
+        sink.prepare(pa.schema([("id", pa.int32()), ("qty", pa.int32()), ("doubled", pa.int32())]))
+        list(sink.write(iter([pa.record_batch([[5], [1], [0]], names=["id", "qty", "doubled"])])))
+        sink.commit()
+        assert sink.rows_of_this_run() == 1 and sink.read_back(10) is None
+    finally:
+        sink.close()
+    assert target.rows("gen") == [(5, 1, 2, 3)]
