@@ -7,12 +7,15 @@ Data flows as ``pyarrow.RecordBatch``es of bounded size; connectors know nothing
 Schemas carry the meaning of each column as Arrow types plus field metadata:
 ``opencdm.length`` (declared character length of varchar(n)) and ``opencdm.type`` (a logical type
 Arrow lacks, e.g. ``json`` or ``numeric`` for an unconstrained NUMERIC carried as a decimal string).
+A source read from a table with a primary key names its columns in the schema's metadata
+(``opencdm.primary_key``, see ``with_primary_key``), so that a table created for it gets the same key.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -20,6 +23,19 @@ import pyarrow as pa
 
 from opencdm.connectors import values
 from opencdm.errors import CdmError
+
+PRIMARY_KEY = b"opencdm.primary_key"
+
+
+def with_primary_key(schema: pa.Schema, key: Sequence[str]) -> pa.Schema:
+    """``schema`` saying that its columns ``key`` (in key order) are the primary key of the rows."""
+    return schema.with_metadata({**(schema.metadata or {}), PRIMARY_KEY: json.dumps(list(key)).encode()})
+
+
+def primary_key_of(schema: pa.Schema) -> list[str]:
+    """The primary key ``with_primary_key`` put on ``schema``; empty when the rows have none."""
+    value = (schema.metadata or {}).get(PRIMARY_KEY)
+    return [str(name) for name in json.loads(value)] if value else []
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ from opencdm.connectors.base import (
     Source,
     TableScan,
     WriteResult,
+    primary_key_of,
+    with_primary_key,
 )
 from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import (
@@ -175,6 +177,10 @@ class Dialect(ABC):
     def error_message(self, exc: Exception) -> str:
         return str(exc).strip()
 
+    def is_duplicate_key(self, exc: Exception) -> bool:
+        """Whether ``exc`` is the database refusing a row whose key a row of the table already has."""
+        return False
+
     @contextmanager
     def wrap(self, code: str, what: str) -> Iterator[None]:
         """Turn a driver error into a CdmError that carries the database's own message."""
@@ -263,6 +269,10 @@ class Dialect(ABC):
     @abstractmethod
     def column_type(self, field: pa.Field) -> str:
         """The DDL type that keeps the field's meaning."""
+
+    def key_constraint(self, key: Sequence[pa.Field]) -> str:
+        """The constraint that makes ``key`` the primary key of a table being created."""
+        return "PRIMARY KEY (" + ", ".join(self.quote(field.name) for field in key) + ")"
 
     def column_definition(self, field: pa.Field) -> str:
         not_null = " NOT NULL" if t.is_not_null(field) else ""
@@ -532,7 +542,7 @@ class JdbcSource(Source):
         except BaseException:
             self.close()
             raise
-        self._arrow_schema = pa.schema([column.field for column in self._columns])
+        self._arrow_schema = self._keyed(pa.schema([column.field for column in self._columns]))
         # fromJobConfig.whereClause, narrowed by restrict() in an incremental run.
         self._where = config.where_clause
         self._row_key: tuple[str, ...] | None = None
@@ -554,6 +564,15 @@ class JdbcSource(Source):
         if config.columns is None:
             return available
         return _match(available, config.columns, "fromJobConfig.columnList", origin)
+
+    def _keyed(self, schema: pa.Schema) -> pa.Schema:
+        """``schema`` with the table's primary key, when the table has one and all of it is read."""
+        dialect, config = self._dialect, self._config
+        if config.sql is not None or config.table_name is None:
+            return schema
+        with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+            key = dialect.primary_key(self._conn, self._schema_name, config.table_name)
+        return with_primary_key(schema, key) if key and set(key) <= set(schema.names) else schema
 
     def _select(self, condition: str | None, native: bool = False) -> str:
         dialect = self._dialect
@@ -707,7 +726,9 @@ class JdbcSource(Source):
     def read_native(self, partition: Partition) -> Iterator[NativeChunk]:
         dialect, config = self._dialect, self._config
         condition = partition.spec.get("condition")
-        if config.sql is None and self._where is None and condition is None:
+        # COPY names no generated column of a table (PostgreSQL); a query may select it.
+        plain = not any(column.generated for column in self._columns)
+        if config.sql is None and self._where is None and condition is None and plain:
             assert config.table_name is not None
             names = ", ".join(dialect.quote(column.field.name) for column in self._columns)
             relation = f"{dialect.table_ref(self._schema_name, config.table_name)} ({names})"
@@ -764,15 +785,15 @@ class _Step(NamedTuple):
 STAGE_NAME_PREFIX_BYTES = 24
 
 
-def _checked(batches: Iterator[pa.RecordBatch], target_schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _checked(batches: Iterator[pa.RecordBatch], width: int, written: Sequence[int]) -> Iterator[pa.RecordBatch]:
+    """The batches of ``width`` columns, each cut to its columns at positions ``written``."""
     for batch in batches:
-        if batch.num_columns != len(target_schema):
+        if batch.num_columns != width:
             raise CdmError(
                 "Cdm.0931",
-                f"Schema column count [{len(target_schema)}] does not match result-set column count "
-                f"[{batch.num_columns}].",
+                f"Schema column count [{width}] does not match result-set column count [{batch.num_columns}].",
             )
-        yield batch
+        yield batch if len(written) == width else batch.select(written)
 
 
 # Where a batch's write can be undone when rows of it are refused (Sink.skip_rejected_rows).
@@ -795,6 +816,10 @@ class JdbcSink(Sink):
         self._schema_name = dialect.schema_for(config.schema_name)
         self._conn = dialect.connect()
         self._targets: list[Column] = []
+        # How many columns the source's batches have, and the positions of those written (the
+        # others go to generated columns).
+        self._source_width = 0
+        self._written: list[int] = []
         self._writer: Writer | None = None
         self._merge = APPEND
         # useStageTable: the stage table, and the preparation and clearing due before the first move.
@@ -889,6 +914,7 @@ class JdbcSink(Sink):
                 f"[{len(names)}] of toJobConfig.columnList.",
             )
         dialect.begin(conn)
+        self._source_width = len(names)
         existing = self._table_columns(conn, config.table_name)
         if existing is not None and setup and config.table_preparation is TablePreparation.DROP_AND_CREATE:
             steps = [_Step(f"DROP TABLE {self._ref}", "Cdm.0063", "Table creation error.")]
@@ -897,20 +923,26 @@ class JdbcSink(Sink):
             steps = []
         definitions: str | None = None  # of the table to create
         if existing is not None:
-            self._targets = _match(existing, names, "toJobConfig.columnList", self._display)
-            self._merge = self._merge_rule(conn, _names(existing), _names(self._targets), created=False)
+            self._set_targets(existing, names)
+            self._merge = self._merge_rule(conn, _names(existing), _names(self._targets), created=None)
             if not setup:
                 return existing
         elif not setup or config.table_preparation is TablePreparation.DO_NOTHING:
             raise CdmError("Cdm.0900", f"Table [{self._display}] does not exist.")
         else:
             fields = [self._created_field(field, name) for field, name in zip(source_schema, names, strict=True)]
-            self._merge = self._merge_rule(conn, list(names), list(names), created=True)
+            # The source's primary key, under the destination's names of its columns.
+            positions = {name: index for index, name in enumerate(source_schema.names)}
+            key = primary_key_of(source_schema)
+            primary = [fields[positions[name]] for name in key] if set(key) <= set(positions) else []
+            primary_names = [field.name for field in primary]
+            self._merge = self._merge_rule(conn, list(names), list(names), created=primary_names)
             definitions = ", ".join(dialect.column_definition(field) for field in fields)
-            # REPLACE and UPSERT match rows on a unique key: a table created for them gets one.
-            keys = ", ".join(dialect.quote(key) for key in self._merge.keys)
-            unique = f", UNIQUE ({keys})" if keys else ""
-            create = f"CREATE TABLE {self._ref} ({definitions}{unique})"
+            constraints = [dialect.key_constraint(primary)] if primary else []
+            # REPLACE and UPSERT match rows on a unique key: a table created for them has one.
+            if self._merge.keys and set(self._merge.keys) != set(primary_names):
+                constraints.append("UNIQUE (" + ", ".join(dialect.quote(key) for key in self._merge.keys) + ")")
+            create = f"CREATE TABLE {self._ref} ({', '.join([definitions, *constraints])})"
             steps.append(_Step(create, "Cdm.0063", "Table creation error."))
         self._scoped = existing is None or config.before_import is BeforeImport.CLEAR_TABLE
         if config.before_import is not BeforeImport.NONE:
@@ -924,8 +956,15 @@ class JdbcSink(Sink):
         if existing is None:
             existing = self._table_columns(conn, config.table_name)
             assert existing is not None
-            self._targets = _match(existing, names, "toJobConfig.columnList", self._display)
+            self._set_targets(existing, names)
         return existing
+
+    def _set_targets(self, columns: Sequence[Column], names: Sequence[str]) -> None:
+        """The table's columns that take the source's columns ``names``: all but generated ones,
+        which the database computes (and refuses values for)."""
+        matched = _match(columns, names, "toJobConfig.columnList", self._display)
+        self._written = [index for index, column in enumerate(matched) if not column.generated]
+        self._targets = [matched[index] for index in self._written]
 
     def _create_stage(self, conn: Any, definitions: str | None, names: Sequence[str]) -> list[Column]:
         """The stage table: the target's copied columns, or the definitions of the table to create."""
@@ -942,7 +981,7 @@ class JdbcSink(Sink):
         staged = self._table_columns(conn, stage)
         assert staged is not None
         if definitions is not None:
-            self._targets = _match(staged, names, "toJobConfig.columnList", self._display)
+            self._set_targets(staged, names)
         return staged
 
     def _table_columns(self, conn: Any, table: str) -> list[Column] | None:
@@ -956,18 +995,19 @@ class JdbcSink(Sink):
             field = t.with_length_factor(field, 3)
         return t.with_not_null(field.with_name(name), config.use_nullable and t.is_not_null(field))
 
-    def _merge_rule(self, conn: Any, available: list[str], copied: list[str], created: bool) -> Merge:
+    def _merge_rule(self, conn: Any, available: list[str], copied: list[str], created: Sequence[str] | None) -> Merge:
         """The write mode with its key: toJobConfig.upsertKeys, else the table's primary key. The key
         has to be copied and, in an existing table, be its primary key or a unique index: the
-        database matches rows on one."""
+        database matches rows on one. ``created``: the primary key of the table to create, None
+        when the table exists."""
         config, dialect = self._config, self._dialect
         mode = config.write_mode
         if mode is WriteMode.INSERT:
             return APPEND
         if config.upsert_keys:
             keys = _match_names(available, config.upsert_keys, "toJobConfig.upsertKeys", self._display)
-        elif created:
-            keys = []
+        elif created is not None:
+            keys = list(created)
         else:
             with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
                 keys = dialect.primary_key(conn, self._schema_name, config.table_name)
@@ -983,7 +1023,7 @@ class JdbcSink(Sink):
                     "Cdm.0014",
                     f"The parameter is invalid: key column [{key}] of table [{self._display}] is not copied.",
                 )
-        if not created:
+        if created is None:
             with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
                 unique = dialect.unique_keys(conn, self._schema_name, config.table_name)
             if set(keys) not in [set(columns) for columns in unique]:
@@ -1006,24 +1046,41 @@ class JdbcSink(Sink):
         if self._writer is None:
             raise CdmError("Cdm.0234", "Loading error. Cause: prepare() was not called.")
         writer, target_schema = self._writer, pa.schema([column.field for column in self._targets])
+        checked = _checked(batches, self._source_width, self._written)
         if self.skip_rejected_rows:
-            for batch in _checked(batches, target_schema):
+            for batch in checked:
                 updated, rejected = self._write_or_reject(batch, target_schema)
                 yield WriteResult(batch.num_rows - len(rejected), batch.nbytes, updated, rejected)
         else:
             sizes: deque[tuple[int, int]] = deque()
 
             def cast_batches() -> Iterator[pa.RecordBatch]:
-                for batch in _checked(batches, target_schema):
+                for batch in checked:
                     sizes.append((batch.num_rows, batch.nbytes))
                     yield cast_batch(batch, target_schema)
 
-            with self._dialect.wrap("Cdm.0232", "Data write failed."):
+            with self._writing():
                 for updated in writer.write_all(cast_batches()):
                     rows, size = sizes.popleft()
                     yield WriteResult(rows=rows, bytes=size, updated=updated)
         if self._stage is not None:
             yield self._move_staged_rows()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Errors of the write as Cdm.0232; a duplicate key also says what runs a job again."""
+        dialect = self._dialect
+        try:
+            yield
+        except dialect.driver_errors as exc:
+            message = f"Data write failed. Cause: {dialect.error_message(exc)}"
+            if dialect.is_duplicate_key(exc):
+                message = (
+                    f"Data write failed: a row has the key of a row table [{self._display}] already holds "
+                    "(to copy rows again, set toJobConfig.writeMode UPSERT or REPLACE, or "
+                    f"toJobConfig.beforeImportType shouldClearTable). Cause: {dialect.error_message(exc)}"
+                )
+            raise CdmError("Cdm.0232", message) from exc
 
     def _write_or_reject(self, batch: pa.RecordBatch, target_schema: pa.Schema) -> tuple[int, list[RejectedRow]]:
         """Write ``batch``, leaving out the rows the destination refuses: a refused batch is halved
@@ -1054,7 +1111,7 @@ class JdbcSink(Sink):
         dialect = self._dialect
         names = ", ".join(dialect.quote(column.field.name) for column in self._targets)
         target = f"{self._stage_ref if self._stage else self._ref} ({names})"
-        with dialect.wrap("Cdm.0232", "Data write failed."):
+        with self._writing():
             yield from dialect.copy_in(self._conn, target, chunks)
         if self._stage is not None:
             yield self._move_staged_rows()
@@ -1064,7 +1121,7 @@ class JdbcSink(Sink):
         self._run(self._conn, self._deferred)
         self._deferred = []
         columns = [column.field.name for column in self._targets]
-        with self._dialect.wrap("Cdm.0232", "Data write failed."):
+        with self._writing():
             updated = self._dialect.move_rows(self._conn, self._stage_ref, self._ref, columns, self._merge)
         return WriteResult(updated=updated)
 
@@ -1075,7 +1132,9 @@ class JdbcSink(Sink):
             return int(self._dialect.query(self._conn, f"SELECT COUNT(*) FROM {self._ref}")[0][0])
 
     def read_back(self, batch_rows: int) -> Iterator[pa.RecordBatch] | None:
-        return self._read_back(batch_rows) if self._scoped else None
+        # Source columns left to generated columns have no written values to compare.
+        whole = len(self._written) == self._source_width
+        return self._read_back(batch_rows) if self._scoped and whole else None
 
     def _read_back(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
         dialect = self._dialect

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import math
 import os
 import queue
 import re
@@ -84,6 +85,14 @@ _CONNECTORX_ERROR = re.compile(r"ERROR (\d+) \([0-9A-Z]+\): (.*?) ?\}?$", re.DOT
 # server's checked conversion, as an INSERT would, not raw UTF-8 bytes.
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, null_string="NULL", quoting_style="needed")
 _SEVERITY = {"Note": 1, "Warning": 2, "Error": 3}
+# SHOW COLUMNS' Extra of a generated column (MySQL says DEFAULT_GENERATED of an expression default).
+_GENERATED = re.compile(r"\b(?:VIRTUAL|STORED|PERSISTENT) GENERATED\b", re.IGNORECASE)
+# ER_DUP_ENTRY and ER_DUP_ENTRY_WITH_KEY_NAME.
+DUPLICATE_KEY_ERRORS = (1062, 1586)
+# InnoDB's longest index key; utf8mb4 takes up to 4 bytes a character.
+MAX_KEY_BYTES = 3072
+UTF8MB4_BYTES = 4
+MAX_FIXED_KEY_BYTES = 32  # a number, date or time: DECIMAL(65,30) takes 30 bytes
 _TEXTS = {"tinytext", "text", "mediumtext", "longtext", "enum", "set"}
 _BLOBS = {"tinyblob", "blob", "mediumblob", "longblob", "bit"}
 
@@ -127,6 +136,14 @@ def _field(name: str, native: str, comment: str, json_check: bool) -> pa.Field:
     if base in _BLOBS:
         return t.make_field(name, pa.binary())
     raise t.unsupported(native)
+
+
+def _key_bytes(native: str) -> float:
+    """The most bytes a value of a column created as ``native`` takes in an index (TEXT and BLOB: infinite)."""
+    sized = re.match(r"(VARCHAR|CHAR|VARBINARY)\((\d+)\)", native)
+    if sized:
+        return int(sized.group(2)) * (1 if sized.group(1) == "VARBINARY" else UTF8MB4_BYTES)
+    return math.inf if native in ("LONGTEXT", "LONGBLOB", "JSON") else MAX_FIXED_KEY_BYTES
 
 
 def _not_a_time_of_day(value: dt.timedelta) -> CdmError:
@@ -372,16 +389,29 @@ class MySqlDialect(Dialect):
             return self.error_message(exc)
         return self.unreachable()
 
+    def is_duplicate_key(self, exc: Exception) -> bool:
+        return bool(exc.args) and exc.args[0] in DUPLICATE_KEY_ERRORS
+
+    def key_constraint(self, key: Sequence[pa.Field]) -> str:
+        # A PRIMARY KEY is a B-tree index, which takes no TEXT or BLOB column and at most
+        # MAX_KEY_BYTES; MariaDB enforces a UNIQUE key on longer values through a hash instead.
+        if sum(_key_bytes(self.column_type(field)) for field in key) > MAX_KEY_BYTES:
+            return "UNIQUE (" + ", ".join(self.quote(field.name) for field in key) + ")"
+        return super().key_constraint(key)
+
     def error_message(self, exc: Exception) -> str:
         if len(exc.args) == 2 and isinstance(exc.args[0], int):
             return f"({exc.args[0]}) {exc.args[1]}"
         return str(exc).strip()
 
-    def _show_columns(self, conn: Any, ref: str) -> list[tuple[str, str, str, bool]]:
-        """Name, type, comment and NOT NULL of each column."""
+    def _show_columns(self, conn: Any, ref: str) -> list[tuple[str, str, str, bool, bool]]:
+        """Name, type, comment, NOT NULL and generated (VIRTUAL or STORED) of each column."""
         with conn.cursor() as cursor:
             cursor.execute(f"SHOW FULL COLUMNS FROM {ref}")
-            return [(row[0], row[1], row[8] or "", row[3] == "NO") for row in cursor.fetchall()]
+            return [
+                (row[0], row[1], row[8] or "", row[3] == "NO", bool(_GENERATED.search(row[6] or "")))
+                for row in cursor.fetchall()
+            ]
 
     def _json_columns(self, conn: Any, schema: str, table: str) -> set[str]:
         """MariaDB stores JSON as LONGTEXT with a json_valid() check; MySQL has a native JSON type."""
@@ -405,8 +435,8 @@ class MySqlDialect(Dialect):
             raise
         json_columns = self._json_columns(conn, schema, table)
         return [
-            Column(native, t.with_not_null(_field(name, native, comment, name in json_columns), not_null))
-            for name, native, comment, not_null in described
+            Column(native, t.with_not_null(_field(name, native, comment, name in json_columns), not_null), generated)
+            for name, native, comment, not_null, generated in described
         ]
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
@@ -416,7 +446,7 @@ class MySqlDialect(Dialect):
         try:
             return [
                 Column(native, t.with_not_null(_field(name, native, comment, False), not_null))
-                for name, native, comment, not_null in self._show_columns(conn, probe)
+                for name, native, comment, not_null, _ in self._show_columns(conn, probe)
             ]
         finally:
             self.execute(conn, f"DROP TEMPORARY TABLE {probe}")

@@ -56,6 +56,7 @@ NATIVE_QUEUE_CHUNKS = 8
 # is left for the server to write alone once the source is done (see mysql.PAGE_BATCHES).
 STREAM_QUEUE_BATCHES = 1
 T = TypeVar("T")
+UNIQUE_VIOLATION = "23505"  # SQLSTATE, as ADBC's and psycopg's errors carry it
 # What the server answered at connection time, as libpq words it: "FATAL:  password authentication failed ...".
 _SERVER_ANSWER = re.compile(r"\b(?:FATAL|ERROR|PANIC):[ \t]+[^\n]*")
 # PostgreSQL's binary timestamps and dates count from 2000-01-01 (Arrow's from 1970-01-01), and
@@ -67,7 +68,7 @@ _LATEST = {v.TIMESTAMP_KIND: 2**63 - 2, v.DATE_KIND: 2_145_042_905}
 _FORMAT_TYPE = re.compile(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?( with time zone| without time zone)?$")
 
 _ATTRIBUTES = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> ''
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -202,17 +203,21 @@ def _handed_to_a_thread(
     the GIL), in bounded memory. A failure of ``consume`` is raised here."""
     pending: queue.Queue[T | None] = queue.Queue(maxsize=depth)
     failures: list[BaseException] = []
+    ended = threading.Event()  # the end of the stream was taken from the queue
 
     def queued() -> Iterator[T]:
         while (item := pending.get()) is not None:
             yield item
+        ended.set()
 
     def run() -> None:
         try:
             consume(queued())
         except BaseException as exc:
             failures.append(exc)
-            while pending.get() is not None:  # keep the producer from blocking on a full queue
+            # Keep the producer from blocking on a full queue, unless the consumer failed after the
+            # end of the stream (a duplicate key found as the COPY ends), when nothing more comes.
+            while not ended.is_set() and pending.get() is not None:
                 pass
 
     thread = threading.Thread(target=run, name=name, daemon=True)
@@ -326,6 +331,9 @@ class PostgresDialect(Dialect):
             for chunk in _handed_to_a_thread(chunks, write, NATIVE_QUEUE_CHUNKS, "opencdm-copy-in"):
                 yield WriteResult(rows=chunk.rows, bytes=len(chunk.data))
 
+    def is_duplicate_key(self, exc: Exception) -> bool:
+        return getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION
+
     def error_message(self, exc: Exception) -> str:
         # Drop ADBC's status prefix ("IO: [libpq] ") so the server's own words remain.
         return re.sub(r"^[A-Z_]+: \[libpq\] ", "", str(exc).strip())
@@ -335,8 +343,8 @@ class PostgresDialect(Dialect):
         try:
             cursor.execute(_ATTRIBUTES.format(where=where), params)
             return [
-                Column(native, t.with_not_null(_field(name, native), not_null))
-                for name, native, not_null in cursor.fetchall()
+                Column(native, t.with_not_null(_field(name, native), not_null), generated)
+                for name, native, not_null, generated in cursor.fetchall()
             ]
         finally:
             cursor.close()

@@ -33,6 +33,7 @@ from opencdm.connectors.jdbc.types import Column
 from opencdm.errors import CdmError
 
 MAX_REAL_DIGITS = 15
+DUPLICATE_KEY_ERRORS = (sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE)
 _DECLARED = re.compile(r"^([a-z_ ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?$")
 _SIMPLE: dict[str, pa.DataType] = {
     "tinyint": pa.int8(),
@@ -183,10 +184,15 @@ class SqliteDialect(Dialect):
         conn.execute("BEGIN")
 
     def table_columns(self, conn: Any, schema: str, table: str) -> list[Column] | None:
-        rows = conn.execute('SELECT name, type, "notnull" FROM pragma_table_info(?, ?)', (table, schema)).fetchall()
+        # table_xinfo lists generated columns too (hidden 2: virtual, 3: stored); 1 marks the hidden
+        # columns of a virtual table, which are not the table's.
+        rows = conn.execute(
+            'SELECT name, type, "notnull", hidden IN (2, 3) FROM pragma_table_xinfo(?, ?) WHERE hidden <> 1',
+            (table, schema),
+        ).fetchall()
         return [
-            Column(declared, t.with_not_null(_field(name, declared), bool(not_null)))
-            for name, declared, not_null in rows
+            Column(declared, t.with_not_null(_field(name, declared), bool(not_null)), bool(generated))
+            for name, declared, not_null, generated in rows
         ] or None
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
@@ -200,6 +206,9 @@ class SqliteDialect(Dialect):
         if found is None:
             raise CdmError("Cdm.0926", "Cannot obtain the schema. Cause: the query returns no columns.")
         return found
+
+    def is_duplicate_key(self, exc: Exception) -> bool:
+        return getattr(exc, "sqlite_errorcode", None) in DUPLICATE_KEY_ERRORS
 
     def primary_key(self, conn: Any, schema: str, table: str) -> list[str]:
         rows = conn.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table,)).fetchall()

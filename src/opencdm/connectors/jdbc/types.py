@@ -39,10 +39,12 @@ TIMESTAMP_TZ = pa.timestamp("us", tz=UTC)
 
 @dataclass(frozen=True)
 class Column:
-    """A column of a real table or query: its native type as the database spells it, and its field."""
+    """A column of a real table or query: its native type as the database spells it, its field, and
+    whether the database computes its values (a generated column, which takes none written)."""
 
     native: str
     field: pa.Field
+    generated: bool = False
 
 
 def make_field(name: str, type_: pa.DataType, *, length: int | None = None, logical: str | None = None) -> pa.Field:
