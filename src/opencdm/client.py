@@ -1,4 +1,4 @@
-"""A small typed client for the CDM v1.1 HTTP API as OpenCDM serves it (cdm-api.md §2, §6).
+"""A small typed client for the CDM v1.1 HTTP API as OpenCDM serves it (docs/cdm-api.md §2, §6).
 
 It authenticates once with Keystone-style password authentication (``POST /v3/auth/tokens``) and sends
 the token as ``X-Auth-Token``. Bodies are CDM's own JSON shapes, passed through untouched, so what a
@@ -23,7 +23,7 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_DOMAIN = "Default"
 # The group of a submission's counters (as opencdm.api.wire has it; not imported: the client stays light).
 COUNTERS_GROUP = "org.apache.sqoop.submission.counter.SqoopCounters"
-# The bodies the Huawei SDK sends for the cluster actions (cdm-api.md §6.16).
+# The bodies the Huawei SDK sends for the cluster actions (docs/cdm-api.md §6.16).
 CLUSTER_ACTIONS: dict[str, dict[str, Any]] = {
     "start": {"start": {}},
     "stop": {"stop": {"stopMode": "IMMEDIATELY", "delayTime": 0}},

@@ -1,5 +1,5 @@
 """The official Python SDK (huaweicloudsdkcdm) against a real server: AK/SK signing, the token-only
-recipe of cdm-api.md §4.4, error mapping (§9), clusters and the catalogue. Link/job flows through
+recipe of docs/cdm-api.md §4.4, error mapping (§9), clusters and the catalogue. Link/job flows through
 the SDK are in tests/e2e."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
 
 
 def build_client(sdk: SimpleNamespace, server: RunningServer, credentials: Any) -> Any:
-    """cdm-api.md §5: an explicit http:// endpoint and a project id, no region."""
+    """docs/cdm-api.md §5: an explicit http:// endpoint and a project id, no region."""
     config = sdk.HttpConfig.get_default_config()
     config.timeout = (10, 30)
     return (sdk.v1.CdmClient.new_builder()
@@ -54,7 +54,7 @@ def aksk_client(sdk: SimpleNamespace, server: RunningServer, access_key: str | N
 
 
 def token_client(sdk: SimpleNamespace, server: RunningServer, token: str) -> Any:
-    """The token-only recipe of cdm-api.md §4.4, verbatim in substance."""
+    """The token-only recipe of docs/cdm-api.md §4.4, verbatim in substance."""
     base = sdk.credentials.BasicCredentials
     signer = sdk.Signer
 

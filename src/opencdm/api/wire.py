@@ -1,4 +1,4 @@
-"""CDM v1.1 wire shapes, byte-exact field names as aliases (cdm-api.md Appendix B).
+"""CDM v1.1 wire shapes, byte-exact field names as aliases (docs/cdm-api.md Appendix B).
 
 Request models validate what clients send; response models are dumped with ``by_alias=True`` and
 ``exclude_none=True``. Internal names stay Pythonic.

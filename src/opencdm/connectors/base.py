@@ -72,7 +72,7 @@ class NativeFormat:
 
     When a source and a sink agree on one (same name, same column types in the same order), the
     engine passes the source's bytes to the sink without decoding them: the fast path of
-    DESIGN.md. The Arrow path stays the reference behaviour.
+    docs/decisions/0002-fast-engine.md. The Arrow path stays the reference behaviour.
     """
 
     name: str
@@ -92,8 +92,9 @@ class NativeChunk:
 class TableScan:
     """A whole database table, or plain columns of it, described so that a destination can read
     it by itself (``Sink.prepare_scan``), e.g. DuckDB's postgres scanner writing Parquet: a second
-    fast path of DESIGN.md beside the native formats. ``conninfo`` holds the password: never log
-    it, and take ``password`` out of any message that might quote it."""
+    fast path (docs/decisions/0004-files-lake-and-duckdb.md) beside the native formats.
+    ``conninfo`` holds the password: never log it, and take ``password`` out of any message that
+    might quote it."""
 
     dialect: str  # e.g. "postgresql"; conninfo is in that database's client syntax (libpq's)
     conninfo: str = field(repr=False)
