@@ -14,11 +14,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import pyarrow as pa
 
 from opencdm.errors import CdmError
+
+# The config groups of a connector's inputs: a link's, a job's source's, a job's destination's.
+ConfigGroup = Literal["linkConfig", "fromJobConfig", "toJobConfig"]
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,10 @@ class Connector(ABC):
 
     name: str
     link_inputs: tuple[InputSpec, ...]
+    # Every fromJobConfig / toJobConfig input name its sources / sinks read (or accept and ignore),
+    # declared beside the code that reads them; any other name is refused (see ``known_inputs``).
+    source_inputs: frozenset[str]
+    sink_inputs: frozenset[str]
     # Whether its sinks can commit a run partition by partition and take up another run's
     # partitions (Sink.attach): throttlingConfig.resumable needs it.
     commits_partitions_alone: bool = True
@@ -258,6 +265,12 @@ class Connector(ABC):
     @property
     def sensitive_inputs(self) -> frozenset[str]:
         return frozenset(spec.name for spec in self.link_inputs if spec.sensitive)
+
+    def known_inputs(self, group: ConfigGroup) -> frozenset[str]:
+        """The input names this connector knows in ``group``."""
+        if group == "linkConfig":
+            return frozenset(spec.name for spec in self.link_inputs)
+        return self.source_inputs if group == "fromJobConfig" else self.sink_inputs
 
     @abstractmethod
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
