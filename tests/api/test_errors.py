@@ -3,6 +3,7 @@ messages for bad input, no 500s, and nothing half-created when a request fails."
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -146,6 +147,7 @@ def test_failed_link_create_and_validate_only_leave_nothing(
     assert_cdm_error(api.get(f"{server.cdm}/link/{name}"), "Cdm.0101")
 
     # validate=true checks but never persists (docs/cdm-api.md §6.1).
+    sqlite3.connect(tmp_path / "x.db").close()
     checked = api.post(f"{server.cdm}/link", params={"validate": "true"},
                        json=sqlite_link_body(name, tmp_path / "x.db"))
     assert checked.status_code == 200, checked.text
