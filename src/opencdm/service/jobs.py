@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten
-from opencdm.connectors import get_connector, known_inputs
+from opencdm.connectors import ConfigGroup, get_connector, known_inputs
 from opencdm.connectors.inputs import boolean, integer, names, refuse_unknown, text
 from opencdm.engine.incremental import INCREMENTAL_INPUTS, IncrementalRead
 from opencdm.engine.timetable import MINUTE_MS, SCHEDULE_INPUTS, Timetable
@@ -224,12 +224,13 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
         raise CdmError("Cdm.0014", f"job_type must be one of {', '.join(JOB_TYPES)}, got '{draft.job_type}'.")
     if draft.job_type != "NORMAL_JOB":
         raise CdmError("Cdm.0014", f"job_type {draft.job_type} is not supported yet; use NORMAL_JOB.")
-    for side, link_name, connector_name, config, known, check in (
-        ("from", draft.from_link_name, draft.from_connector_name, draft.from_config,
-         known_inputs(draft.from_connector_name, "fromJobConfig") | INCREMENTAL_INPUTS, "check_from_job"),
-        ("to", draft.to_link_name, draft.to_connector_name, draft.to_config,
-         known_inputs(draft.to_connector_name, "toJobConfig"), "check_to_job"),
-    ):
+    sides: tuple[tuple[str, str, str, dict[str, Any], ConfigGroup, frozenset[str], str], ...] = (
+        ("from", draft.from_link_name, draft.from_connector_name, draft.from_config, "fromJobConfig",
+         INCREMENTAL_INPUTS, "check_from_job"),
+        ("to", draft.to_link_name, draft.to_connector_name, draft.to_config, "toJobConfig",
+         frozenset(), "check_to_job"),
+    )
+    for side, link_name, connector_name, config, group, engine_inputs, check in sides:
         link = find_link(session, cluster, link_name)
         if link.connector_name != connector_name:
             raise CdmError(
@@ -237,7 +238,7 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
                 f"{side}-connector-name {connector_name} does not match link {link_name}, "
                 f"which uses {link.connector_name}.",
             )
-        refuse_unknown(flatten(config), known, f"the {connector_name}")
+        refuse_unknown(flatten(config), known_inputs(connector_name, group) | engine_inputs, f"the {connector_name}")
         getattr(get_connector(connector_name), check)(link_values(box, link), flatten(config))
     _check_carried_alike(draft)
     incremental = IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
