@@ -970,7 +970,7 @@ def render_doc() -> None:
             parts += ["", f"OpenCDM server idle RSS before the runs: {main['server_idle_rss_mib']:.0f} MiB."]
         parts += ["", "### Machine", "", *(f"- {k}: {v}" for k, v in main["machine"].items())]
         parts += ["", "The database servers run with the settings shown, on the same 2 cores as the client. The "
-                  "baseline measurements (shared/reference/baseline-measurements.md) used a tuned private cluster "
+                  "baseline measurements (docs/reference/baseline-measurements.md) used a tuned private cluster "
                   "(shared_buffers 4GB, max_wal_size 16GB, innodb_buffer_pool_size 4G, "
                   "innodb_flush_log_at_trx_commit 2), so compare ratios within one session, not absolute times "
                   "across machines or configurations."]

@@ -1,4 +1,4 @@
-"""A small typed client for the CDM v1.1 HTTP API as OpenCDM serves it (cdm-api.md §2, §6).
+"""A small typed client for the CDM v1.1 HTTP API as OpenCDM serves it (docs/cdm-api.md §2, §6).
 
 It authenticates once with Keystone-style password authentication (``POST /v3/auth/tokens``) and sends
 the token as ``X-Auth-Token``. Bodies are CDM's own JSON shapes, passed through untouched, so what a
@@ -23,7 +23,7 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_DOMAIN = "Default"
 # The group of a submission's counters (as opencdm.api.wire has it; not imported: the client stays light).
 COUNTERS_GROUP = "org.apache.sqoop.submission.counter.SqoopCounters"
-# The bodies the Huawei SDK sends for the cluster actions (cdm-api.md §6.16).
+# The bodies the Huawei SDK sends for the cluster actions (docs/cdm-api.md §6.16).
 CLUSTER_ACTIONS: dict[str, dict[str, Any]] = {
     "start": {"start": {}},
     "stop": {"stop": {"stopMode": "IMMEDIATELY", "delayTime": 0}},
@@ -39,11 +39,12 @@ class CdmClientError(Exception):
 class CdmApiError(CdmClientError):
     """The server answered with an error: a CDM ``errCode`` or an API-gateway ``error_code``."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    def __init__(self, status_code: int, code: str, message: str, body: Any = None) -> None:
         super().__init__(f"{code}: {message}")
         self.status_code = status_code
         self.code = code
         self.message = message
+        self.body = body  # the answer's JSON, when it has any
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> CdmApiError:
@@ -52,10 +53,10 @@ class CdmApiError(CdmClientError):
         except ValueError:
             body = None
         if isinstance(body, dict) and "errCode" in body:
-            return cls(response.status_code, str(body["errCode"]), str(body.get("externalMessage", "")))
+            return cls(response.status_code, str(body["errCode"]), str(body.get("externalMessage", "")), body)
         if isinstance(body, dict) and "error_code" in body:
-            return cls(response.status_code, str(body["error_code"]), str(body.get("error_msg", "")))
-        return cls(response.status_code, str(response.status_code), response.text or response.reason_phrase)
+            return cls(response.status_code, str(body["error_code"]), str(body.get("error_msg", "")), body)
+        return cls(response.status_code, str(response.status_code), response.text or response.reason_phrase, body)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,14 @@ class CdmClient:
     # --- links ---------------------------------------------------------------------------------
 
     def create_link(self, body: dict[str, Any], validate: bool = False) -> dict[str, Any]:
-        return self._cdm("POST", "/link", body=body, params={"validate": "true"} if validate else None)
+        """The answer; with ``validate``, ``{"validation-result": [...]}`` lists what does not work."""
+        try:
+            return self._cdm("POST", "/link", body=body, params={"validate": "true"} if validate else None)
+        except CdmApiError as exc:
+            # CDM answers a link that does not work with HTTP 500 and its validation result.
+            if validate and isinstance(exc.body, dict) and "validation-result" in exc.body:
+                return exc.body
+            raise
 
     def show_link(self, name: str) -> dict[str, Any]:
         return self._cdm("GET", f"/link/{_segment(name)}")

@@ -27,7 +27,7 @@ SDK_USER_AGENT = "huaweicloud-usdk-python/3.0"
 SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 # --- signing ---------------------------------------------------------------------------------------
-# Written from cdm-api.md §4.1 (what the SDK's Signer does), deliberately without importing the
+# Written from docs/cdm-api.md §4.1 (what the SDK's Signer does), deliberately without importing the
 # server's code, so a test that signs with it checks the server against the spec, not against itself.
 
 
@@ -138,7 +138,7 @@ def sqlite_source(path: Path, table: str = "t", rows: int = 3) -> Path:
     return path
 
 
-# --- error shapes (cdm-api.md §9) ----------------------------------------------------------------
+# --- error shapes (docs/cdm-api.md §9) ----------------------------------------------------------------
 
 
 def assert_cdm_error(response: httpx.Response, code: str, status: int = 400) -> str:

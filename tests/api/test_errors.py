@@ -1,8 +1,9 @@
-"""API error handling through HTTP with a token: CDM's error shape and codes (cdm-api.md §9), clear
+"""API error handling through HTTP with a token: CDM's error shape and codes (docs/cdm-api.md §9), clear
 messages for bad input, no 500s, and nothing half-created when a request fails."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -145,7 +146,8 @@ def test_failed_link_create_and_validate_only_leave_nothing(
     assert_cdm_error(api.post(f"{server.cdm}/link", json=body), "Cdm.0102")
     assert_cdm_error(api.get(f"{server.cdm}/link/{name}"), "Cdm.0101")
 
-    # validate=true checks but never persists (cdm-api.md §6.1).
+    # validate=true checks but never persists (docs/cdm-api.md §6.1).
+    sqlite3.connect(tmp_path / "x.db").close()
     checked = api.post(f"{server.cdm}/link", params={"validate": "true"},
                        json=sqlite_link_body(name, tmp_path / "x.db"))
     assert checked.status_code == 200, checked.text

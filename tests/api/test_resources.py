@@ -78,16 +78,22 @@ def test_validate_connects_and_creates_nothing(api: httpx.Client, server: Runnin
                            "linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": "127.0.0.1",
                            "linkConfig.port": "1", "linkConfig.database": "test",
                            "linkConfig.username": "postgres", "linkConfig.password": "x"})}]}
+    # A link that does not work: HTTP 500 and only the validation result, as CDM answers
+    # (docs/decisions/0007-link-validation-answer.md).
     failed = api.post(f"{server.cdm}/link", params={"validate": "true"}, json=body)
-    assert failed.status_code == 200
+    assert failed.status_code == 500
+    assert failed.headers["X-Request-Id"]
     (result,) = failed.json()["validation-result"]
-    assert result["linkConfig"][0]["status"] == "ERROR"
-    assert "connect" in result["linkConfig"][0]["message"].lower()
+    assert set(failed.json()) == {"validation-result"} and set(result) == {"linkConfig"}
+    (problem,) = result["linkConfig"]
+    assert set(problem) == {"message", "status"} and problem["status"] == "ERROR"
+    assert "connect" in problem["message"].lower()
     assert api.get(f"{server.cdm}/link/{name}").json()["errCode"] == "Cdm.0101"
 
     body["links"][0]["link-config-values"]["configs"][0]["inputs"][2]["value"] = "5432"
     working = api.post(f"{server.cdm}/link", params={"validate": "true"}, json=body)
-    assert working.json()["validation-result"] == []
+    assert working.status_code == 200
+    assert working.json() == {"name": name, "validation-result": []}
     assert api.get(f"{server.cdm}/link/{name}").json()["errCode"] == "Cdm.0101"
 
 

@@ -1,17 +1,20 @@
 """The official Python SDK (huaweicloudsdkcdm) against a real server: AK/SK signing, the token-only
-recipe of cdm-api.md §4.4, error mapping (§9), clusters and the catalogue. Link/job flows through
+recipe of docs/cdm-api.md §4.4, error mapping (§9), clusters and the catalogue. Link/job flows through
 the SDK are in tests/e2e."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from conftest import RunningServer
+from conftest import RunningServer, sqlite_link
 from helpers import create_tenant
 
 
@@ -34,7 +37,7 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
 
 
 def build_client(sdk: SimpleNamespace, server: RunningServer, credentials: Any) -> Any:
-    """cdm-api.md §5: an explicit http:// endpoint and a project id, no region."""
+    """docs/cdm-api.md §5: an explicit http:// endpoint and a project id, no region."""
     config = sdk.HttpConfig.get_default_config()
     config.timeout = (10, 30)
     return (sdk.v1.CdmClient.new_builder()
@@ -54,7 +57,7 @@ def aksk_client(sdk: SimpleNamespace, server: RunningServer, access_key: str | N
 
 
 def token_client(sdk: SimpleNamespace, server: RunningServer, token: str) -> Any:
-    """The token-only recipe of cdm-api.md §4.4, verbatim in substance."""
+    """The token-only recipe of docs/cdm-api.md §4.4, verbatim in substance."""
     base = sdk.credentials.BasicCredentials
     signer = sdk.Signer
 
@@ -178,3 +181,28 @@ def test_signed_token_via_preset_headers(sdk: SimpleNamespace, server: RunningSe
     client = aksk_client(sdk, server)
     client.preset_headers = {"X-Auth-Token": server.token()}
     assert [c.id for c in client.list_clusters(sdk.v1.ListClustersRequest()).clusters] == [server.cluster_id]
+
+
+def test_link_validation_answers(sdk: SimpleNamespace, server: RunningServer, client: Any, tmp_path: Path) -> None:
+    """CreateLink ?validate=true through the SDK: a working link is its CreateLinkResponse; one that
+    does not work is CDM's HTTP 500, whose raw body (error_msg) holds the validation result."""
+
+    def validate(database: Path) -> Any:
+        link = sdk.v1.Links(
+            name=f"v{uuid.uuid4().hex[:8]}", connector_name="generic-jdbc-connector", enabled=True,
+            link_config_values=sdk.v1.LinksLinkconfigvalues(configs=[sdk.v1.Configs(name="linkConfig", inputs=[
+                sdk.v1.Input(name=key, value=value) for key, value in sqlite_link(str(database)).items()])]))
+        return client.create_link(sdk.v1.CreateLinkRequest(
+            cluster_id=server.cluster_id, validate="true", body=sdk.v1.CdmCreateAndUpdateLinkReq(links=[link])))
+
+    sqlite3.connect(tmp_path / "there.db").close()
+    working = validate(tmp_path / "there.db")
+    assert working.name and working.validation_result == []
+
+    with pytest.raises(sdk.exceptions.ServerResponseException) as caught:
+        validate(tmp_path / "missing" / "x.db")
+    assert caught.value.status_code == 500 and caught.value.request_id
+    (result,) = json.loads(caught.value.error_msg)["validation-result"]
+    (problem,) = sdk.v1.ValidationResult(link_config=[
+        sdk.v1.ValidationLinkConfig(**item) for item in result["linkConfig"]]).link_config
+    assert problem.status == "ERROR" and problem.message

@@ -1,4 +1,4 @@
-"""``verify_signature`` against the SDK's own test vectors (cdm-api.md §4.3) and the ways a signature
+"""``verify_signature`` against the SDK's own test vectors (docs/cdm-api.md §4.3) and the ways a signature
 must fail. Pure function tests: no server."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def sdk_headers(content_type: str, signature: str, signed: str = DEFAULT_SIGNED,
     ]
 
 
-# (method, target, content type, body, signature) — cdm-api.md §4.3 (a), (b), (c).
+# (method, target, content type, body, signature) — docs/cdm-api.md §4.3 (a), (b), (c).
 VECTORS = {
     "show_job_status": ("GET", f"{JOB}/copy_a_to_b/status", "application/json", b"",
                         "c4ff31ac7f945cf94b7df272e31cd136481efc51897641c15c299efe151146eb"),

@@ -193,8 +193,8 @@ def test_missing_bucket_and_refused_keys_on_an_object_storage_source(
             ]
         },
     )
-    # CDM answers a validation with its result, the link not created.
-    assert validated.status_code == 200
+    # CDM answers a failed validation with HTTP 500 and its result, the link not created.
+    assert validated.status_code == 500
     messages = json.dumps(validated.json()["validation-result"])
     assert "Cannot connect to the OBS server: the access key or secret key was refused" in messages
     assert secret not in validated.text

@@ -300,6 +300,7 @@ def test_warehouse_on_s3(
 ) -> None:
     make_source_table(pg_schema)
     bucket = s3_server.create_bucket()
+    # The obs link's inputs but its storageType, which an iceberg link does not have.
     obs = s3_server.link_inputs()
     del obs["linkConfig.storageType"]
     link = create_link(
@@ -319,7 +320,8 @@ def test_warehouse_on_s3(
         file_server,
         "iceberg-connector",
         link_inputs(area, **{"linkConfig.warehouse": f"s3://{bucket}/lake"})
-        | s3_server.link_inputs(secret_key="not-the-key"),
+        | obs
+        | {"linkConfig.securityKey": "not-the-key"},
     )
     shown = api.get(f"{file_server.cdm}/link/{wrong}").text
     assert "not-the-key" not in shown

@@ -47,7 +47,7 @@ def open_state(settings: Settings) -> ServerState:
 
 
 class RequestId:
-    """Every answer carries an X-Request-Id, as the real service's gateway does (cdm-api.md §3.2).
+    """Every answer carries an X-Request-Id, as the real service's gateway does (docs/cdm-api.md §3.2).
     Plain ASGI: Starlette's BaseHTTPMiddleware cost about a tenth of a small request's CPU."""
 
     def __init__(self, app: ASGIApp) -> None:

@@ -1,4 +1,4 @@
-"""Request authentication: SDK-HMAC-SHA256 signatures (cdm-api.md §4.2) and X-Auth-Token.
+"""Request authentication: SDK-HMAC-SHA256 signatures (docs/cdm-api.md §4.2) and X-Auth-Token.
 
 ``verify_signature`` is pure so it can be checked against the SDK's test vectors; the FastAPI
 dependency ``authenticate`` resolves the caller and enforces that it only touches its own project.

@@ -1,4 +1,4 @@
-"""Every failure leaves the API in one of two documented shapes (cdm-api.md §9)."""
+"""Every failure leaves the API in one of two documented shapes (docs/cdm-api.md §9)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class CdmErrorBody(BaseModel):
-    """A CDM service error (cdm-api.md §9.1): 400 for every Cdm code, 413 for a body over the limit,
+    """A CDM service error (docs/cdm-api.md §9.1): 400 for every Cdm code, 413 for a body over the limit,
     405 with an Allow header, 500 (Cdm.0000) for a bug."""
 
     model_config = ConfigDict(extra="forbid")
@@ -35,7 +35,7 @@ class CdmErrorBody(BaseModel):
 
 
 class GatewayErrorBody(BaseModel):
-    """The API gateway's error (cdm-api.md §9.2): 401 APIGW.0301, 403 APIGW.0302, 404 APIGW.0101, and
+    """The API gateway's error (docs/cdm-api.md §9.2): 401 APIGW.0301, 403 APIGW.0302, 404 APIGW.0101, and
     400 IAM.0001 for a malformed token request. ``request_id`` is also the X-Request-Id header."""
 
     model_config = ConfigDict(extra="forbid")
@@ -71,7 +71,7 @@ TOKEN_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _request_id_header() -> dict[str, str]:
-    # The SDK copies X-Request-Id into its exceptions' request_id (cdm-api.md §3.1).
+    # The SDK copies X-Request-Id into its exceptions' request_id (docs/cdm-api.md §3.1).
     return {"X-Request-Id": uuid.uuid4().hex}
 
 

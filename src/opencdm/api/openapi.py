@@ -1,6 +1,6 @@
 """The OpenAPI document: what FastAPI derives from the routes, plus what it cannot express.
 
-- the two ways to authenticate a /v1.1 request (cdm-api.md §4), as security schemes;
+- the two ways to authenticate a /v1.1 request (docs/cdm-api.md §4), as security schemes;
 - the bodies routes read by hand for their own messages (``POST /v3/auth/tokens``: IAM.0001);
 - the exact shapes of a generic-jdbc-connector link and a table-to-table job, offered beside the
   general ones (anyOf), so that a reader, or a generator, sees which inputs a valid one holds.

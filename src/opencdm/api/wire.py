@@ -1,4 +1,4 @@
-"""CDM v1.1 wire shapes, byte-exact field names as aliases (cdm-api.md Appendix B).
+"""CDM v1.1 wire shapes, byte-exact field names as aliases (docs/cdm-api.md Appendix B).
 
 Request models validate what clients send; response models are dumped with ``by_alias=True`` and
 ``exclude_none=True``. Internal names stay Pythonic.
@@ -385,10 +385,19 @@ class LinksResponse(Wire):
 
 
 class LinkSaved(Wire):
-    """CreateLink and UpdateLink; ``validation-result`` is non-empty only for ``?validate=true``."""
+    """CreateLink and UpdateLink, and a link ``?validate=true`` found working: the list is empty."""
 
     name: str
-    validation_result: list[LinkValidationResult] = Field(alias="validation-result")
+    validation_result: list[LinkValidationResult] = Field(alias="validation-result", max_length=0)
+
+
+class LinkValidationFailed(Wire):
+    """HTTP 500 of CreateLink ``?validate=true`` when the link does not work, as CDM answers it
+    (docs/decisions/0007-link-validation-answer.md): the problems, and no name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    validation_result: list[LinkValidationResult] = Field(alias="validation-result", min_length=1)
 
 
 class JobSaved(Wire):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opencdm.connectors.base import Connector
+from opencdm.connectors.base import ConfigGroup, Connector
 from opencdm.errors import CdmError
 
 
@@ -27,3 +27,8 @@ def get_connector(name: str) -> Connector:
 
 def connector_names() -> list[str]:
     return sorted(_registry())
+
+
+def known_inputs(connector_name: str, group: ConfigGroup) -> frozenset[str]:
+    """The input names the connector knows in ``group``; others are refused when a link or job is saved."""
+    return get_connector(connector_name).known_inputs(group)

@@ -17,7 +17,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import pyarrow as pa
 
@@ -36,6 +36,10 @@ def primary_key_of(schema: pa.Schema) -> list[str]:
     """The primary key ``with_primary_key`` put on ``schema``; empty when the rows have none."""
     value = (schema.metadata or {}).get(PRIMARY_KEY)
     return [str(name) for name in json.loads(value)] if value else []
+
+
+# The config groups of a connector's inputs: a link's, a job's source's, a job's destination's.
+ConfigGroup = Literal["linkConfig", "fromJobConfig", "toJobConfig"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class NativeFormat:
 
     When a source and a sink agree on one (same name, same column types in the same order), the
     engine passes the source's bytes to the sink without decoding them: the fast path of
-    DESIGN.md. The Arrow path stays the reference behaviour.
+    docs/decisions/0002-fast-engine.md. The Arrow path stays the reference behaviour.
     """
 
     name: str
@@ -109,8 +113,9 @@ class NativeChunk:
 class TableScan:
     """A whole database table, or plain columns of it, described so that a destination can read
     it by itself (``Sink.prepare_scan``), e.g. DuckDB's postgres scanner writing Parquet: a second
-    fast path of DESIGN.md beside the native formats. ``conninfo`` holds the password: never log
-    it, and take ``password`` out of any message that might quote it."""
+    fast path (docs/decisions/0004-files-lake-and-duckdb.md) beside the native formats.
+    ``conninfo`` holds the password: never log it, and take ``password`` out of any message that
+    might quote it."""
 
     dialect: str  # e.g. "postgresql"; conninfo is in that database's client syntax (libpq's)
     conninfo: str = field(repr=False)
@@ -279,6 +284,10 @@ class Connector(ABC):
 
     name: str
     link_inputs: tuple[InputSpec, ...]
+    # Every fromJobConfig / toJobConfig input name its sources / sinks read (or accept and ignore),
+    # declared beside the code that reads them; any other name is refused (see ``known_inputs``).
+    source_inputs: frozenset[str]
+    sink_inputs: frozenset[str]
     # Whether its sinks can commit a run partition by partition and take up another run's
     # partitions (Sink.attach): throttlingConfig.resumable needs it.
     commits_partitions_alone: bool = True
@@ -286,6 +295,12 @@ class Connector(ABC):
     @property
     def sensitive_inputs(self) -> frozenset[str]:
         return frozenset(spec.name for spec in self.link_inputs if spec.sensitive)
+
+    def known_inputs(self, group: ConfigGroup) -> frozenset[str]:
+        """The input names this connector knows in ``group``."""
+        if group == "linkConfig":
+            return frozenset(spec.name for spec in self.link_inputs)
+        return self.source_inputs if group == "fromJobConfig" else self.sink_inputs
 
     @abstractmethod
     def check_link_inputs(self, link: Mapping[str, str]) -> None:

@@ -3,7 +3,8 @@ accepts JSON booleans and numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Collection, Iterable, Mapping
 from enum import Enum
 from typing import TypeVar
 
@@ -80,3 +81,28 @@ def enum_value(inputs: Mapping[str, object], name: str, enum: type[E], default: 
             return member
     allowed = ", ".join(member.value for member in enum)
     raise CdmError("Cdm.0014", f"The parameter is invalid: {name} [{value}] must be one of {allowed}.")
+
+
+def names(config: str, *inputs: str) -> frozenset[str]:
+    """Full input names of one config group: ``names("toJobConfig", "tableName")``."""
+    return frozenset(f"{config}.{name}" for name in inputs)
+
+
+def refuse_unknown(given: Iterable[str], known: Collection[str], owner: str) -> None:
+    """Refuse the first input name not in ``known``, with the closest known one: a misspelled name
+    would otherwise be ignored, and the job run with a default its author did not choose."""
+    for name in given:
+        if name not in known:
+            closest = _closest(name, known)
+            hint = f" (did you mean {closest}?)" if closest else ""
+            raise CdmError("Cdm.0014", f"Unknown input {name} for {owner}{hint}")
+
+
+def _closest(name: str, known: Collection[str]) -> str | None:
+    """The known name closest to ``name``: within its config group, compared without the group's
+    prefix (which every name of the group shares); across groups when the group is not known."""
+    group, _, inner = name.partition(".")
+    in_group = {other.partition(".")[2]: other for other in known if other.partition(".")[0] == group}
+    candidates = in_group if in_group else {other: other for other in known}
+    closest = difflib.get_close_matches(inner if in_group else name, sorted(candidates), n=1)
+    return candidates[closest[0]] if closest else None

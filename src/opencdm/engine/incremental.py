@@ -18,9 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opencdm.connectors.base import CursorRange, Source
-from opencdm.connectors.inputs import boolean, required, text
+from opencdm.connectors.inputs import boolean, names, required, text
 
 MERGING_WRITE_MODES = ("UPSERT", "REPLACE")
+# The fromJobConfig inputs IncrementalRead.parse reads, whatever the source; toJobConfig.writeMode is
+# the destination connector's.
+INCREMENTAL_INPUTS = names("fromJobConfig", "incrMigration", "checkColumn", "lastValue")
 
 
 @dataclass(frozen=True)

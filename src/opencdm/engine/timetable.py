@@ -14,8 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from opencdm.connectors.inputs import names
 from opencdm.errors import CdmError
 
+# The driver inputs Timetable.parse reads (the time zone is the job's: see service.jobs).
+SCHEDULE_INPUTS = names("schedulerConfig", "isSchedulerJob", "cycleType", "cycle", "startDate", "stopDate", "runAt")
 CYCLE_TYPES = ("minute", "hour", "day", "week", "month")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"

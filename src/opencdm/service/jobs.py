@@ -11,10 +11,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten
-from opencdm.connectors import get_connector
-from opencdm.connectors.inputs import boolean, integer, text
-from opencdm.engine.incremental import IncrementalRead
-from opencdm.engine.timetable import MINUTE_MS, Timetable
+from opencdm.connectors import ConfigGroup, get_connector, known_inputs
+from opencdm.connectors.inputs import boolean, integer, names, refuse_unknown, text
+from opencdm.engine.incremental import INCREMENTAL_INPUTS, IncrementalRead
+from opencdm.engine.timetable import MINUTE_MS, SCHEDULE_INPUTS, Timetable
 from opencdm.engine.verify import VerifyMode
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
@@ -30,6 +30,21 @@ RESERVED_JOB_NAMES = ("all",)
 DISPOSABLE_TYPES = ("NONE", "DELETE_AFTER_SUCCEED", "DELETE")
 # retryJobConfig.retryJobType -> how many more attempts a failed run gets.
 RETRY_TYPES = {"NONE": 0, "RETRY_TRIPLE": 3}
+# The driver-config-values inputs DriverConfig and RunPolicy read (Timetable's included).
+DRIVER_INPUTS = (
+    names(
+        "throttlingConfig", "numExtractors", "maxErrorRecords", "recordDirtyData", "writeToLink", "obsBucket",
+        "dirtyDataDirectory", "resumable",
+    )
+    | names("groupJobConfig", "groupName")
+    | names("verifyConfig", "mode")
+    | names("schedulerConfig", "timeZone", "disposableType")
+    | names("retryJobConfig", "retryJobType")
+    | SCHEDULE_INPUTS
+)
+# Driver inputs CDM documents (docs/cdm-api.md §7.7) that mean nothing here (loaders of HBase and Hive
+# destinations; a console sample's flag): accepted and ignored.
+IGNORED_DRIVER_INPUTS = names("throttlingConfig", "numLoaders", "submitToCluster")
 
 
 @dataclass(frozen=True)
@@ -209,10 +224,13 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
         raise CdmError("Cdm.0014", f"job_type must be one of {', '.join(JOB_TYPES)}, got '{draft.job_type}'.")
     if draft.job_type != "NORMAL_JOB":
         raise CdmError("Cdm.0014", f"job_type {draft.job_type} is not supported yet; use NORMAL_JOB.")
-    for side, link_name, connector_name, config, check in (
-        ("from", draft.from_link_name, draft.from_connector_name, draft.from_config, "check_from_job"),
-        ("to", draft.to_link_name, draft.to_connector_name, draft.to_config, "check_to_job"),
-    ):
+    sides: tuple[tuple[str, str, str, dict[str, Any], ConfigGroup, frozenset[str], str], ...] = (
+        ("from", draft.from_link_name, draft.from_connector_name, draft.from_config, "fromJobConfig",
+         INCREMENTAL_INPUTS, "check_from_job"),
+        ("to", draft.to_link_name, draft.to_connector_name, draft.to_config, "toJobConfig",
+         frozenset(), "check_to_job"),
+    )
+    for side, link_name, connector_name, config, group, engine_inputs, check in sides:
         link = find_link(session, cluster, link_name)
         if link.connector_name != connector_name:
             raise CdmError(
@@ -220,10 +238,11 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
                 f"{side}-connector-name {connector_name} does not match link {link_name}, "
                 f"which uses {link.connector_name}.",
             )
-        connector = get_connector(connector_name)
-        getattr(connector, check)(link_values(box, link), flatten(config))
+        refuse_unknown(flatten(config), known_inputs(connector_name, group) | engine_inputs, f"the {connector_name}")
+        getattr(get_connector(connector_name), check)(link_values(box, link), flatten(config))
     _check_carried_alike(draft)
     incremental = IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
+    refuse_unknown(flatten(draft.driver_config), DRIVER_INPUTS | IGNORED_DRIVER_INPUTS, "driver-config-values")
     driver = DriverConfig.parse(draft.driver_config)
     if driver.resumable and (incremental or boolean(flatten(draft.to_config), "toJobConfig.useStageTable")):
         raise CdmError(

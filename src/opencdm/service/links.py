@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten, input_value_as_str, iter_inputs
-from opencdm.connectors import get_connector
+from opencdm.connectors import get_connector, known_inputs
 from opencdm.connectors.base import Connector, InputSpec
+from opencdm.connectors.inputs import refuse_unknown
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
 from opencdm.store.models import Cluster, Job, Link
@@ -54,6 +55,7 @@ def _no_such_link(name: str) -> CdmError:
 def _checked(draft: LinkDraft) -> Connector:
     check_name("Link", draft.name, "Cdm.0317")
     connector = get_connector(draft.connector_name)
+    refuse_unknown(draft.inputs, known_inputs(draft.connector_name, "linkConfig"), f"the {draft.connector_name}")
     connector.check_link_inputs({key: input_value_as_str(value) for key, value in draft.inputs.items()})
     return connector
 

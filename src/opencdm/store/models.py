@@ -66,7 +66,7 @@ class Cluster(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(8), default="200")  # CDM's string codes, see cdm-api.md §8
+    status: Mapped[str] = mapped_column(String(8), default="200")  # CDM's string codes, see docs/cdm-api.md §8
     executor: Mapped[str] = mapped_column(String(32), default="local")
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)

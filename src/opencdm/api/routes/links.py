@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from opencdm.api import wire
 from opencdm.api.errors import V11_ERROR_RESPONSES
@@ -24,18 +25,24 @@ def _draft(link: wire.LinkIn) -> link_service.LinkDraft:
 
 
 @router.post("/link", operation_id="CreateLink", response_model=None,
-             responses={200: {"model": wire.LinkSaved}})
+             responses={200: {"model": wire.LinkSaved},
+                        500: {"model": wire.LinkValidationFailed,
+                              "description": "?validate=true: the link does not work (CDM's answer)."}})
 def create_link(
     project_id: str, cluster_id: str, body: wire.LinksRequest, caller: Caller, state: State,
     validate: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | JSONResponse:
     draft = _draft(body.links[0])
     if (validate or "").lower() == "true":
         # No store session is held while the link's own server is tried: that may take a while.
         check_cluster(state, caller, cluster_id)
         problems = link_service.validate_link(draft)
-        results = [wire.LinkValidationResult(link_config=[wire.ValidationMessage(message=m) for m in problems])]
-        return {"name": draft.name, "validation-result": [r.dump() for r in results] if problems else []}
+        if problems:
+            # As CDM answers it (docs/decisions/0007-link-validation-answer.md).
+            failed = wire.LinkValidationFailed(validation_result=[
+                wire.LinkValidationResult(link_config=[wire.ValidationMessage(message=m) for m in problems])])
+            return JSONResponse(failed.dump(), status_code=500)
+        return {"name": draft.name, "validation-result": []}
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         link_service.create_link(session, state.box, cluster, draft, caller.user_name)
     return {"name": draft.name, "validation-result": []}

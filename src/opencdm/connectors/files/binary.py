@@ -9,7 +9,7 @@ like every file the sink writes. Each file keeps its path relative to the input 
 With ``toJobConfig.validateMD5`` the sink computes the MD5 of the bytes it receives, reads the copy
 back once it is written and compares; a mismatch fails the run naming the file. The digest is then
 recorded in ``<file>.md5`` next to the copy (``md5sum`` format: ``<hex>  <name>``), the convention
-CDM's own source-side check (``fromJobConfig.md5FileSuffix``) reads.
+CDM's own source-side MD5 check reads (that check is not supported here: its input is refused).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """fromJobConfig / toJobConfig of the file connectors (nas-connector, obs-connector), parsed once.
 
-Input names and values follow CDM (cdm-api.md §7.4); ours are marked in the README.
+Input names and values follow CDM (docs/cdm-api.md §7.4); ours are marked in the README.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from enum import Enum
 
 import pyarrow as pa
 
-from opencdm.connectors.inputs import boolean, columns, enum_value, required, text
+from opencdm.connectors.inputs import boolean, columns, enum_value, names, required, text
 from opencdm.connectors.jdbc.types import JSON, TIMESTAMP, TIMESTAMP_TZ, decimal_type, make_field
 from opencdm.errors import CdmError
 
@@ -283,6 +283,22 @@ class FileFilter:
         )
 
 
+# What SourceConfig.parse reads (CsvOptions, FileFilter and _reject_unsupported included), but
+# the bucket (source_input_names).
+_SOURCE_INPUTS = names(
+    "fromJobConfig", "inputDirectory", "fileSeparator", "inputFormat", "fromCompression",
+    "useMarkerFile", "markerFile", "columnList", "jsonReferenceNode", "splitFileSize",
+    "fieldSeparator", "quoteChar", "lineSeparator", "firstRowAsHeader", "encodeType",
+    "filterType", "useWildCard", "useTimeFilter", "pathFilter", "fileFilter", "startTime", "endTime",
+    "regexSeparator", "decryption",
+)
+
+
+def source_input_names(with_bucket: bool) -> frozenset[str]:
+    """The input names ``SourceConfig.parse`` reads, called with ``with_bucket``."""
+    return _SOURCE_INPUTS | (names("fromJobConfig", "bucketName") if with_bucket else frozenset())
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     bucket: str | None
@@ -328,6 +344,21 @@ class SourceConfig:
             marker_file=marker,
             split_bytes=_megabytes(from_job, f"{side}.splitFileSize") or SPLIT_BYTES,
         )
+
+
+# What SinkConfig.parse reads (CsvOptions, _check_binary_inputs and _reject_unsupported included),
+# but the bucket (sink_input_names).
+_SINK_INPUTS = names(
+    "toJobConfig", "outputDirectory", "outputFormat", "compression", "writeFileSize",
+    "fileNamePrefix", "markerFile", "validateMD5", "partitionBy", "duplicateFileOpType",
+    "fieldSeparator", "quoteChar", "lineSeparator", "firstRowAsHeader", "encodeType",
+    "recordMD5Link", "recordMD5Bucket", "recordMD5Directory", "regexSeparator", "encryption",
+)
+
+
+def sink_input_names(with_bucket: bool) -> frozenset[str]:
+    """The input names ``SinkConfig.parse`` reads, called with ``with_bucket``."""
+    return _SINK_INPUTS | (names("toJobConfig", "bucketName") if with_bucket else frozenset())
 
 
 @dataclass(frozen=True)

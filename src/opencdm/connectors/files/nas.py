@@ -15,7 +15,7 @@ import pyarrow.fs as pafs
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
 from opencdm.connectors.files.binary import carried_as_is, open_file_source
-from opencdm.connectors.files.config import SinkConfig, SourceConfig
+from opencdm.connectors.files.config import SinkConfig, SourceConfig, sink_input_names, source_input_names
 from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.tree import FileTree
 from opencdm.connectors.inputs import required
@@ -80,6 +80,8 @@ class NasConnector(Connector):
     # Files are numbered in the order one writer writes them: a resumed run would number anew.
     commits_partitions_alone = False
     link_inputs = (InputSpec(ROOT_INPUT, mandatory=True, size=1024),)
+    source_inputs = source_input_names(with_bucket=False)
+    sink_inputs = sink_input_names(with_bucket=False)
 
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
         _root(link)

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from opencdm.connectors.files.obs import REQUEST_SECONDS, S3Endpoint
-from opencdm.connectors.inputs import columns, enum_value, required, text
+from opencdm.connectors.inputs import columns, enum_value, names, required, text
 from opencdm.connectors.local_paths import allowed_local_path
 from opencdm.errors import CdmError
 from opencdm.settings import Settings
@@ -137,6 +137,11 @@ def errors(link: LinkConfig, code: str, what: str) -> Iterator[None]:
         for secret in link.secrets:
             message = message.replace(secret, "******")
         raise CdmError(code, f"{what} Cause: {message}") from exc
+
+
+# What TableConfig.parse_source and parse_sink read.
+SOURCE_INPUTS = names("fromJobConfig", "namespace", "tableName", "snapshotId")
+SINK_INPUTS = names("toJobConfig", "namespace", "tableName", "writeMode", "partitionBy")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
 from opencdm.connectors.files.obs import S3Endpoint, endpoint_inputs
-from opencdm.connectors.iceberg.config import DEFAULT_CATALOG_NAME, LinkConfig, TableConfig, errors
+from opencdm.connectors.iceberg.config import (
+    DEFAULT_CATALOG_NAME,
+    SINK_INPUTS,
+    SOURCE_INPUTS,
+    LinkConfig,
+    TableConfig,
+    errors,
+)
 
 
 class IcebergConnector(Connector):
@@ -18,6 +25,8 @@ class IcebergConnector(Connector):
         InputSpec("linkConfig.warehouse", mandatory=True, size=1024),
         *endpoint_inputs(mandatory=False),  # a warehouse on S3
     )
+    source_inputs = SOURCE_INPUTS
+    sink_inputs = SINK_INPUTS
 
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
         LinkConfig.parse(link)

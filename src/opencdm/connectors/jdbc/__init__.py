@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
-from opencdm.connectors.jdbc.config import SUPPORTED_TYPES, LinkConfig, SinkConfig, SourceConfig
+from opencdm.connectors.jdbc.config import (
+    SINK_INPUTS,
+    SOURCE_INPUTS,
+    SUPPORTED_TYPES,
+    LinkConfig,
+    SinkConfig,
+    SourceConfig,
+)
 from opencdm.connectors.jdbc.dialect import Dialect, JdbcSink, JdbcSource
 from opencdm.connectors.jdbc.mysql import MySqlDialect
 from opencdm.connectors.jdbc.postgresql import PostgresDialect
@@ -34,10 +41,13 @@ class JdbcConnector(Connector):
         InputSpec("linkConfig.username", size=256),
         InputSpec("linkConfig.password", sensitive=True, size=256),
         InputSpec("linkConfig.fetchSize", "INTEGER", default="1000"),
+        # Accepted because CDM's clients send them (its CreateLink example has usingNative), not acted on.
         InputSpec("linkConfig.usingNative", "BOOLEAN", default="false"),
         InputSpec("linkConfig.useSSL", "BOOLEAN", default="false"),
         InputSpec("linkConfig.jdbcProperties", "MAP"),
     )
+    source_inputs = SOURCE_INPUTS
+    sink_inputs = SINK_INPUTS
 
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
         LinkConfig.parse(link)

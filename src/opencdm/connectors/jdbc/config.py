@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from opencdm.connectors.inputs import boolean, columns, enum_value, integer, required, tcp_port, text
+from opencdm.connectors.inputs import boolean, columns, enum_value, integer, names, required, tcp_port, text
 from opencdm.connectors.local_paths import allowed_local_path
 from opencdm.errors import CdmError
 
@@ -73,6 +73,12 @@ class LinkConfig:
         )
 
 
+# What SourceConfig.parse reads; the dialects read nothing else.
+SOURCE_INPUTS = names(
+    "fromJobConfig", "useSql", "sql", "schemaName", "tableName", "columnList", "whereClause", "partitionColumn"
+)
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     schema_name: str | None
@@ -94,6 +100,13 @@ class SourceConfig:
             sql=sql.rstrip().rstrip(";") if sql else None,
             partition_column=text(from_job, "fromJobConfig.partitionColumn"),
         )
+
+
+# What SinkConfig.parse reads; the dialects read nothing else.
+SINK_INPUTS = names(
+    "toJobConfig", "schemaName", "tableName", "columnList", "tablePreparation", "beforeImportType",
+    "shouldClearTable", "whereClause", "writeMode", "upsertKeys", "useStageTable", "extendCharLength", "useNullable",
+)
 
 
 @dataclass(frozen=True)

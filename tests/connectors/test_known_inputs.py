@@ -1,0 +1,84 @@
+"""The input names each connector (and the engine) declares as known cannot drift from the names the
+code reads: every name written in the source is declared, and every declared name is read. A name
+read but not declared would be refused when a job is saved; one declared but not read would be
+accepted and silently ignored."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import opencdm
+from opencdm.connectors import connector_names, known_inputs
+from opencdm.connectors.base import ConfigGroup
+from opencdm.engine.incremental import INCREMENTAL_INPUTS
+from opencdm.service.jobs import DRIVER_INPUTS, IGNORED_DRIVER_INPUTS
+
+SOURCE = Path(opencdm.__file__).parent
+CONNECTOR_INPUT = re.compile(r"\b(?:linkConfig|fromJobConfig|toJobConfig)\.[A-Za-z0-9]+")
+# Names built for either side of a job, e.g. f"{side}.fieldSeparator".
+SIDE_INPUT = re.compile(r"\{side\}\.([A-Za-z0-9]+)")
+DRIVER_INPUT = re.compile(r"\b(?!linkConfig|fromJobConfig|toJobConfig)[a-z][A-Za-z]*Config\.[A-Za-z0-9]+")
+JOB_GROUPS: tuple[ConfigGroup, ...] = ("fromJobConfig", "toJobConfig")
+PACKAGES = {
+    "jdbc": ("generic-jdbc-connector",),
+    "files": ("nas-connector", "obs-connector", "thirdparty-obs-connector"),
+    "iceberg": ("iceberg-connector",),
+}
+
+
+def text_of(paths: list[Path]) -> str:
+    return "\n".join(path.read_text() for path in paths)
+
+
+def package_text(package: str) -> str:
+    return text_of(sorted((SOURCE / "connectors" / package).glob("*.py")))
+
+
+def known(connectors: tuple[str, ...], groups: tuple[ConfigGroup, ...]) -> set[str]:
+    return {name for connector in connectors for group in groups for name in known_inputs(connector, group)}
+
+
+def test_every_connector_is_covered() -> None:
+    assert sorted(name for names in PACKAGES.values() for name in names) == connector_names()
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_input_a_connector_reads_is_declared(package: str) -> None:
+    connectors = PACKAGES[package]
+    declared = known(connectors, ("linkConfig", *JOB_GROUPS)) | INCREMENTAL_INPUTS
+    text = package_text(package)
+    assert set(CONNECTOR_INPUT.findall(text)) - declared == set()
+    assert {name for name in SIDE_INPUT.findall(text)
+            if not {f"{group}.{name}" for group in JOB_GROUPS} & declared} == set()
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_job_input_a_connector_declares_is_read(package: str) -> None:
+    text = package_text(package)
+    read = set(CONNECTOR_INPUT.findall(text))
+    sided = set(SIDE_INPUT.findall(text))
+    for name in known(PACKAGES[package], JOB_GROUPS):
+        assert name in read or name.split(".", 1)[1] in sided, name
+
+
+def test_every_connector_input_named_anywhere_is_known_to_some_connector() -> None:
+    """The API's examples, the CLI, the presentation of jobs: none names an input no connector knows."""
+    everywhere = known(tuple(connector_names()), ("linkConfig", *JOB_GROUPS)) | INCREMENTAL_INPUTS
+    named = set(CONNECTOR_INPUT.findall(text_of(sorted(SOURCE.rglob("*.py")))))
+    assert named - everywhere == set()
+
+
+def test_driver_inputs_are_those_read() -> None:
+    read = set(DRIVER_INPUT.findall(text_of([SOURCE / "service" / "jobs.py", SOURCE / "engine" / "timetable.py"])))
+    named = set(DRIVER_INPUT.findall(text_of(sorted(SOURCE.rglob("*.py")))))
+    assert named - DRIVER_INPUTS == set()
+    assert DRIVER_INPUTS - read == set()
+    assert IGNORED_DRIVER_INPUTS & named == set()
+
+
+def test_incremental_inputs_are_those_read() -> None:
+    read = set(CONNECTOR_INPUT.findall((SOURCE / "engine" / "incremental.py").read_text()))
+    assert {name for name in read if name.startswith("fromJobConfig.")} == INCREMENTAL_INPUTS
