@@ -249,7 +249,7 @@ def render(data: dict[str, object]) -> list[str]:
              "row count and the sum of `id` read back from the Parquet files. On S3 the server is moto's, started "
              "by the benchmark on loopback (it keeps objects in memory; its own CPU time is part of every S3 "
              "run). OpenCDM chooses its DuckDB fast path (duckdb_parquet.py) on both routes. OpenCDM's peak RSS is "
-             "its whole process tree (API server, standby worker, the run's worker), DuckDB's its one process."]
+             "its whole process tree (API server, fork server, the run's worker), DuckDB's its one process."]
     for route, label in ROUTES.items():
         chosen = [result for result in results if result.route == route]
         if not chosen:
