@@ -44,7 +44,10 @@ def job_entity(name: str, link: str, schema: str, where: str | None, driver: dic
         "from-config-values": config_values("fromJobConfig", source),
         "to-config-values": config_values("toJobConfig", {
             "toJobConfig.schemaName": schema, "toJobConfig.tableName": f"dst_{name}",
-            "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}),
+            "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST",
+            # A job run again (a schedule's, a retry's) copies the whole table again: the created
+            # table keeps the source's primary key, so each run replaces what the last one wrote.
+            "toJobConfig.beforeImportType": "shouldClearTable"}),
         "driver-config-values": driver_values(driver),
     }
 
