@@ -108,14 +108,15 @@ class Supervisor:
         with self._lock:  # multiprocessing polls its children in start(): one thread at a time
             process.start()
             self._workers[submission_id] = process
+            pid = process.pid  # now: a short run may be over, and its process closed, before the log line
         with self.store.session() as session:
             job_name = session.scalar(
                 update(Submission)
                 .where(Submission.id == submission_id)
-                .values(owner=self.instance_id, worker_pid=process.pid)
+                .values(owner=self.instance_id, worker_pid=pid)
                 .returning(Submission.job_name)
             )
-        run_log.info("run started %s", json.dumps({"job": job_name, "submission": submission_id, "pid": process.pid}))
+        run_log.info("run started %s", json.dumps({"job": job_name, "submission": submission_id, "pid": pid}))
 
     def stop(self, submission_id: int) -> None:
         """Ask the worker to stop (it rolls back and records why); kill it if it does not."""
