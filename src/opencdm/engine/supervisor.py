@@ -7,6 +7,7 @@ stays RUNNING forever. A crash of a job never takes the server down.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -64,6 +65,19 @@ def _is_worker_alive(pid: int) -> bool:
     return WORKER_MODULE.encode() in cmdline
 
 
+def _end_orphan(pid: int) -> None:
+    """End a worker whose server is gone, so that no one could stop or reap it. It is asked first, as
+    StopJob does: a worker that rolls back and records the partitions its processes committed leaves
+    a resumable run nothing to copy twice. Then its process group (it leads one, with its partition
+    processes) is killed, whatever is left of it."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while _is_worker_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):  # the group ended with its worker
+        os.killpg(pid, signal.SIGKILL)
+
+
 class Supervisor:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -91,8 +105,7 @@ class Supervisor:
             stale = [(s.id, s.worker_pid) for s in orphans if s.owner != self.instance_id]
         for submission_id, pid in stale:
             if pid and _is_worker_alive(pid):
-                # Its server is gone, so no one could stop or reap it: end it.
-                os.kill(pid, signal.SIGKILL)
+                _end_orphan(pid)
             fail_if_active(
                 self.store,
                 submission_id,
