@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from opencdm.connectors.base import RejectedRow
 from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.engine.partitions import Tally, copy_partition
 from opencdm.errors import CdmError
@@ -196,4 +198,70 @@ def test_an_infinity_into_an_existing_text_column_fails_naming_column_and_value(
     assert failure.value.code == "Cdm.0064"
     assert failure.value.message == (
         "Data format mismatch: column [ts] value [infinity] cannot be converted from timestamp[us] to string."
+    )
+
+
+def _copy_leaving_out(
+    dst_link: dict[str, str], from_job: dict[str, str], to_job: dict[str, str]
+) -> tuple[int, list[RejectedRow]]:
+    """A run with throttlingConfig.maxErrorRecords: (rows written, the rows left out as dirty data)."""
+    source = JdbcConnector().open_source(pg_link(), from_job)
+    sink = JdbcConnector().open_sink(dst_link, to_job)
+    source.skip_rejected_rows = sink.skip_rejected_rows = True
+    tally, left_out = Tally(), []
+    try:
+        sink.prepare(source.schema())
+        for result in copy_partition(source, sink, source.partitions(1)[0], None, 2, tally, lambda: None, 10):
+            tally.count_written(result)
+            left_out += result.rejected
+        sink.commit()
+    finally:
+        source.close()
+        sink.close()
+    assert tally.rows_read == tally.rows_written + len(left_out)
+    return tally.rows_written, left_out
+
+
+def test_with_max_error_records_values_a_destination_cannot_hold_are_dirty_rows(
+    pg_schema: str, mysql_database: str
+) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, x double precision, ts timestamp)')
+        conn.execute(f"""INSERT INTO "{pg_schema}".src VALUES (1, 1.5, '2024-01-01'), (2, 'NaN', '2024-01-02'),
+            (3, 2.5, 'infinity'), (4, '-0', '-infinity'), (5, 3.5, NULL)""")
+    written, left_out = _copy_leaving_out(mysql_link(mysql_database), _from(pg_schema, "src"), _to(None, "dst"))
+    assert written == 2
+    # The refused values as text (a Python datetime has no infinity), the others as they are.
+    assert [row.values for row in left_out] == [
+        {"id": 2, "x": "nan", "ts": datetime(2024, 1, 2)},
+        {"id": 3, "x": 2.5, "ts": "infinity"},
+        {"id": 4, "x": "-0", "ts": "-infinity"},
+    ]
+    assert [row.reason for row in left_out] == [
+        "column [x] of the row with id=2 holds [nan], which the destination cannot hold.",
+        "column [ts] of the row with id=3 holds [infinity], which the destination cannot hold.",
+        "column [x] of the row with id=4 holds [-0], which the destination cannot hold.",
+    ]
+    conn = my_connect(mysql_database)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT id, x FROM dst ORDER BY id")
+        assert cursor.fetchall() == ((1, 1.5), (5, 3.5))
+    conn.close()
+
+
+def test_with_max_error_records_a_value_that_does_not_convert_is_a_dirty_row(
+    pg_schema: str, mysql_database: str
+) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v bigint)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 5), (2, 4294967296), (3, 7)')
+    conn = my_connect(mysql_database)
+    with conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE dst (id INT, v INT)")
+    conn.close()
+    written, left_out = _copy_leaving_out(mysql_link(mysql_database), _from(pg_schema, "src"), _to(None, "dst"))
+    assert written == 2
+    assert [row.values for row in left_out] == [{"id": 2, "v": 4294967296}]
+    assert left_out[0].reason.startswith(
+        "Data format mismatch: column [v] value [4294967296] cannot be converted from int64 to int32"
     )

@@ -10,6 +10,7 @@ children's commits).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import queue
@@ -121,45 +122,76 @@ def copy_partition(
             tally.count_read(chunk)
             yield chunk
 
+    left_out: list[RejectedRow] | None = None if max_rejected is None else []
     if native is not None:
         results = sink.write_native(counted(source.read_native(partition)))
     else:
-        results = sink.write(held_values(counted(source.read(partition, batch_rows)), source, sink))
-    if max_rejected is None:
+        results = sink.write(held_values(counted(source.read(partition, batch_rows)), source, sink, left_out))
+    if left_out is None or max_rejected is None:
         return results
 
     def source_rejected() -> list[RejectedRow]:
         rows = source.take_rejected()
         tally.rows_read += len(rows)  # read, then skipped: rows read = written + skipped still holds
-        return rows
+        held = left_out[:]  # counted as read with their batch
+        left_out.clear()
+        return [*rows, *held]
 
     return with_rejects_handled(with_source_rejects(results, source_rejected), partition, dirty, max_rejected)
 
 
-def held_values(batches: Iterator[pa.RecordBatch], source: Source, sink: Sink) -> Iterator[pa.RecordBatch]:
+def held_values(
+    batches: Iterator[pa.RecordBatch], source: Source, sink: Sink, left_out: list[RejectedRow] | None = None
+) -> Iterator[pa.RecordBatch]:
     """``batches``, failing on the first value the sink cannot hold (``Sink.refused_values``), with
     its column, its row (by the source's ``row_key``, else its position in the partition) and the
-    value named, rather than letting the destination change it or fail without saying where."""
+    value named, rather than letting the destination change it or fail without saying where. Given
+    ``left_out`` (a run with maxErrorRecords), the rows holding such values are left out of their
+    batch and added to it, as dirty data, instead."""
     position = 0
     key = source.row_key()  # asked before the read begins: a connection may not serve two queries at once
     for batch in batches:
+        refused: dict[str, pa.Array] = {}
         for name, array in zip(batch.schema.names, batch.columns, strict=True):
-            refused = sink.refused_values(array)
-            if refused is None or not pc.any(refused).as_py():
-                continue
-            row = pc.index(refused, True).as_py()
-            if key and all(column in batch.schema.names for column in key):
-                named = ", ".join(f"{column}={values.value_text(batch.column(column), row)}" for column in key)
-                where = f"the row with {named}"
-            else:
-                where = f"row {position + row + 1} of the partition"
-            raise CdmError(
-                "Cdm.0232",
-                f"Data write failed. Cause: column [{name}] of {where} holds [{values.value_text(array, row)}], "
-                "which the destination cannot hold.",
-            )
+            mask = sink.refused_values(array)
+            if mask is not None and pc.any(mask).as_py():
+                refused[name] = pc.fill_null(mask, False)
+        held = batch
+        if refused:
+            any_refused = functools.reduce(pc.or_, refused.values())
+            if left_out is None:
+                first = _refusal(batch, pc.index(any_refused, True).as_py(), position, key, refused)
+                raise CdmError("Cdm.0232", f"Data write failed. Cause: {first}")
+            for row in pc.indices_nonzero(any_refused).to_pylist():
+                reason = _refusal(batch, row, position, key, refused)
+                left_out.append(RejectedRow(_row_values(batch, row, refused), reason))
+            held = batch.filter(pc.invert(any_refused))
         position += batch.num_rows
-        yield batch
+        yield held
+
+
+def _refusal(
+    batch: pa.RecordBatch, row: int, position: int, key: tuple[str, ...], refused: dict[str, pa.Array]
+) -> str:
+    """Why ``row`` of ``batch`` (the batch after ``position`` rows of the partition) is refused."""
+    name = next(name for name, mask in refused.items() if mask[row].as_py())
+    if key and all(column in batch.schema.names for column in key):
+        named = ", ".join(f"{column}={values.value_text(batch.column(column), row)}" for column in key)
+        where = f"the row with {named}"
+    else:
+        where = f"row {position + row + 1} of the partition"
+    value = values.value_text(batch.column(name), row)
+    return f"column [{name}] of {where} holds [{value}], which the destination cannot hold."
+
+
+def _row_values(batch: pa.RecordBatch, row: int, refused: dict[str, pa.Array]) -> dict[str, Any]:
+    """A row's values for dirty data: those the destination refused as text (a Python datetime has
+    no infinity)."""
+    return {
+        name: values.value_text(column, row) if name in refused and refused[name][row].as_py()
+        else column[row].as_py()
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+    }
 
 
 def copy_partitions(
