@@ -265,3 +265,21 @@ def test_with_max_error_records_a_value_that_does_not_convert_is_a_dirty_row(
     assert left_out[0].reason.startswith(
         "Data format mismatch: column [v] value [4294967296] cannot be converted from int64 to int32"
     )
+
+
+@pytest.mark.parametrize(("column", "cause"), [
+    ("v integer CHECK (v < 10)", 'new row for relation "dst" violates check constraint "dst_v_check". '
+                                 "Failing row contains (3, 12345). (at COPY dst, line 3)"),
+    ("v varchar(3)", "value too long for type character varying(3) (at COPY dst, line 3, column v)"),
+])
+def test_a_row_postgresql_refuses_mid_copy_is_shown_with_where_it_failed(
+    pg_schema: str, column: str, cause: str
+) -> None:
+    """PostgreSQL's own diagnostics (the failing row, the COPY line and column), not ADBC's summary."""
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v integer)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 5), (2, NULL), (3, 12345)')
+        conn.execute(f'CREATE TABLE "{pg_schema}".dst (id integer, {column})')
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), pg_link(), _to(pg_schema, "dst"), batch_rows=10)
+    assert failure.value.message == f"Data write failed. Cause: {cause}"

@@ -335,8 +335,18 @@ class PostgresDialect(Dialect):
         return getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION
 
     def error_message(self, exc: Exception) -> str:
-        # Drop ADBC's status prefix ("IO: [libpq] ") so the server's own words remain.
-        return re.sub(r"^[A-Z_]+: \[libpq\] ", "", str(exc).strip())
+        """The server's own words: ADBC gives its diagnostics apart (``details``), where the message
+        (``Failed to execute COPY statement: PGRES_FATAL_ERROR ERROR: …``) leaves out the failing row
+        and where the COPY failed (line, column), which are what a user needs to find the value."""
+        details = getattr(exc, "details", None) or []
+        diagnostics = {key.decode(): value.decode(errors="replace") for key, value in details}
+        primary = diagnostics.get("PG_DIAG_MESSAGE_PRIMARY")
+        if primary is None:
+            # Drop ADBC's status prefix ("IO: [libpq] ") so the server's own words remain.
+            return re.sub(r"^[A-Z_]+: \[libpq\] ", "", str(exc).strip())
+        detail = diagnostics.get("PG_DIAG_MESSAGE_DETAIL")
+        context = diagnostics.get("PG_DIAG_CONTEXT")
+        return primary + (f". {detail}" if detail else "") + (f" (at {context})" if context else "")
 
     def _attributes(self, conn: Any, where: str, params: tuple[str, ...]) -> list[Column]:
         cursor = conn.cursor()
