@@ -181,3 +181,17 @@ def test_the_inputs_of_cdm_examples_are_accepted(api: httpx.Client, server: Runn
     ]
     updated = api.put(f"{server.cdm}/job/{job['jobs'][0]['name']}", json=job)
     assert updated.status_code == 200, updated.text
+
+
+def test_a_link_asking_for_tls_is_refused_not_connected_in_plaintext(
+    api: httpx.Client, server: RunningServer, tmp_path: Path
+) -> None:
+    body = sqlite_link_body(unique("l"), tmp_path / "tls.db")
+    link_inputs = body["links"][0]["link-config-values"]["configs"][0]["inputs"]
+    link_inputs.append({"name": "linkConfig.useSSL", "value": "true"})
+    assert refusal(api.post(f"{server.cdm}/link", json=body)) == (
+        "linkConfig.useSSL=true is not supported: OpenCDM connects to databases without TLS. "
+        "Set it to false, and reach the database over a network or tunnel you trust."
+    )
+    link_inputs[-1]["value"] = "false"
+    assert api.post(f"{server.cdm}/link", json=body).status_code == 200

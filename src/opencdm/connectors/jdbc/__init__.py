@@ -43,6 +43,7 @@ class JdbcConnector(Connector):
         InputSpec("linkConfig.fetchSize", "INTEGER", default="1000"),
         # Accepted because CDM's clients send them (its CreateLink example has usingNative), not acted on.
         InputSpec("linkConfig.usingNative", "BOOLEAN", default="false"),
+        # Only false: true is refused (LinkConfig.parse), there is no TLS to databases yet.
         InputSpec("linkConfig.useSSL", "BOOLEAN", default="false"),
         InputSpec("linkConfig.jdbcProperties", "MAP"),
     )

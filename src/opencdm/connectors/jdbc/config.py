@@ -53,6 +53,13 @@ class LinkConfig:
                 f"databaseType {database_type} is {known}not supported by this deployment; "
                 f"supported: {', '.join(SUPPORTED_TYPES)}.",
             )
+        if boolean(link, "linkConfig.useSSL"):
+            # Refused rather than ignored: a user who asked for TLS must not get plaintext unawares.
+            raise CdmError(
+                "Cdm.0014",
+                "linkConfig.useSSL=true is not supported: OpenCDM connects to databases without TLS. "
+                "Set it to false, and reach the database over a network or tunnel you trust.",
+            )
         server = database_type != "SQLITE"
         host = required(link, "linkConfig.host") if server else None
         database = required(link, "linkConfig.database")
