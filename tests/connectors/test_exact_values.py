@@ -283,3 +283,19 @@ def test_a_row_postgresql_refuses_mid_copy_is_shown_with_where_it_failed(
     with pytest.raises(CdmError) as failure:
         copy(pg_link(), _from(pg_schema, "src"), pg_link(), _to(pg_schema, "dst"), batch_rows=10)
     assert failure.value.message == f"Data write failed. Cause: {cause}"
+
+
+def test_with_max_error_records_a_duplicate_key_row_says_how_to_copy_rows_again(pg_schema: str) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v integer)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 10), (2, 20), (3, 30)')
+        conn.execute(f'CREATE TABLE "{pg_schema}".dst (id integer PRIMARY KEY, v integer)')
+        conn.execute(f'INSERT INTO "{pg_schema}".dst VALUES (2, 99)')
+    written, left_out = _copy_leaving_out(pg_link(), _from(pg_schema, "src"), _to(pg_schema, "dst"))
+    assert written == 2
+    assert [row.values for row in left_out] == [{"id": 2, "v": 20}]
+    assert left_out[0].reason.startswith(
+        f"Data write failed: a row has the key of a row table [{pg_schema}.dst] already holds (to copy rows again, "
+        "set toJobConfig.writeMode UPSERT or REPLACE, or toJobConfig.beforeImportType shouldClearTable). Cause: "
+        "duplicate key value violates unique constraint"
+    )

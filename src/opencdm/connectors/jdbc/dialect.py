@@ -1091,7 +1091,7 @@ class JdbcSink(Sink):
         with dialect.wrap("Cdm.0232", "Data write failed."):
             dialect.execute(conn, f"SAVEPOINT {REJECT_SAVEPOINT}")
         try:
-            with dialect.wrap("Cdm.0232", "Data write failed."):
+            with self._writing():
                 updated = self._writer.write(cast_batch(batch, target_schema))
         except CdmError as exc:
             with dialect.wrap("Cdm.0232", "Data write failed."):
