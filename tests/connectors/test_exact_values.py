@@ -141,14 +141,19 @@ def test_doubles_sqlite_holds_arrive_exactly(pg_schema: str, tmp_path: Path) -> 
     assert math.copysign(1, rows[0][0]) == 1
 
 
-def test_a_value_that_does_not_convert_is_named(pg_schema: str, mysql_database: str) -> None:
+def _bigint_beyond_an_int(pg_schema: str, mysql_database: str) -> None:
+    """A source whose row id=2 holds a bigint an existing MariaDB INT column cannot take."""
     with pg_connect() as conn:
-        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer, v bigint)')
-        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 5), (2, 4294967296)')
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v bigint)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 5), (2, 4294967296), (3, 7)')
     conn = my_connect(mysql_database)
     with conn.cursor() as cursor:
         cursor.execute("CREATE TABLE dst (id INT, v INT)")
     conn.close()
+
+
+def test_a_value_that_does_not_convert_is_named(pg_schema: str, mysql_database: str) -> None:
+    _bigint_beyond_an_int(pg_schema, mysql_database)
     with pytest.raises(CdmError) as failure:
         copy(pg_link(), _from(pg_schema, "src"), mysql_link(mysql_database), _to(None, "dst"))
     assert failure.value.code == "Cdm.0064"
@@ -252,13 +257,7 @@ def test_with_max_error_records_values_a_destination_cannot_hold_are_dirty_rows(
 def test_with_max_error_records_a_value_that_does_not_convert_is_a_dirty_row(
     pg_schema: str, mysql_database: str
 ) -> None:
-    with pg_connect() as conn:
-        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v bigint)')
-        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 5), (2, 4294967296), (3, 7)')
-    conn = my_connect(mysql_database)
-    with conn.cursor() as cursor:
-        cursor.execute("CREATE TABLE dst (id INT, v INT)")
-    conn.close()
+    _bigint_beyond_an_int(pg_schema, mysql_database)
     written, left_out = _copy_leaving_out(mysql_link(mysql_database), _from(pg_schema, "src"), _to(None, "dst"))
     assert written == 2
     assert [row.values for row in left_out] == [{"id": 2, "v": 4294967296}]

@@ -122,12 +122,13 @@ def copy_partition(
             tally.count_read(chunk)
             yield chunk
 
-    left_out: list[RejectedRow] | None = None if max_rejected is None else []
+    left_out: list[RejectedRow] = []  # rows holding values the sink cannot hold, with maxErrorRecords
     if native is not None:
         results = sink.write_native(counted(source.read_native(partition)))
     else:
-        results = sink.write(held_values(counted(source.read(partition, batch_rows)), source, sink, left_out))
-    if left_out is None or max_rejected is None:
+        batches = counted(source.read(partition, batch_rows))
+        results = sink.write(held_values(batches, source, sink, None if max_rejected is None else left_out))
+    if max_rejected is None:
         return results
 
     def source_rejected() -> list[RejectedRow]:

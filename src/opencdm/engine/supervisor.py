@@ -65,17 +65,20 @@ def _is_worker_alive(pid: int) -> bool:
     return WORKER_MODULE.encode() in cmdline
 
 
-def _end_orphan(pid: int) -> None:
-    """End a worker whose server is gone, so that no one could stop or reap it. It is asked first, as
-    StopJob does: a worker that rolls back and records the partitions its processes committed leaves
-    a resumable run nothing to copy twice. Then its process group (it leads one, with its partition
-    processes) is killed, whatever is left of it."""
-    os.kill(pid, signal.SIGTERM)
+def _end_orphans(pids: list[int]) -> None:
+    """End workers whose server is gone, so that no one could stop or reap them. They are asked
+    first, as StopJob does, and given one grace period together: a worker that rolls back and
+    records the partitions its processes committed leaves a resumable run nothing to copy twice.
+    Then each one's process group (a worker leads one, with its partition processes) is killed,
+    whatever is left of it."""
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while _is_worker_alive(pid) and time.monotonic() < deadline:
+    while any(_is_worker_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):  # the group ended with its worker
-        os.killpg(pid, signal.SIGKILL)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # the group ended with its worker
+            os.killpg(pid, signal.SIGKILL)
 
 
 class Supervisor:
@@ -103,9 +106,8 @@ class Supervisor:
         with self.store.session() as session:
             orphans = session.scalars(select(Submission).where(Submission.status.in_(ACTIVE))).all()
             stale = [(s.id, s.worker_pid) for s in orphans if s.owner != self.instance_id]
-        for submission_id, pid in stale:
-            if pid and _is_worker_alive(pid):
-                _end_orphan(pid)
+        _end_orphans([pid for _, pid in stale if pid and _is_worker_alive(pid)])
+        for submission_id, _ in stale:
             fail_if_active(
                 self.store,
                 submission_id,
