@@ -269,7 +269,8 @@ def test_with_max_error_records_a_value_that_does_not_convert_is_a_dirty_row(
 @pytest.mark.parametrize(("column", "cause"), [
     ("v integer CHECK (v < 10)", 'new row for relation "dst" violates check constraint "dst_v_check". '
                                  "Failing row contains (3, 12345). (at COPY dst, line 3)"),
-    ("v varchar(3)", "value too long for type character varying(3) (at COPY dst, line 3, column v)"),
+    ("v integer NOT NULL", 'null value in column "v" of relation "dst" violates not-null constraint. '
+                           "Failing row contains (2, null). (at COPY dst, line 2)"),
 ])
 def test_a_row_postgresql_refuses_mid_copy_is_shown_with_where_it_failed(
     pg_schema: str, column: str, cause: str
@@ -298,3 +299,167 @@ def test_with_max_error_records_a_duplicate_key_row_says_how_to_copy_rows_again(
         "set toJobConfig.writeMode UPSERT or REPLACE, or toJobConfig.beforeImportType shouldClearTable). Cause: "
         "duplicate key value violates unique constraint"
     )
+
+
+def _text_source(pg_schema: str, *texts: str) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v text)')
+        for index, text in enumerate(texts, start=1):
+            conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (%s, %s)', (index, text))
+
+
+def _existing_dst(link: dict[str, str], pg_schema: str, column: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The link and toJobConfig of an existing table ``dst (id, <column>)``."""
+    if link["linkConfig.databaseType"] == "POSTGRESQL":
+        with pg_connect() as conn:
+            conn.execute(f'CREATE TABLE "{pg_schema}".dst (id integer, {column})')
+        return link, _to(pg_schema, "dst")
+    conn = my_connect(link["linkConfig.database"])
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE dst (id INT, {column}) CHARACTER SET utf8mb4")
+    conn.close()
+    return link, _to(None, "dst")
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def length_limited_link(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.param == "postgresql":
+        return pg_link()
+    return mysql_link(request.getfixturevalue("mysql_database"))
+
+
+@pytest.mark.parametrize("too_long", ["abcd", "abc ", "ééé€"])
+def test_a_string_longer_than_the_column_fails_naming_column_key_and_value(
+    pg_schema: str, length_limited_link: dict[str, str], too_long: str
+) -> None:
+    """Refused before the write (the databases name no value), trailing spaces included:
+    PostgreSQL would cut them silently."""
+    _text_source(pg_schema, "abc", too_long)
+    link, to_job = _existing_dst(length_limited_link, pg_schema, "v varchar(3)")
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), link, to_job)
+    assert failure.value.code == "Cdm.0232"
+    assert failure.value.message == (
+        f"Data write failed. Cause: column [v] of the row with id=2 holds [{too_long}], "
+        "longer than the 3 characters of column [v]."
+    )
+
+
+def test_strings_as_long_as_the_column_arrive_whole(pg_schema: str, length_limited_link: dict[str, str]) -> None:
+    """Lengths count characters, not bytes."""
+    texts = ("abc", "ééé", "€€€", "", "a b")
+    _text_source(pg_schema, *texts)
+    link, to_job = _existing_dst(length_limited_link, pg_schema, "v varchar(3)")
+    assert copy(pg_link(), _from(pg_schema, "src"), link, to_job) == len(texts)
+
+
+def test_a_number_whose_text_is_too_long_for_the_column_is_named(pg_schema: str) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v integer)')
+        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 5), (2, NULL), (3, 12345)')
+    link, to_job = _existing_dst(pg_link(), pg_schema, "v varchar(3)")
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), link, to_job)
+    assert failure.value.message == (
+        "Data write failed. Cause: column [v] of the row with id=3 holds [12345], "
+        "longer than the 3 characters of column [v]."
+    )
+
+
+def test_bytes_longer_than_a_mariadb_varbinary_are_named(pg_schema: str, mysql_database: str) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v bytea)')
+        conn.execute(f"INSERT INTO \"{pg_schema}\".src VALUES (1, '\\x0102'), (2, '\\x010203')")
+    link, to_job = _existing_dst(mysql_link(mysql_database), pg_schema, "v varbinary(2)")
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), link, to_job)
+    assert failure.value.message.startswith("Data write failed. Cause: column [v] of the row with id=2 holds [")
+    assert failure.value.message.endswith("], longer than the 2 bytes of column [v].")
+
+
+def test_sqlite_keeps_a_string_longer_than_its_declared_length(pg_schema: str, tmp_path: Path) -> None:
+    """SQLite enforces no length: the value arrives whole rather than refused."""
+    _text_source(pg_schema, "abcdef")
+    path = str(tmp_path / "dst.db")
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE dst (id integer, v varchar(3))")
+    assert copy(pg_link(), _from(pg_schema, "src"), sqlite_link(path), _to(None, "dst")) == 1
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT v FROM dst").fetchall() == [("abcdef",)]
+
+
+def test_with_max_error_records_a_string_too_long_is_a_dirty_row(pg_schema: str) -> None:
+    _text_source(pg_schema, "abc", "abcd", "xyz")
+    link, to_job = _existing_dst(pg_link(), pg_schema, "v varchar(3)")
+    written, left_out = _copy_leaving_out(link, _from(pg_schema, "src"), to_job)
+    assert written == 2
+    assert [(row.values, row.reason) for row in left_out] == [
+        ({"id": 2, "v": "abcd"},
+         "column [v] of the row with id=2 holds [abcd], longer than the 3 characters of column [v].")
+    ]
+    with pg_connect() as conn:
+        assert conn.execute(f'SELECT id, v FROM "{pg_schema}".dst ORDER BY id').fetchall() == [(1, "abc"), (3, "xyz")]
+
+
+def _small_integers(pg_schema: str, *values: int | None) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, v integer)')
+        for index, value in enumerate(values, start=1):
+            conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (%s, %s)', (index, value))
+
+
+@pytest.mark.parametrize(("column", "cause"), [
+    ("v INT NOT NULL", "(1263) Column set to default value; NULL supplied to NOT NULL column 'v' at row 2 "
+                       "(value [NULL]) (Warning; 1 warning(s) in LOAD DATA)"),
+    ("v ENUM('5', '7')", "(1265) Data truncated for column 'v' at row 3 (value [12345]) "
+                         "(Warning; 1 warning(s) in LOAD DATA)"),
+])
+def test_a_row_mariadb_refuses_mid_load_is_shown_with_its_value(
+    pg_schema: str, mysql_database: str, column: str, cause: str
+) -> None:
+    _small_integers(pg_schema, 5, None, 12345)
+    link, to_job = _existing_dst(mysql_link(mysql_database), pg_schema, column)
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), link, to_job, batch_rows=10)
+    assert failure.value.message == f"Data write failed. Cause: {cause}"
+
+
+def test_integers_that_fit_a_narrow_decimal_arrive(pg_schema: str, length_limited_link: dict[str, str]) -> None:
+    """Arrow's own cast would ask decimal(11,1) of any int32, whatever its values."""
+    _small_integers(pg_schema, 5, None, -99, 99)
+    link, to_job = _existing_dst(length_limited_link, pg_schema, "v decimal(3,1)")
+    assert copy(pg_link(), _from(pg_schema, "src"), link, to_job) == 4
+    assert _read_back(link, pg_schema) == [(1, "5.0"), (2, None), (3, "-99.0"), (4, "99.0")]
+
+
+def test_an_integer_beyond_a_narrow_decimal_is_named(pg_schema: str) -> None:
+    _small_integers(pg_schema, 5, 100)
+    link, to_job = _existing_dst(pg_link(), pg_schema, "v decimal(3,1)")
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), link, to_job)
+    assert failure.value.code == "Cdm.0064"
+    assert failure.value.message.startswith("Data format mismatch: column [v] value [100] cannot be converted")
+
+
+def test_a_number_into_a_date_column_is_refused_not_read_as_days(pg_schema: str, mysql_database: str) -> None:
+    _small_integers(pg_schema, 5)
+    link, to_job = _existing_dst(mysql_link(mysql_database), pg_schema, "v DATE")
+    with pytest.raises(CdmError) as failure:
+        copy(pg_link(), _from(pg_schema, "src"), link, to_job)
+    assert failure.value.message == (
+        "Data format mismatch: column [v] value [5] cannot be converted from int32 to date32[day]: "
+        "a number is not a date or a time"
+    )
+
+
+def _read_back(link: dict[str, str], pg_schema: str) -> list[tuple[object, ...]]:
+    """``dst``'s (id, v) by id, v as text."""
+    if link["linkConfig.databaseType"] == "POSTGRESQL":
+        with pg_connect() as conn:
+            return conn.execute(f'SELECT id, v::text FROM "{pg_schema}".dst ORDER BY id').fetchall()
+    conn = my_connect(link["linkConfig.database"])
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT id, CAST(v AS CHAR) FROM dst ORDER BY id")
+        rows = [tuple(row) for row in cursor.fetchall()]
+    conn.close()
+    return rows

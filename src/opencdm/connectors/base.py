@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from opencdm.connectors import values
 from opencdm.errors import CdmError
@@ -73,6 +74,25 @@ class RejectedRow:
     file: str | None = None
     line: int | None = None
     text: str | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The rows of a column whose values a destination cannot hold (``Sink.refused_values``), and
+    why, as the end of a sentence that names the column, the row and the value."""
+
+    rows: pa.Array  # boolean, without nulls
+    why: str = "which the destination cannot hold"
+
+    @classmethod
+    def where(cls, mask: pa.Array | None, why: str | None = None) -> Refused | None:
+        """``mask``'s true rows as refused; None when there are none."""
+        if mask is None:
+            return None
+        mask = pc.fill_null(mask, False)
+        if not pc.any(mask).as_py():
+            return None
+        return cls(mask) if why is None else cls(mask, why)
 
 
 @dataclass
@@ -217,11 +237,11 @@ class Sink(ABC):
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         """Write the batches; yield the rows/bytes written after each batch (for live counters)."""
 
-    def refused_values(self, array: pa.Array) -> pa.Array | None:
-        """Where ``array`` (a column of the batches ``write`` takes) holds values the destination
-        cannot hold, as a boolean array (None: it holds them all). The engine fails the run on the
+    def refused_values(self, position: int, array: pa.Array) -> Refused | None:
+        """Where ``array``, the column at ``position`` of the batches ``write`` takes, holds values
+        the destination cannot hold (None: it holds them all). The engine fails the run on the
         first one, naming column, row and value: by default ±infinity of timestamps and dates."""
-        return values.infinities(array)
+        return Refused.where(values.infinities(array))
 
     def prepare_native(self, source_schema: pa.Schema, native: NativeFormat) -> bool:
         """Like ``prepare``, for ``write_native`` of data in ``native``; False (nothing done) when

@@ -30,6 +30,7 @@ from opencdm.connectors.base import (
     NativeChunk,
     NativeFormat,
     Partition,
+    Refused,
     RejectedRow,
     Sink,
     Source,
@@ -152,14 +153,14 @@ def held_values(
     position = 0
     key = source.row_key()  # asked before the read begins: a connection may not serve two queries at once
     for batch in batches:
-        refused: dict[str, pa.Array] = {}
-        for name, array in zip(batch.schema.names, batch.columns, strict=True):
-            mask = sink.refused_values(array)
-            if mask is not None and pc.any(mask).as_py():
-                refused[name] = pc.fill_null(mask, False)
+        refused = {
+            name: found
+            for index, (name, array) in enumerate(zip(batch.schema.names, batch.columns, strict=True))
+            if (found := sink.refused_values(index, array)) is not None
+        }
         held = batch
         if refused:
-            any_refused = functools.reduce(pc.or_, refused.values())
+            any_refused = functools.reduce(pc.or_, (found.rows for found in refused.values()))
             if left_out is None:
                 first = _refusal(batch, pc.index(any_refused, True).as_py(), position, key, refused)
                 raise CdmError("Cdm.0232", f"Data write failed. Cause: {first}")
@@ -172,24 +173,24 @@ def held_values(
 
 
 def _refusal(
-    batch: pa.RecordBatch, row: int, position: int, key: tuple[str, ...], refused: dict[str, pa.Array]
+    batch: pa.RecordBatch, row: int, position: int, key: tuple[str, ...], refused: dict[str, Refused]
 ) -> str:
     """Why ``row`` of ``batch`` (the batch after ``position`` rows of the partition) is refused."""
-    name = next(name for name, mask in refused.items() if mask[row].as_py())
+    name, found = next((name, found) for name, found in refused.items() if found.rows[row].as_py())
     if key and all(column in batch.schema.names for column in key):
         named = ", ".join(f"{column}={values.value_text(batch.column(column), row)}" for column in key)
         where = f"the row with {named}"
     else:
         where = f"row {position + row + 1} of the partition"
     value = values.value_text(batch.column(name), row)
-    return f"column [{name}] of {where} holds [{value}], which the destination cannot hold."
+    return f"column [{name}] of {where} holds [{value}], {found.why}."
 
 
-def _row_values(batch: pa.RecordBatch, row: int, refused: dict[str, pa.Array]) -> dict[str, Any]:
+def _row_values(batch: pa.RecordBatch, row: int, refused: dict[str, Refused]) -> dict[str, Any]:
     """A row's values for dirty data: those the destination refused as text (a Python datetime has
     no infinity)."""
     return {
-        name: values.value_text(column, row) if name in refused and refused[name][row].as_py()
+        name: values.value_text(column, row) if name in refused and refused[name].rows[row].as_py()
         else column[row].as_py()
         for name, column in zip(batch.schema.names, batch.columns, strict=True)
     }

@@ -32,6 +32,7 @@ from opencdm.connectors.base import (
     NativeChunk,
     NativeFormat,
     Partition,
+    Refused,
     RejectedRow,
     Sink,
     Source,
@@ -102,6 +103,8 @@ class Dialect(ABC):
     # Whether the usual driver cannot roll back to a savepoint after a failed statement (ADBC
     # PostgreSQL), so that writes leaving refused rows out go through native_connect().
     rejects_need_native_connection: ClassVar[bool] = False
+    # Whether a value longer than a column's declared length is refused (SQLite stores it whole).
+    enforces_lengths: ClassVar[bool] = True
 
     def __init__(self, link: LinkConfig, validating: bool = False) -> None:
         self.link = link
@@ -303,7 +306,8 @@ class Dialect(ABC):
     def execute(self, conn: Any, sql: str) -> None: ...
 
     def refused_values(self, array: pa.Array) -> pa.Array | None:
-        """Where ``array`` holds values this database cannot store (see Sink.refused_values)."""
+        """Where ``array`` holds values this database cannot store, as a boolean array (see
+        Sink.refused_values)."""
         return values.infinities(array)
 
     # --- write modes --------------------------------------------------------------------------
@@ -796,6 +800,25 @@ def _checked(batches: Iterator[pa.RecordBatch], width: int, written: Sequence[in
         yield batch if len(written) == width else batch.select(written)
 
 
+def _too_long(array: pa.Array, target: pa.Field) -> Refused | None:
+    """The values longer than ``target``'s declared length: refused before the write, so that the
+    refusal names the value (a database names the column and at most the line), and so that
+    PostgreSQL does not silently cut trailing spaces beyond the length."""
+    limit = t.length_of(target)
+    assert limit is not None
+    try:
+        converted = t.cast_array(array, target.type, target.name)
+    except CdmError:
+        return None  # the write's own conversion fails naming the value
+    if pa.types.is_binary(converted.type) or pa.types.is_large_binary(converted.type):
+        lengths, unit = pc.binary_length(converted), "bytes"
+    elif pa.types.is_string(converted.type) or pa.types.is_large_string(converted.type):
+        lengths, unit = pc.utf8_length(converted), "characters"
+    else:
+        return None
+    return Refused.where(pc.greater(lengths, limit), f"longer than the {limit} {unit} of column [{target.name}]")
+
+
 # Where a batch's write can be undone when rows of it are refused (Sink.skip_rejected_rows).
 REJECT_SAVEPOINT = "opencdm_batch"
 
@@ -816,6 +839,8 @@ class JdbcSink(Sink):
         self._schema_name = dialect.schema_for(config.schema_name)
         self._conn = dialect.connect()
         self._targets: list[Column] = []
+        # The fields of the targets with a length limit, by the position of their source column.
+        self._limited: dict[int, pa.Field] = {}
         # How many columns the source's batches have, and the positions of those written (the
         # others go to generated columns).
         self._source_width = 0
@@ -965,6 +990,11 @@ class JdbcSink(Sink):
         matched = _match(columns, names, "toJobConfig.columnList", self._display)
         self._written = [index for index, column in enumerate(matched) if not column.generated]
         self._targets = [matched[index] for index in self._written]
+        if self._dialect.enforces_lengths:
+            self._limited = {
+                index: column.field for index, column in zip(self._written, self._targets, strict=True)
+                if t.length_of(column.field) is not None
+            }
 
     def _create_stage(self, conn: Any, definitions: str | None, names: Sequence[str]) -> list[Column]:
         """The stage table: the target's copied columns, or the definitions of the table to create."""
@@ -1039,8 +1069,12 @@ class JdbcSink(Sink):
             with self._dialect.wrap(step.code, step.what):
                 self._dialect.execute(conn, step.sql)
 
-    def refused_values(self, array: pa.Array) -> pa.Array | None:
-        return self._dialect.refused_values(array)
+    def refused_values(self, position: int, array: pa.Array) -> Refused | None:
+        found = Refused.where(self._dialect.refused_values(array))
+        target = self._limited.get(position)
+        if found is None and target is not None:
+            found = _too_long(array, target)
+        return found
 
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         if self._writer is None:

@@ -298,10 +298,25 @@ class LoadDataWriter(Writer):
         if warnings:
             # The worst one explains the failure best (an error is listed after the notes it caused).
             level, code, message = max(self._conn.show_warnings(), key=lambda row: _SEVERITY.get(row[0], 0))
-            raise pymysql.err.DataError(code, f"{message} ({level}; {warnings} warning(s) in LOAD DATA)")
+            raise pymysql.err.DataError(
+                code, f"{message}{_value_named(message, batch)} ({level}; {warnings} warning(s) in LOAD DATA)"
+            )
         if loaded != batch.num_rows:
             raise pymysql.err.DataError(f"LOAD DATA stored {loaded} of {batch.num_rows} rows.")
         return 0
+
+
+# How MariaDB names the field of a LOAD DATA warning: "… for column 'v' at row 3".
+_WARNED_FIELD = re.compile(r"column '(?P<column>[^']+)' at row (?P<row>\d+)")
+
+
+def _value_named(message: str, batch: pa.RecordBatch) -> str:
+    """The value a LOAD DATA warning is about, which MariaDB does not show, as " (value [x])"."""
+    found = _WARNED_FIELD.search(message)
+    if found is None or found["column"] not in batch.schema.names or not 0 < int(found["row"]) <= batch.num_rows:
+        return ""
+    array, index = batch.column(found["column"]), int(found["row"]) - 1
+    return f" (value [{'NULL' if array[index].as_py() is None else values.value_text(array, index)}])"
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:

@@ -150,6 +150,7 @@ class SqliteDialect(Dialect):
 
     concurrent_writers = False
     temporary_schema = "temp"
+    enforces_lengths = False
 
     def default_schema(self) -> str:
         return "main"

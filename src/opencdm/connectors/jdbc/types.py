@@ -122,10 +122,7 @@ def cast_array(array: pa.Array, target: pa.DataType, column: str) -> pa.Array:
             f"converted from {array.type} to {target}.",
         )
     try:
-        if pa.types.is_timestamp(array.type) and pa.types.is_timestamp(target):
-            # Both sides hold UTC instants or wall-clock times in microseconds; only the label changes.
-            return array.cast(pa.timestamp("us", tz=array.type.tz)).cast(target)
-        return pc.cast(array, target, safe=True)
+        return _converted(array, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         value = _first_unconvertible(array, target)
         shown = f" value [{value}]" if value is not None else ""
@@ -135,11 +132,30 @@ def cast_array(array: pa.Array, target: pa.DataType, column: str) -> pa.Array:
         ) from exc
 
 
+def _converted(array: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(array.type) and pa.types.is_timestamp(target):
+        # Both sides hold UTC instants or wall-clock times in microseconds; only the label changes.
+        return array.cast(pa.timestamp("us", tz=array.type.tz)).cast(target)
+    if _is_number(array.type) and pa.types.is_temporal(target):
+        # Arrow would read the number as days or microseconds since 1970: a silent new value.
+        raise pa.ArrowInvalid("a number is not a date or a time")
+    if pa.types.is_integer(array.type) and pa.types.is_decimal(target):
+        # Arrow asks for a precision that holds every integer of the type (decimal(11,1) for an
+        # int32), even when each value fits the target: widen first, and the target checks values.
+        digits = len(str(2**array.type.bit_width)) + target.scale
+        array = pc.cast(array, decimal_type(max(digits, target.precision), target.scale))
+    return pc.cast(array, target, safe=True)
+
+
+def _is_number(type_: pa.DataType) -> bool:
+    return pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
+
+
 def _first_unconvertible(array: pa.Array, target: pa.DataType) -> str | None:
     """The first value of ``array`` that does not convert to ``target`` on its own (None: each does)."""
     for index in range(len(array)):
         try:
-            pc.cast(array.slice(index, 1), target, safe=True)
+            _converted(array.slice(index, 1), target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return values.value_text(array, index)
     return None
