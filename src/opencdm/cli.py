@@ -780,10 +780,26 @@ def ak_create(
     print_created("AK/SK pair (the secret key is not shown again)", created, as_json)
 
 
+EXECUTOR_HELP = (
+    "Where the cluster's jobs run their partitions: local (processes of the server's machine) or the "
+    "address of a Dask scheduler (tcp://host:8786) whose workers have OpenCDM installed."
+)
+ExecutorOption = Annotated[str, typer.Option(help=EXECUTOR_HELP)]
+
+
+def checked_executor(executor: str) -> str:
+    from opencdm.engine.executors import is_executor
+
+    if not is_executor(executor):
+        fail(f"Executor {executor!r} is neither 'local' nor a Dask scheduler address (tcp://host:port).")
+    return executor
+
+
 @admin_cluster_app.command("create")
 def admin_cluster_create(
     name: NameArg,
     project: Annotated[str, typer.Option(help="Project id or name.")],
+    executor: ExecutorOption = "local",
     as_json: JsonOption = False,
 ) -> None:
     """Create a cluster in a project."""
@@ -793,9 +809,26 @@ def admin_cluster_create(
     with store_session() as (session, _):
         owner = project_of(session, project)
         check_new_name(session, owner.id, name)
-        cluster = create_cluster(session, owner, name)
-        created = {"id": cluster.id, "name": cluster.name, "project_id": owner.id}
+        cluster = create_cluster(session, owner, name, executor=checked_executor(executor))
+        created = {"id": cluster.id, "name": cluster.name, "project_id": owner.id, "executor": cluster.executor}
     print_created("Cluster", created, as_json)
+
+
+@admin_cluster_app.command("set-executor")
+def admin_cluster_set_executor(
+    cluster: Annotated[str, typer.Argument(help="Cluster id.")],
+    executor: Annotated[str, typer.Argument(help=EXECUTOR_HELP)],
+) -> None:
+    """Set where a cluster's jobs run their partitions, from their next run on. Only here, not over
+    the API: the server connects to that address and sends it the jobs' link secrets."""
+    from opencdm.store.models import Cluster
+
+    with store_session() as (session, _):
+        found = session.get(Cluster, cluster)
+        if found is None:
+            fail(f"Cluster {cluster} does not exist.")
+        found.executor = checked_executor(executor)
+    console.print(f"Cluster {cluster} runs its partitions on: {executor}")
 
 
 if __name__ == "__main__":

@@ -200,7 +200,7 @@ def written(submission: dict[str, Any]) -> int:
 
 
 def start_copy_job(api: httpx.Client, server: RunningServer, from_link: str, from_job: dict[str, str], to_link: str,
-                   to_job: dict[str, str], extractors: int = 1) -> str:
+                   to_job: dict[str, str], extractors: int = 1, driver: dict[str, str] | None = None) -> str:
     """A new generic-jdbc-connector job, started; its name."""
     job = f"j{uuid.uuid4().hex[:8]}"
     response = api.post(f"{server.cdm}/job", json={"jobs": [{
@@ -209,7 +209,9 @@ def start_copy_job(api: httpx.Client, server: RunningServer, from_link: str, fro
         "to-connector-name": "generic-jdbc-connector", "to-link-name": to_link,
         "from-config-values": config_values("fromJobConfig", from_job),
         "to-config-values": config_values("toJobConfig", to_job),
-        "driver-config-values": config_values("throttlingConfig", {"throttlingConfig.numExtractors": str(extractors)}),
+        "driver-config-values": config_values(
+            "throttlingConfig", {"throttlingConfig.numExtractors": str(extractors), **(driver or {})}
+        ),
     }]})
     assert response.status_code == 200, response.text
     assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200

@@ -1,25 +1,22 @@
-"""Partitions copied in parallel by child processes of a worker, committed together.
+"""Copying partitions: one partition from source to sink, and the copiers that run several in
+parallel, committed together.
 
-Each child opens its own source and sink, takes partitions from a shared queue until it meets
-its end marker, reports counters as it goes, then waits: the worker tells every child to commit
-once all of them have written everything, or to roll back as soon as one fails or the job is
-stopped. So either every partition's rows are committed, or none (short of a crash between two
-children's commits).
+Each copier (a process of the worker, or a Dask task: see engine.executors) opens its own source
+and sink, copies its partitions, reports counters as it goes, then waits: the run tells every
+copier to commit once all of them have written everything, or to roll back as soon as one fails or
+the job is stopped. So either every partition's rows are committed, or none (short of a crash
+between two copiers' commits).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import gc
-import os
-import queue
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
-from multiprocessing.synchronize import Event
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -196,17 +193,29 @@ def _row_values(batch: pa.RecordBatch, row: int, refused: dict[str, Refused]) ->
     }
 
 
+class RunControl(Protocol):
+    """What a copier asks of the run that started it."""
+
+    def check(self) -> None:
+        """Raise JobStopped when the run was stopped, failed elsewhere or is gone."""
+
+    def commit_ordered(self, timeout: float) -> bool:
+        """Whether the run ordered the commit, waiting at most about ``timeout`` seconds."""
+
+
+class EventQueue(Protocol):
+    def put(self, item: Any, /) -> object: ...
+
+
 def copy_partitions(
-    job: PartitionJob, child: int, tasks: Any, events: Any, commit: Event, abort: Event, parent_pid: int
+    job: PartitionJob, child: int, partitions: Iterator[Partition], events: EventQueue, control: RunControl
 ) -> None:
-    """Child process body. Messages on ``events``: ("progress", child, *Tally.take()), ("ready", child),
-    ("committed", child), ("failed", child, summary, details), and with ``job.commit_each``
-    ("partition", child, partition index, rows) after each partition's own commit."""
-
-    def check() -> None:
-        if abort.is_set() or os.getppid() != parent_pid:
-            raise JobStopped()
-
+    """A copier: ``partitions`` from source to sink in one transaction (or one each, with
+    ``job.commit_each``), committed when the run orders it. Messages on ``events``: ("progress",
+    child, *Tally.take()), ("ready", child), ("committed", child), ("failed", child, summary,
+    details), and with ``job.commit_each`` ("partition", child, partition index, rows) after each
+    partition's own commit."""
+    check = control.check
     tally = Tally()
     last_report = time.monotonic()
 
@@ -226,8 +235,7 @@ def copy_partitions(
         sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)
         sink.skip_rejected_rows = job.max_rejected is not None
         sink.attach(job.schema, job.native)
-        gc.freeze()  # as the worker does: see opencdm.engine.worker.freeze_imported_objects
-        while (partition := _next(tasks, check)) is not None:
+        for partition in partitions:
             partition_rows = 0
             for result in copy_partition(
                 source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected, dirty
@@ -238,11 +246,12 @@ def copy_partitions(
             if job.commit_each:
                 check()
                 sink.commit()
+                report(force=True)  # the committed partition's counts, before the run notes it committed
                 events.put(("partition", child, partition.index, partition_rows))
                 sink.attach(job.schema, job.native)
         report(force=True)
         events.put(("ready", child))
-        while not job.commit_each and not commit.wait(0.2):
+        while not job.commit_each and not control.commit_ordered(0.2):
             check()
         sink.commit()
         events.put(("committed", child))
@@ -260,16 +269,6 @@ def copy_partitions(
                 end.close()
         if dirty is not None:
             dirty.close()
-
-
-def _next(tasks: Any, check: Any) -> Partition | None:
-    while True:
-        check()
-        try:
-            item: Partition | None = tasks.get(timeout=0.2)
-            return item
-        except queue.Empty:
-            continue
 
 
 def _rollback(sink: Any) -> None:

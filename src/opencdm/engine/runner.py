@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import queue
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
@@ -18,14 +17,15 @@ from opencdm.connectors import get_connector
 from opencdm.connectors.base import NativeFormat, Partition, Sink, Source, TableScan
 from opencdm.engine import status
 from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter
+from opencdm.engine.executors import LOCAL, PartitionFailed, executor_for
 from opencdm.engine.incremental import IncrementalRead
 from opencdm.engine.macros import expand_all
-from opencdm.engine.partitions import PartitionJob, Tally, copy_partition, copy_partitions
+from opencdm.engine.partitions import PartitionJob, Tally, copy_partition
 from opencdm.engine.verify import Verification, VerifyMode, add_checksums, checksum, compare_counts
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
-from opencdm.store.models import Job, Link, ResumablePartition, Submission
+from opencdm.store.models import Cluster, Job, Link, ResumablePartition, Submission
 from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ def _local_zone() -> tzinfo:
 
 # A resumable run cuts its source into at least this many partitions, so a crash loses little.
 RESUMABLE_PARTITIONS = 8
-
-
-class PartitionFailed(Exception):
-    """A partition process failed; args are its (summary, details)."""
 
 
 class VerificationFailed(Exception):
@@ -86,6 +82,8 @@ class Plan:
     incremental: bool = False
     verify_mode: VerifyMode = VerifyMode.COUNT
     resumable: bool = False
+    # Where parallel partitions run: the job's cluster's executor (engine.executors).
+    executor: str = LOCAL
 
 
 class SubmissionRunner:
@@ -188,6 +186,8 @@ class SubmissionRunner:
             to_job = expand_all(flatten(job.to_config), started, variables)
             from_connector, to_connector = job.from_connector_name, job.to_connector_name
             job_id, stored_cursor = job.id, job.incremental_cursor
+            cluster = session.get(Cluster, job.cluster_id)
+            executor = cluster.executor if cluster is not None else LOCAL
         incremental = IncrementalRead.parse(from_job, to_job)
         source = get_connector(from_connector).open_source(from_link, from_job)
         source.skip_rejected_rows = driver.max_error_records is not None
@@ -211,6 +211,7 @@ class SubmissionRunner:
         return Plan(
             source=source, sink=sink, num_extractors=driver.num_extractors, job=partition_job, job_id=job_id,
             incremental=incremental is not None, verify_mode=driver.verify_mode, resumable=driver.resumable,
+            executor=executor,
         )
 
     def _copy(self, plan: Plan) -> None:
@@ -233,13 +234,13 @@ class SubmissionRunner:
         if plan.resumable:
             sink.commit()  # preparation and clearing on their own; each partition then commits alone
             sink.attach(schema, native)  # a writer of the new transaction's own
-        if len(partitions) > 1 and sink.parallel_writers and (plan.num_extractors > 1 or not plan.resumable):
+        on_dask = plan.executor != LOCAL and len(partitions) > 0
+        if sink.parallel_writers and (
+            on_dask or (len(partitions) > 1 and (plan.num_extractors > 1 or not plan.resumable))
+        ):
             # Partition writers need the prepared table committed to see it.
             sink.commit()
-            self._copy_in_parallel(
-                replace(plan.job, native=native, commit_each=plan.resumable), partitions, plan.num_extractors,
-                plan.job_id,
-            )
+            self._copy_in_parallel(replace(plan.job, native=native, commit_each=plan.resumable), partitions, plan)
             self._verify(plan)  # the children committed: a mismatch fails a committed run
             return
         batch_rows, check, job = self.settings.batch_rows, self._check_alive, plan.job
@@ -339,74 +340,60 @@ class SubmissionRunner:
                 "submission's verification.",
             )
 
-    def _copy_in_parallel(self, job: PartitionJob, partitions: list[Partition], processes: int, job_id: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        children = min(processes, len(partitions))
-        tasks, events = context.Queue(), context.Queue()
-        for partition in partitions:
-            tasks.put(partition)
-        for _ in range(children):
-            tasks.put(None)  # one end marker per child
-        commit, abort = context.Event(), context.Event()
-        workers = [
-            context.Process(
-                target=copy_partitions, args=(job, child, tasks, events, commit, abort, os.getpid()),
-                name=f"opencdm-partition-{child}",
-            )
-            for child in range(children)
-        ]
-        for worker in workers:
-            worker.start()
-        log.info("submission %s: %d partitions on %d processes", self.submission_id, len(partitions), children)
+    def _copy_in_parallel(self, job: PartitionJob, partitions: list[Partition], plan: Plan) -> None:
+        executor = executor_for(plan.executor, f"opencdm-{uuid.uuid4().hex}-{self.submission_id}")
+        copiers = executor.start(job, partitions, plan.num_extractors)
+        where = "processes" if plan.executor == LOCAL else f"Dask tasks of {plan.executor}"
+        log.info("submission %s: %d partitions on %d %s", self.submission_id, len(partitions), copiers, where)
+        # Each copier's counts so far: a copier Dask starts again (its worker died, its transaction
+        # with it) reports from zero, and what the lost attempt had counted is taken back.
+        counted = {child: Tally() for child in range(copiers)}
         ready: set[int] = set()
         committed: set[int] = set()
         try:
-            while len(committed) < children:
-                self._check_alive()
-                try:
-                    event = events.get(timeout=0.2)
-                except queue.Empty:
-                    event = None
+            while len(committed) < copiers:
+                if len(ready) < copiers:
+                    # Once the commit is ordered, a stop comes too late: stopping then would leave
+                    # the copiers that committed first committed, and the others not.
+                    self._check_alive()
+                event = executor.next_event(0.2)
                 if event is not None:
                     kind, child, *details = event
                     if kind == "progress":
                         self.counters.add(*details)
+                        counted[child].add(*details)
                         self.counters.advance_progress()
+                    elif kind == "started":
+                        lost = counted[child].take()
+                        log.info("submission %s: copier %s started on %s%s", self.submission_id, child, details[0],
+                                 " again: its first attempt is lost" if any(lost) else "")
+                        self.counters.add(*(-count for count in lost))
+                        ready.discard(child)
                     elif kind == "partition":
-                        self._partition_committed(job_id, *details)
+                        self._partition_committed(plan.job_id, *details)
+                        executor.note_committed(details[0])
+                        counted[child].take()  # committed: kept, whatever happens to the copier
                     elif kind == "ready":
                         ready.add(child)
                     elif kind == "committed":
                         committed.add(child)
                     elif kind == "failed":
                         raise PartitionFailed(*details)
-                for child, worker in enumerate(workers):
-                    if worker.exitcode is not None and child not in committed and event is None:
-                        raise PartitionFailed(
-                            f"A partition process ended unexpectedly (exit code {worker.exitcode}).",
-                            "The process copying partitions ended without reporting a result.",
-                        )
-                if len(ready) == children:
-                    commit.set()
+                else:
+                    executor.check_copiers(committed)
+                if len(ready) == copiers:
+                    executor.order_commit()
                 self._flush()
         except BaseException:
-            abort.set()
+            executor.abort()
             raise
         finally:
-            for worker in workers:
-                worker.join(timeout=30)
-                if worker.is_alive():
-                    worker.kill()
-            # Counters the children sent before they ended.
-            while True:
-                try:
-                    kind, _, *details = events.get_nowait()
-                except queue.Empty:
-                    break
+            # Counters the copiers sent before they ended.
+            for kind, _, *details in executor.finish():
                 if kind == "progress":
                     self.counters.add(*details)
                 elif kind == "partition":  # committed: recorded even when the run is failing
-                    self._partition_committed(job_id, *details)
+                    self._partition_committed(plan.job_id, *details)
 
     def _unfinished_partition_plan(self, job_id: int) -> list[Partition] | None:
         """The partitions a failed resumable run of the job left uncommitted; None when none failed."""

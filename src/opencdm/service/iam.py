@@ -96,14 +96,16 @@ def create_access_key(session: Session, box: SecretBox, user: User, project: Pro
     return access_key, secret_key
 
 
-def create_cluster(session: Session, project: Project, name: str, properties: dict | None = None) -> Cluster:
+def create_cluster(
+    session: Session, project: Project, name: str, properties: dict | None = None, executor: str = "local"
+) -> Cluster:
     stamp = now_ms()
     cluster = Cluster(
         id=str(uuid.uuid4()),
         project_id=project.id,
         name=name,
         status="200",
-        executor="local",
+        executor=executor,
         created_ms=stamp,
         updated_ms=stamp,
         properties=properties or {},

@@ -1,0 +1,347 @@
+"""Where a job's partition copiers run: processes of this worker (``local``), or tasks on a Dask
+cluster (a scheduler address, ``tcp://host:8786``), named by the job's cluster.
+
+Either way a copier is ``partitions.copy_partitions``: it opens its own source and sink, so rows
+never pass through the run, the API server or the Dask scheduler; only small events (counters,
+"ready", "committed", "failed") come back, and the run answers with commit or abort.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import queue
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from opencdm.connectors.base import Partition
+from opencdm.engine.partitions import PartitionJob, copy_partitions
+from opencdm.errors import JobStopped
+
+LOCAL = "local"
+DASK_SCHEME = "tcp://"
+# How long a Dask client may take to reach the scheduler.
+DASK_CONNECT_SECONDS = 10
+# A copier stops when the run that started it has not been heard from for this long (its worker
+# process died): it must not commit, nor go on writing, unsupervised.
+RUN_SILENCE_SECONDS = 30
+# How often a Dask copier asks the scheduler whether to stop or commit.
+CONTROL_POLL_SECONDS = 0.5
+
+Event_ = tuple[Any, ...]
+
+
+class PartitionFailed(Exception):
+    """A copier failed: (summary, details)."""
+
+
+def is_executor(value: str) -> bool:
+    return value == LOCAL or (value.startswith(DASK_SCHEME) and len(value) > len(DASK_SCHEME))
+
+
+class Executor(ABC):
+    """Runs copiers for one run and passes their events on."""
+
+    @abstractmethod
+    def start(self, job: PartitionJob, partitions: list[Partition], copiers: int) -> int:
+        """Start at most ``copiers`` copiers over ``partitions``; return how many started."""
+
+    @abstractmethod
+    def next_event(self, timeout: float) -> Event_ | None:
+        """The next copier event, None after ``timeout`` seconds without one."""
+
+    @abstractmethod
+    def check_copiers(self, committed: set[int]) -> None:
+        """Raise PartitionFailed when a copier not in ``committed`` ended without saying how."""
+
+    @abstractmethod
+    def note_committed(self, index: int) -> None:
+        """Partition ``index`` was committed on its own (a resumable run): a copier run again skips it."""
+
+    @abstractmethod
+    def order_commit(self) -> None: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+    @abstractmethod
+    def finish(self) -> list[Event_]:
+        """Wait for the copiers to end (they roll back when aborted); the events left unread."""
+
+
+def executor_for(name: str, run_key: str) -> Executor:
+    return LocalExecutor() if name == LOCAL else DaskExecutor(name, run_key)
+
+
+# --- local: spawned processes of the worker -------------------------------------------------------
+
+@dataclass
+class LocalControl:
+    commit: Event
+    abort: Event
+    parent_pid: int
+
+    def check(self) -> None:
+        if self.abort.is_set() or os.getppid() != self.parent_pid:
+            raise JobStopped()
+
+    def commit_ordered(self, timeout: float) -> bool:
+        return self.commit.wait(timeout)
+
+
+def _queued(tasks: Any, control: LocalControl) -> Iterator[Partition]:
+    """Partitions from the shared queue until this copier's end marker (None)."""
+    while True:
+        control.check()
+        try:
+            item: Partition | None = tasks.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if item is None:
+            return
+        yield item
+
+
+def copy_in_process(job: PartitionJob, child: int, tasks: Any, events: Any, control: LocalControl) -> None:
+    """Body of a local copier process: partitions from a queue shared with the other copiers."""
+    import gc
+
+    gc.freeze()  # as the worker does: see opencdm.engine.worker.freeze_imported_objects
+    copy_partitions(job, child, _queued(tasks, control), events, control)
+
+
+class LocalExecutor(Executor):
+    def __init__(self) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._events = self._context.Queue()
+        self._commit, self._abort = self._context.Event(), self._context.Event()
+        self._processes: list[Any] = []
+
+    def start(self, job: PartitionJob, partitions: list[Partition], copiers: int) -> int:
+        # Kept by the executor: a child that unpickles it after the parent dropped it finds its
+        # semaphore gone.
+        self._tasks = tasks = self._context.Queue()
+        count = min(copiers, len(partitions))
+        for partition in partitions:
+            tasks.put(partition)
+        for _ in range(count):
+            tasks.put(None)  # one end marker per copier
+        control = LocalControl(self._commit, self._abort, os.getpid())
+        self._processes = [
+            self._context.Process(
+                target=copy_in_process, args=(job, child, tasks, self._events, control),
+                name=f"opencdm-partition-{child}",
+            )
+            for child in range(count)
+        ]
+        for process in self._processes:
+            process.start()
+        return count
+
+    def next_event(self, timeout: float) -> Event_ | None:
+        try:
+            event: Event_ = self._events.get(timeout=timeout)
+            return event
+        except queue.Empty:
+            return None
+
+    def check_copiers(self, committed: set[int]) -> None:
+        for child, process in enumerate(self._processes):
+            if process.exitcode is not None and child not in committed:
+                raise PartitionFailed(
+                    f"A partition process ended unexpectedly (exit code {process.exitcode}).",
+                    "The process copying partitions ended without reporting a result.",
+                )
+
+    def note_committed(self, index: int) -> None:
+        pass  # a local copier is never run again within its run
+
+    def order_commit(self) -> None:
+        self._commit.set()
+
+    def abort(self) -> None:
+        self._abort.set()
+
+    def finish(self) -> list[Event_]:
+        for process in self._processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+        left: list[Event_] = []
+        while True:
+            try:
+                left.append(self._events.get_nowait())
+            except queue.Empty:
+                return left
+
+
+# --- Dask: tasks on a distributed cluster ---------------------------------------------------------
+
+class DaskControl:
+    """A Dask copier's view of the run: a Variable the run sets to "copy", "commit" or "abort",
+    with a beat the run advances while it lives (compared on the copier's own clock)."""
+
+    def __init__(self, variable: Any) -> None:
+        self._variable = variable
+        self._state, self._beat = "copy", -1
+        self._heard = self._asked = time.monotonic()
+        self.committed: frozenset[int] = frozenset()
+        self._poll(now=True)
+
+    def _poll(self, now: bool = False) -> None:
+        moment = time.monotonic()
+        if not now and moment - self._asked < CONTROL_POLL_SECONDS:
+            return
+        self._asked = moment
+        state, beat, committed = self._variable.get(timeout=DASK_CONNECT_SECONDS)
+        if beat != self._beat:
+            self._beat, self._heard = beat, moment
+        self._state, self.committed = state, frozenset(committed)
+
+    def check(self) -> None:
+        self._poll()
+        if self._state == "abort" or time.monotonic() - self._heard > RUN_SILENCE_SECONDS:
+            raise JobStopped()
+
+    def commit_ordered(self, timeout: float) -> bool:
+        time.sleep(min(timeout, CONTROL_POLL_SECONDS))
+        self._poll()
+        return self._state == "commit"
+
+
+def copy_on_dask(job: PartitionJob, child: int, partitions: list[Partition], run_key: str) -> str:
+    """Body of a Dask copier task: its own share of the partitions, so that a task Dask runs again
+    after its worker died copies exactly what the lost attempt had not committed (nothing: an
+    attempt commits only at the end, when the run orders it). Returns the worker's address."""
+    from distributed import Queue, Variable, get_worker
+
+    events = Queue(f"{run_key}-events")
+    address = str(get_worker().address)
+    events.put(("started", child, address))
+    control = DaskControl(Variable(f"{run_key}-control"))
+    # A resumable run's partitions each commit alone: those the run recorded are not copied again.
+    left = (partition for partition in partitions if partition.index not in control.committed)
+    copy_partitions(job, child, left, events, control)
+    return address
+
+
+class DaskExecutor(Executor):
+    def __init__(self, address: str, run_key: str) -> None:
+        try:
+            from distributed import Client, Queue, Variable
+        except ImportError as exc:
+            raise PartitionFailed(
+                f"The cluster runs partitions on the Dask scheduler {address}, and this server lacks Dask's "
+                "distributed package: install opencdm[dask].", repr(exc),
+            ) from exc
+        try:
+            self._client = Client(address, timeout=DASK_CONNECT_SECONDS, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            summary = f"The cluster's Dask scheduler {address} cannot be reached: {exc}"
+            raise PartitionFailed(summary, repr(exc)) from exc
+        self._address, self._run_key, self._lost = address, run_key, False
+        self._events = Queue(f"{run_key}-events", client=self._client)
+        self._control = Variable(f"{run_key}-control", client=self._client)
+        self._state, self._beats, self._committed = "copy", itertools.count(), set[int]()
+        self._last_beat = 0.0
+        self._futures: list[Any] = []
+        self._received: deque[Event_] = deque()
+        with self._scheduler():
+            self._beat(force=True)
+
+    @contextmanager
+    def _scheduler(self) -> Iterator[None]:
+        """A call to the scheduler; losing it fails the run (copiers roll back on their own: their
+        next check cannot reach the run either)."""
+        try:
+            yield
+        except (OSError, TimeoutError) as exc:
+            raise self._scheduler_lost(repr(exc)) from exc
+
+    def _scheduler_lost(self, cause: str) -> PartitionFailed:
+        self._lost = True
+        return PartitionFailed(
+            f"The cluster's Dask scheduler {self._address} was lost during the run: {cause}",
+            "The Dask scheduler stopped answering; nothing of an atomic run was committed, and a resumable "
+            "run resumes from its committed partitions.",
+        )
+
+    def _beat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_beat >= CONTROL_POLL_SECONDS:
+            self._control.set((self._state, next(self._beats), sorted(self._committed)))
+            self._last_beat = now
+
+    def start(self, job: PartitionJob, partitions: list[Partition], copiers: int) -> int:
+        # A copier holds a worker thread until the run orders the commit: no more copiers than
+        # threads, or those that got one would wait for those that never start.
+        with self._scheduler():
+            threads = sum(self._client.nthreads().values())
+            count = max(1, min(copiers, len(partitions), threads))
+            self._futures = [
+                self._client.submit(
+                    copy_on_dask, job, child, partitions[child::count], self._run_key,
+                    key=f"{self._run_key}-copier-{child}", pure=False,
+                )
+                for child in range(count)
+            ]
+        return count
+
+    def next_event(self, timeout: float) -> Event_ | None:
+        with self._scheduler():
+            self._beat()
+            if not self._received:
+                # Whatever is queued, without waiting on the scheduler: a get that times out there
+                # would log a traceback each time.
+                self._received.extend(self._events.get(batch=True))
+        if not self._received:
+            time.sleep(timeout)
+            return None
+        return self._received.popleft()
+
+    def check_copiers(self, committed: set[int]) -> None:
+        if self._client.status != "running":  # its futures are cancelled then, which says less
+            raise self._scheduler_lost(f"the client is {self._client.status}")
+        for child, future in enumerate(self._futures):
+            if child not in committed and future.status in ("error", "cancelled", "lost"):
+                raise PartitionFailed(
+                    f"A partition task failed on the Dask cluster: {future.exception()!r}"
+                    if future.status == "error" else f"A partition task was {future.status} on the Dask cluster.",
+                    "The Dask task copying partitions ended without reporting a result.",
+                )
+
+    def note_committed(self, index: int) -> None:
+        self._committed.add(index)
+
+    def order_commit(self) -> None:
+        self._state = "commit"
+        with self._scheduler():
+            self._beat(force=True)
+
+    def abort(self) -> None:
+        self._state = "abort"
+        if not self._lost:
+            with suppress(PartitionFailed), self._scheduler():  # the run is failing already
+                self._beat(force=True)
+
+    def finish(self) -> list[Event_]:
+        left: list[Event_] = []
+        if not self._lost:
+            with suppress(PartitionFailed), self._scheduler():
+                # Aborted copiers roll back at their next check; the rest have ended already.
+                deadline = time.monotonic() + RUN_SILENCE_SECONDS
+                while not all(future.done() for future in self._futures) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                self._client.cancel(self._futures)
+                left = [*self._received, *self._events.get(batch=True)]
+                self._events.close()
+                self._control.delete()
+        self._client.close(timeout=DASK_CONNECT_SECONDS)
+        return left
