@@ -34,16 +34,20 @@ def dask_cluster() -> Iterator[Any]:
     cluster.close()
 
 
+def _set_executor(server: RunningServer, executor: str) -> subprocess.CompletedProcess[str]:
+    """``opencdm admin cluster set-executor`` on the server's (bootstrap) cluster."""
+    return subprocess.run(
+        [sys.executable, "-m", "opencdm", "admin", "cluster", "set-executor", server.cluster_id, executor],
+        env={**os.environ, "OPENCDM_HOME": str(server.home)}, capture_output=True, text=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def dask_server(tmp_path_factory: pytest.TempPathFactory, dask_cluster: Any) -> Iterator[RunningServer]:
     """A server whose (bootstrap) cluster runs partitions on ``dask_cluster``, set by the admin command."""
     home = tmp_path_factory.mktemp("dask-home")
     running = start_server(home, env={"OPENCDM_BATCH_ROWS": "500", "OPENCDM_PROGRESS_INTERVAL": "0.2"})
-    subprocess.run(
-        [sys.executable, "-m", "opencdm", "admin", "cluster", "set-executor", running.cluster_id,
-         dask_cluster.scheduler_address],
-        env={**os.environ, "OPENCDM_HOME": str(home)}, check=True, capture_output=True,
-    )
+    _set_executor(running, dask_cluster.scheduler_address).check_returncode()
     yield running
     running.stop()
 
@@ -179,11 +183,7 @@ def test_an_unreachable_scheduler_fails_the_run_saying_so(
     home = tmp_path / "home"
     running = start_server(home)
     try:
-        subprocess.run(
-            [sys.executable, "-m", "opencdm", "admin", "cluster", "set-executor", running.cluster_id,
-             f"tcp://127.0.0.1:{free_port()}"],
-            env={**os.environ, "OPENCDM_HOME": str(home)}, check=True, capture_output=True,
-        )
+        _set_executor(running, f"tcp://127.0.0.1:{free_port()}").check_returncode()
         _source(pg_schema, 100)
         with running.client() as api:
             done = finished_run(api, running, _start(api, running, pg_schema, extractors=2))
@@ -196,11 +196,7 @@ def test_an_unreachable_scheduler_fails_the_run_saying_so(
 
 
 def test_the_admin_command_refuses_an_executor_that_is_not_one(dask_server: RunningServer) -> None:
-    refused = subprocess.run(
-        [sys.executable, "-m", "opencdm", "admin", "cluster", "set-executor", dask_server.cluster_id,
-         "http://127.0.0.1:8786"],
-        env={**os.environ, "OPENCDM_HOME": str(dask_server.home)}, capture_output=True, text=True,
-    )
+    refused = _set_executor(dask_server, "http://127.0.0.1:8786")
     assert refused.returncode == 1
     assert "neither 'local' nor a Dask scheduler address" in refused.stderr
 
@@ -237,10 +233,7 @@ def test_a_killed_scheduler_fails_an_atomic_run_cleanly(
     home = tmp_path / "home"
     running = start_server(home, env={"OPENCDM_BATCH_ROWS": "500", "OPENCDM_PROGRESS_INTERVAL": "0.2"})
     try:
-        subprocess.run(
-            [sys.executable, "-m", "opencdm", "admin", "cluster", "set-executor", running.cluster_id, address],
-            env={**os.environ, "OPENCDM_HOME": str(home)}, check=True, capture_output=True,
-        )
+        _set_executor(running, address).check_returncode()
         _slow_source(pg_schema, 6000)
         with running.client() as api:
             job = _start(api, running, pg_schema, extractors=2, table="slow")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -110,3 +111,32 @@ def test_a_run_after_a_killed_server_resumes_its_parallel_partitions(tmp_path: P
             _resume(api, second, job, pg_schema)
     finally:
         second.stop()
+
+
+def test_a_partition_committed_but_not_recorded_in_the_store_is_not_copied_again(
+    own_server: RunningServer, pg_schema: str
+) -> None:
+    """A worker killed between a partition's commit and the store's record of it: the destination
+    kept its own record, in the partition's transaction, and the next run skips the partition."""
+    with own_server.client() as api:
+        job = _resumable_job(api, own_server, pg_schema, extractors=1)
+        assert api.put(f"{own_server.cdm}/job/{job.name}/start").status_code == 200
+        _wait_for_committed_partitions(pg_schema)
+        worker = worker_pid(own_server, status_of(api, own_server, job.name)["submission-id"])
+        assert worker is not None
+        os.kill(worker, signal.SIGKILL)
+        wait_for(api, own_server, job.name, ("FAILED",), timeout=30)
+        # As if the worker had died just after the last commit, before the store recorded it.
+        with sqlite3.connect(own_server.home / "opencdm.db") as store:
+            forgotten = store.execute(
+                "UPDATE resumable_partitions SET committed_rows = NULL WHERE position = "
+                "(SELECT max(position) FROM resumable_partitions WHERE committed_rows IS NOT NULL)"
+            ).rowcount
+        assert forgotten == 1
+        with pg_connect() as conn:
+            recorded = conn.execute(f'SELECT count(*) FROM "{pg_schema}".opencdm_partition_commits').fetchone()
+        assert recorded is not None and recorded[0] >= 1
+        _resume(api, own_server, job, pg_schema)  # the key of dst fails a partition copied twice
+        with pg_connect() as conn:
+            left = conn.execute(f'SELECT count(*) FROM "{pg_schema}".opencdm_partition_commits').fetchone()
+        assert left == (0,)  # a run that succeeded forgets its records

@@ -290,6 +290,20 @@ class Sink(ABC):
     def rollback(self) -> None:
         """Undo what ``write`` did since ``prepare``, as far as the destination allows."""
 
+    def commit_partition(self, plan: str, index: int, rows: int) -> None:
+        """Commit partition ``index`` of a resumable run's ``plan`` together with a record of it,
+        where the destination can keep one in the same transaction (``committed_partitions``), so
+        that a crash between this commit and the run's own record of it does not copy it again."""
+        self.commit()
+
+    def committed_partitions(self, plan: str) -> dict[int, int]:
+        """The partitions of ``plan`` that ``commit_partition`` committed, with their rows (empty
+        where the destination keeps no record). Called outside a partition's transaction."""
+        return {}
+
+    def forget_partitions(self, plan: str) -> None:  # noqa: B027 - optional hook
+        """Drop the records of ``plan``: its run succeeded."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

@@ -59,8 +59,9 @@ class PartitionJob:
     max_rejected: int | None = None
     dirty_place: DirtyDataPlace | None = None
     dirty_file_stem: str = "dirty"
-    # Resumable runs: each partition commits on its own, reported as ("partition", child, index, rows).
-    commit_each: bool = False
+    # Resumable runs: the id of the partition plan, whose partitions each commit on their own (with
+    # a record in the destination: Sink.commit_partition), reported as ("partition", child, index, rows).
+    resumable_plan: str | None = None
 
 
 @dataclass
@@ -211,9 +212,9 @@ def copy_partitions(
     job: PartitionJob, child: int, partitions: Iterator[Partition], events: EventQueue, control: RunControl
 ) -> None:
     """A copier: ``partitions`` from source to sink in one transaction (or one each, with
-    ``job.commit_each``), committed when the run orders it. Messages on ``events``: ("progress",
+    ``job.resumable_plan``), committed when the run orders it. Messages on ``events``: ("progress",
     child, *Tally.take()), ("ready", child), ("committed", child), ("failed", child, summary,
-    details), and with ``job.commit_each`` ("partition", child, partition index, rows) after each
+    details), and with ``job.resumable_plan`` ("partition", child, partition index, rows) after each
     partition's own commit."""
     check = control.check
     tally = Tally()
@@ -234,8 +235,15 @@ def copy_partitions(
             source.restrict(job.cursor)
         sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)
         sink.skip_rejected_rows = job.max_rejected is not None
+        # A copier run again (its Dask worker died) finds what its lost attempt committed.
+        recorded = sink.committed_partitions(job.resumable_plan) if job.resumable_plan else {}
         sink.attach(job.schema, job.native)
         for partition in partitions:
+            if partition.index in recorded:
+                rows = recorded[partition.index]
+                events.put(("progress", child, *Tally(rows_read=rows, rows_written=rows).take()))
+                events.put(("partition", child, partition.index, rows))
+                continue
             partition_rows = 0
             for result in copy_partition(
                 source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected, dirty
@@ -243,15 +251,15 @@ def copy_partitions(
                 tally.count_written(result)
                 partition_rows += result.rows
                 report()
-            if job.commit_each:
+            if job.resumable_plan is not None:
                 check()
-                sink.commit()
+                sink.commit_partition(job.resumable_plan, partition.index, partition_rows)
                 report(force=True)  # the committed partition's counts, before the run notes it committed
                 events.put(("partition", child, partition.index, partition_rows))
                 sink.attach(job.schema, job.native)
         report(force=True)
         events.put(("ready", child))
-        while not job.commit_each and not control.commit_ordered(0.2):
+        while job.resumable_plan is None and not control.commit_ordered(0.2):
             check()
         sink.commit()
         events.put(("committed", child))

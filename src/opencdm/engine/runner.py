@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from opencdm.config_values import flatten, input_value_as_str
 from opencdm.connectors import get_connector
@@ -96,6 +96,8 @@ class SubmissionRunner:
         self.parent_pid = os.getppid()
         self.stop_signalled = False
         self.progress: status.ProgressWriter | None = None
+        # The id of a resumable run's partition plan (its partitions commit one by one).
+        self.resumable_plan: str | None = None
 
     def run(self) -> None:
         if not status.mark_running(self.store, self.submission_id):
@@ -109,8 +111,9 @@ class SubmissionRunner:
             self._copy(plan)
             if plan.job.cursor is not None:
                 self._save_cursor(plan.job_id, plan.job.cursor.upper)
-            if plan.resumable:
+            if self.resumable_plan is not None:
                 self._forget_partition_plan(plan.job_id)
+                plan.sink.forget_partitions(self.resumable_plan)
             status.succeed(self.store, self.submission_id, **self.counters.as_values())
             log.info(
                 "submission %s: %d rows in %.2f s (planning %.2f s)", self.submission_id,
@@ -221,18 +224,21 @@ class SubmissionRunner:
         resumed = self._unfinished_partition_plan(plan.job_id) if plan.resumable else None
         native, scan = self._prepare_destination(plan, resumed is not None)
         if resumed is not None:
-            partitions = resumed
+            self.resumable_plan, partitions = resumed
         elif scan is not None:
             partitions = []  # read by the destination itself, below
         elif plan.incremental and plan.job.cursor is None:
             partitions = []  # nothing past the cursor; the destination is still prepared
         elif plan.resumable:
             partitions = source.partitions(max(plan.num_extractors, RESUMABLE_PARTITIONS))
-            self._record_partition_plan(plan.job_id, partitions)
+            self.resumable_plan = self._record_partition_plan(plan.job_id, partitions)
         else:
             partitions = source.partitions(plan.num_extractors)
-        if plan.resumable:
+        if self.resumable_plan is not None:
             sink.commit()  # preparation and clearing on their own; each partition then commits alone
+            recorded = sink.committed_partitions(self.resumable_plan)
+            if resumed is not None:
+                partitions = self._skip_recorded(plan.job_id, partitions, recorded)
             sink.attach(schema, native)  # a writer of the new transaction's own
         on_dask = plan.executor != LOCAL and len(partitions) > 0
         if sink.parallel_writers and (
@@ -240,7 +246,9 @@ class SubmissionRunner:
         ):
             # Partition writers need the prepared table committed to see it.
             sink.commit()
-            self._copy_in_parallel(replace(plan.job, native=native, commit_each=plan.resumable), partitions, plan)
+            self._copy_in_parallel(
+                replace(plan.job, native=native, resumable_plan=self.resumable_plan), partitions, plan
+            )
             self._verify(plan)  # the children committed: a mismatch fails a committed run
             return
         batch_rows, check, job = self.settings.batch_rows, self._check_alive, plan.job
@@ -259,10 +267,11 @@ class SubmissionRunner:
                 ):
                     self.counters.count_written(written)
                     self._flush()
-                if plan.resumable:
+                if self.resumable_plan is not None:
                     self._check_alive()
-                    sink.commit()
-                    self._partition_committed(plan.job_id, partition.index, self.counters.rows_written - rows_before)
+                    rows = self.counters.rows_written - rows_before
+                    sink.commit_partition(self.resumable_plan, partition.index, rows)
+                    self._partition_committed(plan.job_id, partition.index, rows)
                     sink.attach(schema, native)
         finally:
             if dirty is not None:
@@ -395,8 +404,9 @@ class SubmissionRunner:
                 elif kind == "partition":  # committed: recorded even when the run is failing
                     self._partition_committed(plan.job_id, *details)
 
-    def _unfinished_partition_plan(self, job_id: int) -> list[Partition] | None:
-        """The partitions a failed resumable run of the job left uncommitted; None when none failed."""
+    def _unfinished_partition_plan(self, job_id: int) -> tuple[str, list[Partition]] | None:
+        """The plan a failed resumable run of the job left (its id, its partitions not committed);
+        None when none failed."""
         with self.store.session() as session:
             rows = session.scalars(
                 select(ResumablePartition).where(ResumablePartition.job_id == job_id)
@@ -404,20 +414,45 @@ class SubmissionRunner:
             ).all()
             if not rows:
                 return None
+            plan_id = rows[0].plan_id
+            if plan_id is None:  # recorded before plans had ids
+                plan_id = uuid.uuid4().hex
+                for row in rows:
+                    row.plan_id = plan_id
             skipped = sum(1 for row in rows if row.committed_rows is not None)
             left = [Partition(row.position, row.spec) for row in rows if row.committed_rows is None]
         log.info("submission %s resumes: %d partitions committed before, %d left", self.submission_id, skipped,
                  len(left))
         status.record_progress(self.store, self.submission_id, partitions_skipped=skipped)
-        return left
+        return plan_id, left
 
-    def _record_partition_plan(self, job_id: int, partitions: list[Partition]) -> None:
+    def _skip_recorded(self, job_id: int, partitions: list[Partition], recorded: dict[int, int]) -> list[Partition]:
+        """``partitions`` but those the destination recorded as committed: a run that died between a
+        partition's commit and its record in the store left them so."""
+        found = [partition for partition in partitions if partition.index in recorded]
+        if not found:
+            return partitions
+        for partition in found:
+            self._partition_committed(job_id, partition.index, recorded[partition.index])
+        with self.store.session() as session:
+            skipped = session.scalar(
+                select(func.count()).select_from(ResumablePartition)
+                .where(ResumablePartition.job_id == job_id, ResumablePartition.committed_rows.is_not(None))
+            )
+        log.info("submission %s: %d partitions committed before, found recorded in the destination",
+                 self.submission_id, len(found))
+        status.record_progress(self.store, self.submission_id, partitions_skipped=skipped)
+        return [partition for partition in partitions if partition.index not in recorded]
+
+    def _record_partition_plan(self, job_id: int, partitions: list[Partition]) -> str:
+        plan_id = uuid.uuid4().hex
         with self.store.session() as session:
             session.execute(delete(ResumablePartition).where(ResumablePartition.job_id == job_id))
             session.add_all(
-                ResumablePartition(job_id=job_id, position=partition.index, spec=dict(partition.spec))
+                ResumablePartition(job_id=job_id, position=partition.index, spec=dict(partition.spec), plan_id=plan_id)
                 for partition in partitions
             )
+        return plan_id
 
     def _partition_committed(self, job_id: int, position: int, rows: int) -> None:
         # After the destination's commit: a crash in between copies this partition again.

@@ -177,6 +177,8 @@ class ResumablePartition(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     committed_rows: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The plan's id, under which the destination records its committed partitions (Sink.commit_partition).
+    plan_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class UsedSignature(Base):

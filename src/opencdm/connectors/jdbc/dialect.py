@@ -819,6 +819,10 @@ def _too_long(array: pa.Array, target: pa.Field) -> Refused | None:
     return Refused.where(pc.greater(lengths, limit), f"longer than the {limit} {unit} of column [{target.name}]")
 
 
+# The table beside a resumable run's destination table that records, in each partition's own
+# transaction, that the partition committed (Sink.commit_partition).
+PARTITION_RECORDS_TABLE = "opencdm_partition_commits"
+
 # Where a batch's write can be undone when rows of it are refused (Sink.skip_rejected_rows).
 REJECT_SAVEPOINT = "opencdm_batch"
 
@@ -1190,6 +1194,41 @@ class JdbcSink(Sink):
             if self._stage is not None and not dialect.transactional_ddl:
                 dialect.execute(self._conn, f"DROP TABLE {self._stage_ref}")
         self._stage = None
+
+    def commit_partition(self, plan: str, index: int, rows: int) -> None:
+        dialect = self._dialect
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            dialect.execute(
+                self._conn,
+                f"INSERT INTO {self._records_ref} (plan_id, partition_index, row_count) "
+                f"VALUES ({dialect.literal(plan)}, {index}, {rows})",
+            )
+        self.commit()
+
+    def committed_partitions(self, plan: str) -> dict[int, int]:
+        dialect, ref = self._dialect, self._records_ref
+        with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+            dialect.execute(
+                self._conn,
+                f"CREATE TABLE IF NOT EXISTS {ref} (plan_id VARCHAR(64) NOT NULL, partition_index INTEGER NOT NULL, "
+                "row_count BIGINT NOT NULL, PRIMARY KEY (plan_id, partition_index))",
+            )
+            found = dialect.query(
+                self._conn, f"SELECT partition_index, row_count FROM {ref} WHERE plan_id = {dialect.literal(plan)}"
+            )
+            self._conn.commit()
+        return {int(index): int(rows) for index, rows in found}
+
+    def forget_partitions(self, plan: str) -> None:
+        dialect = self._dialect
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            dialect.execute(self._conn, f"DELETE FROM {self._records_ref} WHERE plan_id = {dialect.literal(plan)}")
+            self._conn.commit()
+
+    @property
+    def _records_ref(self) -> str:
+        """Where resumable runs record their committed partitions: beside the destination table."""
+        return self._dialect.table_ref(self._schema_name, PARTITION_RECORDS_TABLE)
 
     def rollback(self) -> None:
         dialect = self._dialect
