@@ -136,6 +136,7 @@ def main() -> None:
     python = os.environ.get("OPENCDM_PYTHON", sys.executable)
     source = pg(CHECKSUM.format(table="src"))[0]
     work = Path(tempfile.mkdtemp(prefix="opencdm-dask-bench-"))
+    (work / "home").mkdir()
     server = start_server(work / "home", work, python)
     times: dict[str, list[float]] = {}
     try:
