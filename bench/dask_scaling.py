@@ -33,7 +33,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
-from concurrency import Server, free_port, start_server, token  # noqa: E402
+from concurrency import Server, free_port, inputs, markdown_table, start_server, token  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "dask.json"
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -98,7 +98,7 @@ def set_executor(server: Server, python: str, executor: str) -> None:
 
 
 def config(name: str, values: dict[str, str]) -> dict[str, Any]:
-    return {"configs": [{"name": name, "inputs": [{"name": k, "value": v} for k, v in values.items()]}]}
+    return {"configs": [inputs(name, values)]}
 
 
 def copy_once(api: httpx.Client, server: Server, extractors: int) -> float:
@@ -176,10 +176,10 @@ def main() -> None:
     ]
     RESULTS.write_text(json.dumps({"rows": source[0], "cpus": os.cpu_count(), "results": rows}, indent=2) + "\n")
     print(f"\n{source[0]:,} rows, {os.cpu_count()} CPUs; median of {args.runs} interleaved runs")
-    print(f"| {'case':<40} | median s | × pipe |")
-    print(f"|{'-' * 42}|---------:|-------:|")
-    for row in rows:
-        print(f"| {row['case']:<40} | {row['median_s']:8.2f} | {row['vs_pipe']:6.2f} |")
+    print(markdown_table(
+        ["case", "median s", "× pipe"],
+        [[row["case"], f"{row['median_s']:.2f}", f"{row['vs_pipe']:.2f}"] for row in rows],
+    ))
 
 
 if __name__ == "__main__":
