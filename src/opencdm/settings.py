@@ -35,6 +35,9 @@ class Settings:
     connect_timeout_seconds: float = 10.0
     # Niceness of job workers (0-19): above 0, API requests come before copies when both want the CPU.
     worker_niceness: int = 0
+    # A server renews the lease of each run it owns; when several servers share a PostgreSQL store,
+    # another one takes over a run whose lease expired (OPENCDM_LEASE_SECONDS).
+    lease_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -56,6 +59,7 @@ class Settings:
             max_body_bytes=int(os.environ.get("OPENCDM_MAX_BODY_BYTES", 4 * 2**20)),
             connect_timeout_seconds=_positive(os.environ.get("OPENCDM_CONNECT_TIMEOUT"), 10.0),
             worker_niceness=_niceness(os.environ.get("OPENCDM_WORKER_NICE")),
+            lease_seconds=_positive(os.environ.get("OPENCDM_LEASE_SECONDS"), 15.0),
         )
 
     @property

@@ -31,6 +31,11 @@ from opencdm.store.secrets import SecretBox
 log = logging.getLogger(__name__)
 
 
+class RunTakenOver(JobStopped):
+    """The run is no longer this worker's: another server took it over (its lease expired), or it
+    ended meanwhile. The worker rolls back and writes nothing more."""
+
+
 def _local_zone() -> tzinfo:
     zone = datetime.now().astimezone().tzinfo
     assert zone is not None
@@ -87,11 +92,13 @@ class Plan:
 
 
 class SubmissionRunner:
-    def __init__(self, settings: Settings, store: Store, box: SecretBox, submission_id: int) -> None:
+    def __init__(self, settings: Settings, store: Store, box: SecretBox, submission_id: int, fence: int) -> None:
         self.settings = settings
         self.store = store
         self.box = box
         self.submission_id = submission_id
+        # The token the run was claimed with: every write of the run carries it (engine.supervisor).
+        self.fence = fence
         self.counters = Counters()
         self.parent_pid = os.getppid()
         self.stop_signalled = False
@@ -100,9 +107,11 @@ class SubmissionRunner:
         self.resumable_plan: str | None = None
 
     def run(self) -> None:
-        if not status.mark_running(self.store, self.submission_id):
-            return  # stopped before it began
-        self.progress = status.ProgressWriter(self.store, self.submission_id, self.settings.progress_interval_seconds)
+        if not status.mark_running(self.store, self.submission_id, self.fence):
+            return  # stopped, or taken over, before it began
+        self.progress = status.ProgressWriter(
+            self.store, self.submission_id, self.fence, self.settings.progress_interval_seconds
+        )
         plan: Plan | None = None
         began = time.monotonic()
         try:
@@ -111,38 +120,50 @@ class SubmissionRunner:
             self._copy(plan)
             if plan.job.cursor is not None:
                 self._save_cursor(plan.job_id, plan.job.cursor.upper)
+            # The plan goes with the success, in its transaction: a run taken over after its last
+            # commit leaves its plan, all committed, for the run that follows.
+            forget_plan = delete(ResumablePartition).where(ResumablePartition.job_id == plan.job_id)
+            if not status.succeed(
+                self.store, self.submission_id, self.fence, then=lambda session: session.execute(forget_plan),
+                **self.counters.as_values(),
+            ):
+                raise RunTakenOver()
             if self.resumable_plan is not None:
-                self._forget_partition_plan(plan.job_id)
                 plan.sink.forget_partitions(self.resumable_plan)
-            status.succeed(self.store, self.submission_id, **self.counters.as_values())
             log.info(
                 "submission %s: %d rows in %.2f s (planning %.2f s)", self.submission_id,
                 self.counters.rows_written, time.monotonic() - began, planned - began,
             )
+        except RunTakenOver:
+            self._rollback(plan)
+            log.warning("submission %s was taken over by another server (or ended meanwhile): its "
+                        "uncommitted work is rolled back, and it writes nothing more", self.submission_id)
         except JobStopped:
             self._rollback(plan)
             summary = (
                 "Job stopped by user." if self._stop_requested() else "Job stopped: the OpenCDM server shut down."
             )
             status.fail_if_active(
-                self.store, self.submission_id, summary, "The run was stopped and rolled back.",
+                self.store, self.submission_id, summary, "The run was stopped and rolled back.", self.fence,
                 **self.counters.as_values(),
             )
         except (PartitionFailed, VerificationFailed) as exc:
             self._rollback(plan)
             summary, details = exc.args
-            status.fail_if_active(self.store, self.submission_id, summary, details, **self.counters.as_values())
+            status.fail_if_active(
+                self.store, self.submission_id, summary, details, self.fence, **self.counters.as_values()
+            )
         except CdmError as exc:
             self._rollback(plan)
             status.fail_if_active(
-                self.store, self.submission_id, exc.message, f"{exc.code}: {exc.message}",
+                self.store, self.submission_id, exc.message, f"{exc.code}: {exc.message}", self.fence,
                 **self.counters.as_values(),
             )
         except Exception as exc:
             self._rollback(plan)
             log.exception("submission %s failed", self.submission_id)
             status.fail_if_active(
-                self.store, self.submission_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
+                self.store, self.submission_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(), self.fence,
                 **self.counters.as_values(),
             )
         finally:
@@ -197,7 +218,7 @@ class SubmissionRunner:
         try:
             cursor = None
             if incremental is not None:
-                status.record_progress(self.store, self.submission_id, is_incrementing=True)
+                self._write_progress(is_incrementing=True)
                 cursor = incremental.next_range(source, stored_cursor)
                 if cursor is not None:
                     source.restrict(cursor)
@@ -268,7 +289,7 @@ class SubmissionRunner:
                     self.counters.count_written(written)
                     self._flush()
                 if self.resumable_plan is not None:
-                    self._check_alive()
+                    self._before_commit()
                     rows = self.counters.rows_written - rows_before
                     sink.commit_partition(self.resumable_plan, partition.index, rows)
                     self._partition_committed(plan.job_id, partition.index, rows)
@@ -276,8 +297,8 @@ class SubmissionRunner:
         finally:
             if dirty is not None:
                 dirty.close()
-        self._check_alive()
         verification = self._verify_counts(plan)  # in the sink's transaction: a mismatch rolls back
+        self._before_commit()
         sink.commit()
         if verification is not None:
             self._verify_checksums(plan, verification)
@@ -359,6 +380,7 @@ class SubmissionRunner:
         counted = {child: Tally() for child in range(copiers)}
         ready: set[int] = set()
         committed: set[int] = set()
+        commit_ordered = False
         try:
             while len(committed) < copiers:
                 if len(ready) < copiers:
@@ -391,6 +413,9 @@ class SubmissionRunner:
                 else:
                     executor.check_copiers(committed)
                 if len(ready) == copiers:
+                    if not commit_ordered:
+                        self._before_commit()
+                        commit_ordered = True
                     executor.order_commit()
                 self._flush()
         except BaseException:
@@ -423,7 +448,7 @@ class SubmissionRunner:
             left = [Partition(row.position, row.spec) for row in rows if row.committed_rows is None]
         log.info("submission %s resumes: %d partitions committed before, %d left", self.submission_id, skipped,
                  len(left))
-        status.record_progress(self.store, self.submission_id, partitions_skipped=skipped)
+        self._write_progress(partitions_skipped=skipped)
         return plan_id, left
 
     def _skip_recorded(self, job_id: int, partitions: list[Partition], recorded: dict[int, int]) -> list[Partition]:
@@ -441,7 +466,7 @@ class SubmissionRunner:
             )
         log.info("submission %s: %d partitions committed before, found recorded in the destination",
                  self.submission_id, len(found))
-        status.record_progress(self.store, self.submission_id, partitions_skipped=skipped)
+        self._write_progress(partitions_skipped=skipped)
         return [partition for partition in partitions if partition.index not in recorded]
 
     def _record_partition_plan(self, job_id: int, partitions: list[Partition]) -> str:
@@ -463,10 +488,6 @@ class SubmissionRunner:
                 .values(committed_rows=rows)
             )
 
-    def _forget_partition_plan(self, job_id: int) -> None:
-        with self.store.session() as session:
-            session.execute(delete(ResumablePartition).where(ResumablePartition.job_id == job_id))
-
     def _save_cursor(self, job_id: int, value: str) -> None:
         # After the destination committed: a run that failed or was stopped never moves the cursor.
         with self.store.session() as session:
@@ -478,13 +499,32 @@ class SubmissionRunner:
         # not go on unsupervised either.
         if self.stop_signalled or os.getppid() != self.parent_pid:
             raise JobStopped()
+        if self.progress is not None and self.progress.lost.is_set():
+            raise RunTakenOver()
+
+    def _before_commit(self) -> None:
+        """Commit only a run still ours, with enough of its lease left that no other server can take
+        it over before the commit is done; while the owner's renewal is late, wait for it."""
+        margin_ms = self.settings.lease_seconds * 1000 / 3
+        while True:
+            self._check_alive()
+            left_ms = status.lease_left_ms(self.store, self.submission_id, self.fence)
+            if left_ms is None:
+                raise RunTakenOver()
+            if left_ms > margin_ms:
+                return
+            time.sleep(0.2)
+
+    def _write_progress(self, **values: object) -> None:
+        if not status.record_progress(self.store, self.submission_id, self.fence, **values):
+            raise RunTakenOver()
 
     def _flush(self, force: bool = False) -> None:
         """The counters to the store: now when ``force``, else by the progress writer's thread."""
         self.counters.advance_progress()
         values = {"progress": self.counters.progress, **self.counters.as_values()}
         if force or self.progress is None:
-            status.record_progress(self.store, self.submission_id, **values)
+            self._write_progress(**values)
         else:
             self.progress.offer(**values)
 

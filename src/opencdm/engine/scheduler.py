@@ -13,7 +13,9 @@ restart carries on where the last server stopped:
   attempt. Runs ended by a server shutdown or crash count as failed, and are retried after a restart.
 
 Each step also checks-and-sets the row it acts on, so several servers on one PostgreSQL store do not
-start a run twice either.
+start a run twice either; a scheduled run's submission also carries its due time, unique per job
+(``submissions.scheduled_ms``), so that even a schedule set back to a time that has fired already
+cannot fire it twice.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Callable
 
 from sqlalchemy import Select, Update, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from opencdm.engine.status import ACTIVE
@@ -85,8 +88,12 @@ class Scheduler:
                 return
             # Under the lock StartJob takes: "is the job running? → start it" is one step.
             with self.supervisor.start_lock:
-                with self.store.session() as session:
-                    submission = act(session, row_id)
+                try:
+                    with self.store.session() as session:
+                        submission = act(session, row_id)
+                except IntegrityError:  # a submission for this job and due time exists: started once
+                    log.info("%s of %s: done already by another server", act.__name__, row_id)
+                    continue
                 if submission is not None:
                     try:
                         runs.launch(self.store, self.supervisor, submission)
@@ -148,4 +155,5 @@ class Scheduler:
             session.execute(update(Job).where(Job.id == job.id).values(skipped_runs=Job.skipped_runs + 1))
             return None
         log.info("job %s: starting the run scheduled for %s ms", job.name, due)
-        return runs.admit_or_record(session, cluster, job, runs.Trigger(job.update_user, automatic=True))
+        trigger = runs.Trigger(job.update_user, automatic=True, scheduled_ms=due)
+        return runs.admit_or_record(session, cluster, job, trigger)

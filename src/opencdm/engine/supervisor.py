@@ -3,6 +3,13 @@
 A worker writes its own progress and outcome to the store. The supervisor only steps in when a
 worker ends without doing so (a crash, a kill): it then marks the submission FAILED, so nothing
 stays RUNNING forever. A crash of a job never takes the server down.
+
+Several servers may share one PostgreSQL store (docs/decisions/0010-several-servers.md). A server
+claims a run before it starts its worker (``SELECT … FOR UPDATE SKIP LOCKED``, then owner, lease and
+a new fencing token), renews the lease of the runs it owns, and stops those a user asked to stop
+through any server. A run whose lease expired is taken over by another server: marked FAILED under
+a new token, so the former owner's worker, if it wakes up, can neither write to the run nor
+commit; the scheduler then retries it, or resumes it, as its job asks.
 """
 
 from __future__ import annotations
@@ -20,9 +27,9 @@ import uuid
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
-from opencdm.engine.status import ACTIVE, fail_if_active
+from opencdm.engine.status import ACTIVE, SYSTEM_USER, fail_if_active
 from opencdm.settings import Settings
 from opencdm.store.db import Store
 from opencdm.store.models import Submission
@@ -44,12 +51,16 @@ def _worker_processes() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def _run_worker(settings: Settings, submission_id: int) -> None:
+def _run_worker(settings: Settings, submission_id: int, fence: int) -> None:
     # Imported here, in the worker (where the fork server has imported it already), so that the
     # API process does not carry every connector's libraries.
     from opencdm.engine.worker import run_submission
 
-    run_submission(settings, submission_id)
+    run_submission(settings, submission_id, fence)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _is_worker_alive(pid: int) -> bool:
@@ -86,8 +97,10 @@ class Supervisor:
         self.settings = settings
         self.store = store
         self.instance_id = uuid.uuid4().hex
+        self.lease_ms = round(settings.lease_seconds * 1000)
         self._processes = _worker_processes()
         self._workers: dict[int, BaseProcess] = {}
+        self._fences: dict[int, int] = {}
         self._kill_deadlines: dict[int, float] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -102,7 +115,12 @@ class Supervisor:
         self._reaper.start()
 
     def recover_orphans(self) -> None:
-        """Submissions left BOOTING/RUNNING by a server that is gone become FAILED."""
+        """On a SQLite store, which one server uses at a time, submissions left BOOTING/RUNNING by a
+        server that is gone become FAILED at once. On a shared store, only those whose lease expired:
+        the others' owners are alive."""
+        if not self.store.url.startswith("sqlite"):
+            self.take_over_expired()
+            return
         with self.store.session() as session:
             orphans = session.scalars(select(Submission).where(Submission.status.in_(ACTIVE))).all()
             stale = [(s.id, s.worker_pid) for s in orphans if s.owner != self.instance_id]
@@ -116,19 +134,106 @@ class Supervisor:
                 "owned by a server process that no longer exists.",
             )
 
+    def _claim(self, submission_id: int) -> int | None:
+        """Make this server the run's owner, with a lease and a new fencing token (returned); None
+        when another server claimed it first."""
+        with self.store.session() as session:
+            fence = session.scalar(
+                select(Submission.fence)
+                .where(Submission.id == submission_id, Submission.status == "BOOTING", Submission.owner.is_(None))
+                .with_for_update(skip_locked=True)
+            )
+            if fence is None:
+                return None
+            session.execute(
+                update(Submission).where(Submission.id == submission_id)
+                .values(owner=self.instance_id, fence=fence + 1, lease_expires_ms=_now_ms() + self.lease_ms)
+            )
+        return fence + 1
+
+    def keep_leases(self) -> None:
+        """Renew the leases of this server's runs; stop those a user asked to stop through any server,
+        and the workers of runs another server took over; take over the runs of servers gone silent,
+        and start the runs a server admitted but never started."""
+        me = self.instance_id
+        with self.store.session() as session:
+            session.execute(
+                update(Submission).where(Submission.owner == me, Submission.status.in_(ACTIVE))
+                .values(lease_expires_ms=_now_ms() + self.lease_ms)
+            )
+            to_stop = session.scalars(
+                select(Submission.id).where(
+                    Submission.owner == me, Submission.status.in_(ACTIVE), Submission.stop_requested
+                )
+            ).all()
+            with self._lock:
+                local = [sid for sid, process in self._workers.items() if process.exitcode is None]
+            lost = session.scalars(
+                select(Submission.id).where(Submission.id.in_(local), Submission.owner != me)
+            ).all() if local else []
+            unstarted = session.scalars(
+                select(Submission.id).where(
+                    Submission.status == "BOOTING", Submission.owner.is_(None),
+                    Submission.creation_ms < _now_ms() - self.lease_ms,
+                )
+            ).all()
+        for submission_id in lost:
+            log.warning("submission %s was taken over by another server: its worker here is stopped", submission_id)
+        for submission_id in (*to_stop, *lost):
+            self.stop(submission_id)
+        self.take_over_expired()
+        for submission_id in unstarted:
+            log.warning("submission %s was admitted by a server that did not start it: starting it here",
+                        submission_id)
+            self.launch(submission_id)
+
+    def take_over_expired(self) -> None:
+        """Runs whose owner let their lease expire become FAILED under a new fencing token; the
+        scheduler then follows them up by their job's policy (retry, resume, or nothing)."""
+        now = _now_ms()
+        with self.store.session() as session:
+            expired = session.execute(
+                select(Submission.id, Submission.owner, Submission.fence)
+                .where(
+                    Submission.status.in_(ACTIVE), Submission.owner.is_not(None), Submission.owner != self.instance_id,
+                    or_(Submission.lease_expires_ms < now, Submission.lease_expires_ms.is_(None)),
+                )
+                .with_for_update(skip_locked=True)
+            ).all()
+            for submission_id, owner, fence in expired:
+                session.execute(
+                    update(Submission).where(Submission.id == submission_id).values(
+                        status="FAILED", progress=-1.0, fence=fence + 1, owner=self.instance_id,
+                        last_update_ms=now, last_update_user=SYSTEM_USER,
+                        error_summary="The run was taken over: the OpenCDM server that ran it stopped renewing "
+                                      "its lease.",
+                        error_details=f"Server {owner} did not renew the run's lease; server {self.instance_id} "
+                                      "found it expired and ended the run. Its worker, if still alive, "
+                                      "commits nothing.",
+                    )
+                )
+        for submission_id, owner, _ in expired:
+            log.warning("submission %s: the lease of server %s expired; run taken over", submission_id, owner)
+            log_run_end(self.store, submission_id)
+
     def launch(self, submission_id: int) -> None:
+        """Claim an admitted run and start its worker; nothing if another server claimed it first."""
+        fence = self._claim(submission_id)
+        if fence is None:
+            return
         process = self._processes.Process(
-            target=_run_worker, args=(self.settings, submission_id), name=f"opencdm-worker-{submission_id}"
+            target=_run_worker, args=(self.settings, submission_id, fence), name=f"opencdm-worker-{submission_id}"
         )
         with self._lock:  # multiprocessing polls its children in start(): one thread at a time
             process.start()
             self._workers[submission_id] = process
+            self._fences[submission_id] = fence
             pid = process.pid  # now: a short run may be over, and its process closed, before the log line
         with self.store.session() as session:
             job_name = session.scalar(
                 update(Submission)
-                .where(Submission.id == submission_id)
-                .values(owner=self.instance_id, worker_pid=pid)
+                .where(Submission.id == submission_id, Submission.fence == fence)
+                .values(worker_pid=pid)
                 .returning(Submission.job_name)
             )
         run_log.info("run started %s", json.dumps({"job": job_name, "submission": submission_id, "pid": pid}))
@@ -159,9 +264,16 @@ class Supervisor:
         self._reap_once()
 
     def _reap_forever(self) -> None:
+        # Renewed three times a lease, at least every second: a user's stop, through another server,
+        # takes a second at most to reach the worker.
+        lease_interval = min(1.0, self.settings.lease_seconds / 3)
+        leases_kept = time.monotonic()
         while not self._closing.wait(0.2):
             try:
                 self._reap_once()
+                if time.monotonic() - leases_kept >= lease_interval:
+                    leases_kept = time.monotonic()
+                    self.keep_leases()
             except Exception:  # the reaper must survive a store hiccup
                 log.exception("reaping workers failed")
 
@@ -173,13 +285,15 @@ class Supervisor:
                 if process is not None and process.exitcode is None and now > deadline:
                     process.kill()
             finished = {sid: p.exitcode for sid, p in self._workers.items() if p.exitcode is not None}
+            fences = {}
             for submission_id in finished:
                 self._workers.pop(submission_id).close()  # its pipe to the fork server
                 self._kill_deadlines.pop(submission_id, None)
+                fences[submission_id] = self._fences.pop(submission_id)
         for submission_id, returncode in finished.items():
-            self._record_exit(submission_id, returncode)
+            self._record_exit(submission_id, fences[submission_id], returncode)
 
-    def _record_exit(self, submission_id: int, returncode: int) -> None:
+    def _record_exit(self, submission_id: int, fence: int, returncode: int) -> None:
         with self.store.session() as session:
             stop_requested = session.scalar(
                 select(Submission.stop_requested).where(Submission.id == submission_id)
@@ -192,8 +306,8 @@ class Supervisor:
         else:
             summary = f"The worker process ended unexpectedly (exit code {returncode})."
             details = "The worker ended without recording a result; see the server log."
-        fail_if_active(self.store, submission_id, summary, details)
-        log_run_end(self.store, submission_id, returncode)
+        if fail_if_active(self.store, submission_id, summary, details, fence) or returncode == 0:
+            log_run_end(self.store, submission_id, returncode)
 
 
 def log_run_end(store: Store, submission_id: int, returncode: int | None = None) -> None:

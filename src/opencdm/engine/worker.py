@@ -26,7 +26,7 @@ def freeze_imported_objects() -> None:
     gc.freeze()
 
 
-def run_submission(settings: Settings, submission_id: int) -> None:
+def run_submission(settings: Settings, submission_id: int, fence: int) -> None:
     """The body of one worker process, forked by the supervisor's fork server (which imported this
     module, and with it every connector, once)."""
     # Its own session: a Ctrl-C in the server's terminal reaches the server only, which then stops
@@ -36,7 +36,9 @@ def run_submission(settings: Settings, submission_id: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s", force=True)
     freeze_imported_objects()
     store = Store(settings.database_url)
-    runner = SubmissionRunner(settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id)
+    runner = SubmissionRunner(
+        settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id, fence
+    )
 
     def _on_stop(_signum: int, _frame: FrameType | None) -> None:
         runner.stop_signalled = True

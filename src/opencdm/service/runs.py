@@ -33,6 +33,8 @@ class Trigger:
     # Started by the job's schedule (wire ``is-execute-auto``), or a retry of a run that was.
     automatic: bool = False
     attempt: int = 1
+    # The due time of the schedule's run this is: one submission per job and due time.
+    scheduled_ms: int | None = None
 
 
 def start_job(
@@ -81,6 +83,7 @@ def _submission(job: Job, trigger: Trigger, status: str, progress: float, **valu
         is_delete_job=RunPolicy.of(job).disposable != "NONE",
         variables=trigger.variables,
         attempt=trigger.attempt,
+        scheduled_ms=trigger.scheduled_ms,
         **values,
     )
 

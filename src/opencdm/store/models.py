@@ -126,6 +126,7 @@ class Submission(Base):
     """One run of a job. Every state change is written here; workers update it while running."""
 
     __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("job_id", "scheduled_ms", name="uq_submissions_job_id_scheduled_ms"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     cluster_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -147,9 +148,17 @@ class Submission(Base):
     rows_estimate: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     error_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_details: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # Who runs it: the server instance that spawned the worker, and the worker's pid.
+    # Who runs it: the server instance that claimed it (None while no server has), and its worker's pid.
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     worker_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The owner's lease: it renews it while the run is active; another server takes over a run
+    # whose lease expired (engine.supervisor).
+    lease_expires_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # Raised at each claim and takeover; the worker's writes carry the value it was started with,
+    # so a former owner that wakes up after a takeover changes nothing.
+    fence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The due time of a scheduled run: unique per job, so each one starts once across servers.
+    scheduled_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     is_execute_auto: Mapped[bool] = mapped_column(Boolean, default=False)
     is_incrementing: Mapped[bool] = mapped_column(Boolean, default=False)
