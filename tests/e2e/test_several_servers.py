@@ -85,7 +85,8 @@ def servers(tmp_path: Path, store_database: str) -> Iterator[Servers]:
 
 def _running_with_rows(jobs: Jobs, name: str) -> dict[str, Any] | None:
     run = jobs.history(name)[0]
-    written = run.get("counters", {}).get("org.apache.sqoop.submission.counter.SqoopCounters", {}).get("ROWS_WRITTEN", 0)
+    counters = run.get("counters", {}).get("org.apache.sqoop.submission.counter.SqoopCounters", {})
+    written = counters.get("ROWS_WRITTEN", 0)
     return run if run["status"] == "RUNNING" and written > 0 else None
 
 
