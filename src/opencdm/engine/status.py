@@ -21,7 +21,7 @@ ACTIVE = ("BOOTING", "RUNNING")
 SYSTEM_USER = "opencdm"
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)
 
 
@@ -35,7 +35,7 @@ def _update_if(
     if fence is not None:
         condition.append(Submission.fence == fence)
     with store.session() as session:
-        stamp = {"last_update_ms": _now_ms(), "last_update_user": SYSTEM_USER}
+        stamp = {"last_update_ms": now_ms(), "last_update_user": SYSTEM_USER}
         result = session.execute(update(Submission).where(*condition).values(**stamp, **values))
         written = bool(result.rowcount)  # type: ignore[attr-defined]
         if written and then is not None:
@@ -44,7 +44,7 @@ def _update_if(
 
 
 def mark_running(store: Store, submission_id: int, fence: int | None = None) -> bool:
-    return _update_if(store, submission_id, ("BOOTING",), fence, None, status="RUNNING", execute_ms=_now_ms())
+    return _update_if(store, submission_id, ("BOOTING",), fence, None, status="RUNNING", execute_ms=now_ms())
 
 
 def record_progress(store: Store, submission_id: int, fence: int | None = None, **counters: Any) -> bool:
@@ -88,7 +88,7 @@ def lease_left_ms(store: Store, submission_id: int, fence: int) -> int | None:
     if row is None:
         return None
     expires_ms = row[0]
-    return 2**62 if expires_ms is None else expires_ms - _now_ms()
+    return 2**62 if expires_ms is None else expires_ms - now_ms()
 
 
 class ProgressWriter:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
-from opencdm.engine.status import ACTIVE, SYSTEM_USER, fail_if_active
+from opencdm.engine.status import ACTIVE, SYSTEM_USER, fail_if_active, now_ms
 from opencdm.settings import Settings
 from opencdm.store.db import Store
 from opencdm.store.models import Submission
@@ -58,9 +58,6 @@ def _run_worker(settings: Settings, submission_id: int, fence: int) -> None:
 
     run_submission(settings, submission_id, fence)
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _is_worker_alive(pid: int) -> bool:
@@ -147,7 +144,7 @@ class Supervisor:
                 return None
             session.execute(
                 update(Submission).where(Submission.id == submission_id)
-                .values(owner=self.instance_id, fence=fence + 1, lease_expires_ms=_now_ms() + self.lease_ms)
+                .values(owner=self.instance_id, fence=fence + 1, lease_expires_ms=now_ms() + self.lease_ms)
             )
         return fence + 1
 
@@ -159,7 +156,7 @@ class Supervisor:
         with self.store.session() as session:
             session.execute(
                 update(Submission).where(Submission.owner == me, Submission.status.in_(ACTIVE))
-                .values(lease_expires_ms=_now_ms() + self.lease_ms)
+                .values(lease_expires_ms=now_ms() + self.lease_ms)
             )
             to_stop = session.scalars(
                 select(Submission.id).where(
@@ -174,7 +171,7 @@ class Supervisor:
             unstarted = session.scalars(
                 select(Submission.id).where(
                     Submission.status == "BOOTING", Submission.owner.is_(None),
-                    Submission.creation_ms < _now_ms() - self.lease_ms,
+                    Submission.creation_ms < now_ms() - self.lease_ms,
                 )
             ).all()
         for submission_id in lost:
@@ -190,7 +187,7 @@ class Supervisor:
     def take_over_expired(self) -> None:
         """Runs whose owner let their lease expire become FAILED under a new fencing token; the
         scheduler then follows them up by their job's policy (retry, resume, or nothing)."""
-        now = _now_ms()
+        now = now_ms()
         with self.store.session() as session:
             expired = session.execute(
                 select(Submission.id, Submission.owner, Submission.fence)
