@@ -201,47 +201,110 @@ def test_the_admin_command_refuses_an_executor_that_is_not_one(dask_server: Runn
     assert "neither 'local' nor a Dask scheduler address" in refused.stderr
 
 
-@pytest.fixture
-def scheduler_process(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Dask scheduler in a process of its own (to be killed) and two workers: (address, scheduler)."""
-    address = f"tcp://127.0.0.1:{free_port()}"
-    dask = Path(sys.executable).parent / "dask"
-    log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115 - closed below
-    scheduler = subprocess.Popen(
-        [str(dask), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    workers = subprocess.Popen(
-        [str(dask), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        with distributed.Client(address, timeout=30, set_as_default=False) as client:
+class OwnScheduler:
+    """A Dask scheduler in a process of its own, to be killed and started again on the same address,
+    and two workers (started again with it: a worker that lost its scheduler shuts down)."""
+
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self._dask = str(Path(sys.executable).parent / "dask")
+        self._log = open(log, "wb")  # noqa: SIM115 - closed by close()
+        self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port", str(self.port))
+        self._workers = self._spawn("worker", self.address, "--nworkers", "2", "--nthreads", "1")
+        self._wait_for_workers()
+
+    def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([self._dask, *args, "--no-dashboard"], stdout=self._log, stderr=subprocess.STDOUT)
+
+    def _wait_for_workers(self) -> None:
+        with distributed.Client(self.address, timeout=30, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=60)
-        yield address, scheduler
-    finally:
-        for process in (workers, scheduler):
+
+    def kill(self) -> None:
+        self.scheduler.kill()
+        self.scheduler.wait()
+
+    def restart(self) -> None:
+        """A new scheduler and workers on the same address, as an operator would after a crash."""
+        self._workers.kill()
+        self._workers.wait()
+        self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port", str(self.port))
+        self._workers = self._spawn("worker", self.address, "--nworkers", "2", "--nthreads", "1")
+        self._wait_for_workers()
+
+    def close(self) -> None:
+        for process in (self._workers, self.scheduler):
             process.kill()
             process.wait()
-        log.close()
+        self._log.close()
+
+
+@pytest.fixture
+def own_scheduler(tmp_path: Path) -> Iterator[OwnScheduler]:
+    scheduler = OwnScheduler(tmp_path / "dask.log")
+    try:
+        yield scheduler
+    finally:
+        scheduler.close()
+
+
+@pytest.fixture
+def server_on_own_scheduler(tmp_path: Path, own_scheduler: OwnScheduler) -> Iterator[RunningServer]:
+    running = start_server(tmp_path / "home", env={"OPENCDM_BATCH_ROWS": "500", "OPENCDM_PROGRESS_INTERVAL": "0.2"})
+    try:
+        _set_executor(running, own_scheduler.address).check_returncode()
+        yield running
+    finally:
+        running.stop()
 
 
 def test_a_killed_scheduler_fails_an_atomic_run_cleanly(
-    tmp_path: Path, pg_schema: str, scheduler_process: tuple[str, subprocess.Popen[bytes]]
+    server_on_own_scheduler: RunningServer, own_scheduler: OwnScheduler, pg_schema: str
 ) -> None:
-    address, scheduler = scheduler_process
-    home = tmp_path / "home"
-    running = start_server(home, env={"OPENCDM_BATCH_ROWS": "500", "OPENCDM_PROGRESS_INTERVAL": "0.2"})
-    try:
-        _set_executor(running, address).check_returncode()
-        _slow_source(pg_schema, 6000)
-        with running.client() as api:
-            job = _start(api, running, pg_schema, extractors=2, table="slow")
-            _wait_for_rows(api, running, job)
-            scheduler.send_signal(signal.SIGKILL)
-            done = finished_run(api, running, job)
-        assert done["status"] == "FAILED"
-        assert done["error-summary"].startswith(f"The cluster's Dask scheduler {address} was lost during the run")
-        assert _rows(pg_schema, "dst") == []
-    finally:
-        running.stop()
+    running = server_on_own_scheduler
+    _slow_source(pg_schema, 6000)
+    with running.client() as api:
+        job = _start(api, running, pg_schema, extractors=2, table="slow")
+        _wait_for_rows(api, running, job)
+        own_scheduler.kill()
+        done = finished_run(api, running, job)
+    assert done["status"] == "FAILED"
+    lost = f"The cluster's Dask scheduler {own_scheduler.address} was lost during the run"
+    assert done["error-summary"].startswith(lost)
+    assert _rows(pg_schema, "dst") == []
+
+
+def _dst_count(schema: str) -> int:
+    with pg_connect() as conn:
+        if conn.execute("SELECT to_regclass(%s)", (f'"{schema}".dst',)).fetchone() == (None,):
+            return 0
+        row = conn.execute(f'SELECT count(*) FROM "{schema}".dst').fetchone()
+        return int(row[0]) if row else 0
+
+
+def test_a_resumable_run_resumes_after_the_scheduler_was_killed_and_started_again(
+    server_on_own_scheduler: RunningServer, own_scheduler: OwnScheduler, pg_schema: str
+) -> None:
+    running, rows = server_on_own_scheduler, 6000
+    _slow_source(pg_schema, rows)
+    with running.client() as api:
+        job = _start(api, running, pg_schema, extractors=2, table="slow",
+                     driver={"throttlingConfig.resumable": "true"})
+        deadline = time.monotonic() + 60
+        while _dst_count(pg_schema) == 0:  # a partition committed
+            assert time.monotonic() < deadline, "no partition committed"
+            time.sleep(0.1)
+        own_scheduler.kill()
+        failed = finished_run(api, running, job)
+        committed = _dst_count(pg_schema)
+        own_scheduler.restart()
+        assert api.put(f"{running.cdm}/job/{job}/start").status_code == 200
+        resumed = finished_run(api, running, job)
+    assert failed["status"] == "FAILED", str(failed)
+    assert failed["error-summary"].startswith(f"The cluster's Dask scheduler {own_scheduler.address} was lost")
+    assert 0 < committed < rows
+    assert resumed["status"] == "SUCCEEDED", str(resumed)
+    assert resumed["partitions-skipped"] > 0
+    assert _counters(resumed)["ROWS_WRITTEN"] == rows - committed
+    assert _rows(pg_schema, "dst") == _rows(pg_schema, "src")  # every row once
