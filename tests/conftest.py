@@ -155,6 +155,8 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     credentials: dict[str, str]
     log_path: Path
+    # Where its (bootstrap) cluster runs partitions: "local" or a Dask scheduler address.
+    executor: str = "local"
 
     @property
     def url(self) -> str:
@@ -253,6 +255,41 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server(tmp_path_factory.mktemp("opencdm-home"))
     yield running
     running.stop()
+
+
+def set_executor(server: RunningServer, executor: str) -> subprocess.CompletedProcess[str]:
+    """``opencdm admin cluster set-executor`` on the server's (bootstrap) cluster."""
+    return subprocess.run(
+        [sys.executable, "-m", "opencdm", "admin", "cluster", "set-executor", server.cluster_id, executor],
+        env={**os.environ, "OPENCDM_HOME": str(server.home)}, capture_output=True, text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def dask_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server whose (bootstrap) cluster runs partitions as tasks on a Dask cluster of two worker
+    processes on loopback."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+    )
+    running = start_server(tmp_path_factory.mktemp("dask-home"))
+    try:
+        set_executor(running, cluster.scheduler_address).check_returncode()
+        running.executor = cluster.scheduler_address
+        yield running
+    finally:
+        running.stop()
+        cluster.close()
+
+
+EXECUTORS = ["local", "dask"]
+
+
+def on_executor(server: RunningServer, request: pytest.FixtureRequest) -> RunningServer:
+    """For a module's ``server`` fixture parametrised over EXECUTORS: its engine tests run on the
+    shared (local executor) server, then on ``dask_server``."""
+    return server if request.param == "local" else request.getfixturevalue("dask_server")
 
 
 @pytest.fixture(scope="session")

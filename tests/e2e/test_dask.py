@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import RunningServer, create_link, free_port, pg_connect, pg_link, start_server
+from conftest import RunningServer, create_link, free_port, pg_connect, pg_link, set_executor, start_server
 from job_support import finished_run, start_copy_job
 
 distributed = pytest.importorskip("distributed")
@@ -34,20 +34,12 @@ def dask_cluster() -> Iterator[Any]:
     cluster.close()
 
 
-def _set_executor(server: RunningServer, executor: str) -> subprocess.CompletedProcess[str]:
-    """``opencdm admin cluster set-executor`` on the server's (bootstrap) cluster."""
-    return subprocess.run(
-        [sys.executable, "-m", "opencdm", "admin", "cluster", "set-executor", server.cluster_id, executor],
-        env={**os.environ, "OPENCDM_HOME": str(server.home)}, capture_output=True, text=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def dask_server(tmp_path_factory: pytest.TempPathFactory, dask_cluster: Any) -> Iterator[RunningServer]:
     """A server whose (bootstrap) cluster runs partitions on ``dask_cluster``, set by the admin command."""
     home = tmp_path_factory.mktemp("dask-home")
     running = start_server(home, env={"OPENCDM_BATCH_ROWS": "500", "OPENCDM_PROGRESS_INTERVAL": "0.2"})
-    _set_executor(running, dask_cluster.scheduler_address).check_returncode()
+    set_executor(running, dask_cluster.scheduler_address).check_returncode()
     yield running
     running.stop()
 
@@ -183,7 +175,7 @@ def test_an_unreachable_scheduler_fails_the_run_saying_so(
     home = tmp_path / "home"
     running = start_server(home)
     try:
-        _set_executor(running, f"tcp://127.0.0.1:{free_port()}").check_returncode()
+        set_executor(running, f"tcp://127.0.0.1:{free_port()}").check_returncode()
         _source(pg_schema, 100)
         with running.client() as api:
             done = finished_run(api, running, _start(api, running, pg_schema, extractors=2))
@@ -196,7 +188,7 @@ def test_an_unreachable_scheduler_fails_the_run_saying_so(
 
 
 def test_the_admin_command_refuses_an_executor_that_is_not_one(dask_server: RunningServer) -> None:
-    refused = _set_executor(dask_server, "http://127.0.0.1:8786")
+    refused = set_executor(dask_server, "http://127.0.0.1:8786")
     assert refused.returncode == 1
     assert "neither 'local' nor a Dask scheduler address" in refused.stderr
 
@@ -253,7 +245,7 @@ def own_scheduler(tmp_path: Path) -> Iterator[OwnScheduler]:
 def server_on_own_scheduler(tmp_path: Path, own_scheduler: OwnScheduler) -> Iterator[RunningServer]:
     running = start_server(tmp_path / "home", env={"OPENCDM_BATCH_ROWS": "500", "OPENCDM_PROGRESS_INTERVAL": "0.2"})
     try:
-        _set_executor(running, own_scheduler.address).check_returncode()
+        set_executor(running, own_scheduler.address).check_returncode()
         yield running
     finally:
         running.stop()

@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pymysql
+import pytest
 
 from conftest import (
+    EXECUTORS,
     MY_HOST,
     MY_PORT,
     MY_USER,
@@ -20,11 +22,17 @@ from conftest import (
     S3Server,
     create_link,
     mysql_link,
+    on_executor,
     pg_connect,
     pg_link,
     sqlite_link,
 )
 from job_support import Copy
+
+
+@pytest.fixture(params=EXECUTORS)
+def server(server: RunningServer, request: pytest.FixtureRequest) -> RunningServer:
+    return on_executor(server, request)
 
 ROWS = 1000
 # Rows the destinations below refuse: 3 break a CHECK constraint, 4 overflow numeric(5,2).
@@ -53,8 +61,14 @@ def counters(submission: dict[str, Any]) -> dict[str, int]:
     return values
 
 
-def _dirty_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+def _is_dirty_file(name: str, stem: str) -> bool:
+    """``<job>-<submission id>.jsonl``, or ``…-<n>.jsonl`` of partition process (or Dask task) n."""
+    return name == f"{stem}.jsonl" or (name.startswith(f"{stem}-") and name.endswith(".jsonl"))
+
+
+def _dirty_lines(directory: Path, stem: str) -> list[dict[str, Any]]:
+    files = [path for path in directory.iterdir() if _is_dirty_file(path.name, stem)]
+    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
 
 
 def test_refused_rows_are_skipped_counted_and_recorded(
@@ -73,7 +87,7 @@ def test_refused_rows_are_skipped_counted_and_recorded(
     assert done["verification"]["passed"] is True
     assert [row[0] for row in job.target("id")] == [-1] + [i for i in range(1, ROWS + 1) if i not in BAD]
 
-    dirty = _dirty_lines(server.home / "dirty-data" / job.name / f"{job.name}-{done['submission-id']}.jsonl")
+    dirty = _dirty_lines(server.home / "dirty-data" / job.name, f"{job.name}-{done['submission-id']}")
     assert sorted(line["row"]["id"] for line in dirty) == BAD
     reasons = {line["row"]["id"]: line["reason"] for line in dirty}
     assert "check constraint" in reasons[10]
@@ -143,6 +157,8 @@ def test_dirty_data_goes_to_an_object_storage_link(
         "throttlingConfig.dirtyDataDirectory": "/dirty/orders"})
     done = job.run()
     assert done["status"] == "SUCCEEDED", (done.get("error-summary"), done.get("error-details"))
-    key = f"dirty/orders/{job.name}-{done['submission-id']}.jsonl"
-    body = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-    assert sorted(json.loads(line)["row"]["id"] for line in body.splitlines()) == BAD
+    client, stem = s3_server.client(), f"{job.name}-{done['submission-id']}"
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket=bucket, Prefix="dirty/orders/")["Contents"]]
+    bodies = [client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+              for key in keys if _is_dirty_file(key.removeprefix("dirty/orders/"), stem)]
+    assert sorted(json.loads(line)["row"]["id"] for body in bodies for line in body.splitlines()) == BAD

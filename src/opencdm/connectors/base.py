@@ -228,6 +228,10 @@ class Sink(ABC):
     # Set by the engine (throttlingConfig.maxErrorRecords): rows the destination refuses are left
     # out and reported in WriteResult.rejected instead of failing the write.
     skip_rejected_rows: bool = False
+    # Set by the engine before ``prepare`` when other sinks may write the partitions: a preparation
+    # that destroys rows (clearing, dropping the table) must then wait for ``gather_writers``, so
+    # that it commits with the new rows, and a failed run leaves the destination as it was.
+    defer_destruction: bool = False
 
     @abstractmethod
     def prepare(self, source_schema: pa.Schema) -> None:
@@ -252,6 +256,19 @@ class Sink(ABC):
         """Get ready to write into a destination another sink of the job prepared: no table
         preparation, no clearing. ``native`` is the format agreed by that sink, if any."""
         raise NotImplementedError
+
+    def open_to_writers(self, to_job: dict[str, str]) -> dict[str, str]:
+        """Commit the preparation, for writers in other processes (which see only what is
+        committed); return the job configuration their sinks ``attach`` with: ``to_job``, or one
+        that points them at where ``gather_writers`` finds their rows."""
+        self.commit()
+        return to_job
+
+    def gather_writers(self) -> WriteResult | None:
+        """After the writers committed: bring their rows into the destination inside this sink's
+        transaction, after the destruction ``defer_destruction`` deferred (then the run verifies
+        and commits). None when they wrote into the destination itself."""
+        return None
 
     def write_native(self, chunks: Iterator[NativeChunk]) -> Iterator[WriteResult]:
         """Write chunks in the format agreed by ``prepare_native``; yield progress like ``write``."""

@@ -243,6 +243,10 @@ class SubmissionRunner:
         self.counters.rows_estimate = source.estimate_rows()
         self._flush(force=True)
         resumed = self._unfinished_partition_plan(plan.job_id) if plan.resumable else None
+        on_dask = plan.executor != LOCAL
+        # Writers in other processes commit on their own: clearing the destination (or dropping it)
+        # waits until they are done, to commit with their rows. A resumable run commits it first.
+        sink.defer_destruction = sink.parallel_writers and not plan.resumable and (on_dask or plan.num_extractors > 1)
         native, scan = self._prepare_destination(plan, resumed is not None)
         if resumed is not None:
             self.resumable_plan, partitions = resumed
@@ -261,16 +265,20 @@ class SubmissionRunner:
             if resumed is not None:
                 partitions = self._skip_recorded(plan.job_id, partitions, recorded)
             sink.attach(schema, native)  # a writer of the new transaction's own
-        on_dask = plan.executor != LOCAL and len(partitions) > 0
         if sink.parallel_writers and (
-            on_dask or (len(partitions) > 1 and (plan.num_extractors > 1 or not plan.resumable))
+            (on_dask and len(partitions) > 0)
+            or (len(partitions) > 1 and (plan.num_extractors > 1 or not plan.resumable))
         ):
-            # Partition writers need the prepared table committed to see it.
-            sink.commit()
+            to_job = sink.open_to_writers(plan.job.to_job)
             self._copy_in_parallel(
-                replace(plan.job, native=native, resumable_plan=self.resumable_plan), partitions, plan
+                replace(plan.job, to_job=to_job, native=native, resumable_plan=self.resumable_plan), partitions, plan
             )
-            self._verify(plan)  # the children committed: a mismatch fails a committed run
+            gathered = sink.gather_writers()
+            if gathered is None:
+                self._verify(plan)  # the children committed: a mismatch fails a committed run
+                return
+            self.counters.count_written(gathered)
+            self._verify_and_commit(plan)
             return
         batch_rows, check, job = self.settings.batch_rows, self._check_alive, plan.job
         dirty = DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}.jsonl") if job.dirty_place else None
@@ -297,9 +305,12 @@ class SubmissionRunner:
         finally:
             if dirty is not None:
                 dirty.close()
+        self._verify_and_commit(plan)
+
+    def _verify_and_commit(self, plan: Plan) -> None:
         verification = self._verify_counts(plan)  # in the sink's transaction: a mismatch rolls back
         self._before_commit()
-        sink.commit()
+        plan.sink.commit()
         if verification is not None:
             self._verify_checksums(plan, verification)
 

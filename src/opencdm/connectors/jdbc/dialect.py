@@ -777,6 +777,13 @@ def _names(columns: Sequence[Column]) -> list[str]:
     return [column.field.name for column in columns]
 
 
+# What the writers of a stage table leave to the move out of it: they append, nothing more.
+_DESTINATION_ONLY_INPUTS = frozenset({
+    "toJobConfig.tablePreparation", "toJobConfig.beforeImportType", "toJobConfig.shouldClearTable",
+    "toJobConfig.whereClause", "toJobConfig.writeMode", "toJobConfig.upsertKeys", "toJobConfig.useStageTable",
+})
+
+
 class _Step(NamedTuple):
     """A table preparation or clearing statement, with the error it raises when it fails."""
 
@@ -854,6 +861,9 @@ class JdbcSink(Sink):
         # useStageTable: the stage table, and the preparation and clearing due before the first move.
         self._stage: str | None = None
         self._deferred: list[_Step] = []
+        # Whether the stage table was committed for writers in other processes (open_to_writers):
+        # a rollback then has to drop it.
+        self._stage_shared = False
         # Whether the table holds this run's rows only: it created or emptied it.
         self._scoped = False
         # The move out of the stage table has to happen once, after every partition is staged;
@@ -945,7 +955,8 @@ class JdbcSink(Sink):
         dialect.begin(conn)
         self._source_width = len(names)
         existing = self._table_columns(conn, config.table_name)
-        if existing is not None and setup and config.table_preparation is TablePreparation.DROP_AND_CREATE:
+        drops = existing is not None and setup and config.table_preparation is TablePreparation.DROP_AND_CREATE
+        if drops:
             steps = [_Step(f"DROP TABLE {self._ref}", "Cdm.0063", "Table creation error.")]
             existing = None
         else:
@@ -978,7 +989,8 @@ class JdbcSink(Sink):
             where = f" WHERE {config.where_clause}" if config.before_import is BeforeImport.WHERE_CLAUSE else ""
             clear = f"DELETE FROM {self._ref}{where}"
             steps.append(_Step(clear, "Cdm.0248", f"Failed to clear data of {self._display}."))
-        if config.use_stage_table:
+        destroys = drops or config.before_import is not BeforeImport.NONE
+        if config.use_stage_table or (setup and destroys and self.defer_destruction):
             self._deferred = steps
             return self._create_stage(conn, definitions, names)
         self._run(conn, steps)
@@ -1185,6 +1197,23 @@ class JdbcSink(Sink):
         finally:
             dialect.close(conn)
 
+    def open_to_writers(self, to_job: dict[str, str]) -> dict[str, str]:
+        if self._stage is None:
+            self.commit()
+            return to_job
+        with self._dialect.wrap("Cdm.0232", "Data write failed."):
+            self._conn.commit()  # the empty stage table; the deferred steps wait for gather_writers
+        self._stage_shared = True
+        # The writers append to the stage table; the move out of it applies the job's write mode.
+        kept = {key: value for key, value in to_job.items() if key not in _DESTINATION_ONLY_INPUTS}
+        return {**kept, "toJobConfig.tableName": self._stage}
+
+    def gather_writers(self) -> WriteResult | None:
+        if self._stage is None:
+            return None
+        self._dialect.begin(self._conn)
+        return self._move_staged_rows()
+
     def commit(self) -> None:
         dialect = self._dialect
         with dialect.wrap("Cdm.0232", "Data write failed."):
@@ -1193,7 +1222,7 @@ class JdbcSink(Sink):
             self._conn.commit()
             if self._stage is not None and not dialect.transactional_ddl:
                 dialect.execute(self._conn, f"DROP TABLE {self._stage_ref}")
-        self._stage = None
+        self._stage, self._stage_shared = None, False
 
     def commit_partition(self, plan: str, index: int, rows: int) -> None:
         dialect = self._dialect
@@ -1234,10 +1263,12 @@ class JdbcSink(Sink):
         dialect = self._dialect
         with dialect.wrap("Cdm.0234", "Loading error."):
             self._conn.rollback()
-            # Where DDL is transactional, the rollback took the stage table with it.
-            if self._stage is not None and not dialect.transactional_ddl:
+            # Where DDL is transactional, the rollback took the stage table with it, unless it was
+            # committed for the writers.
+            if self._stage is not None and (self._stage_shared or not dialect.transactional_ddl):
                 dialect.execute(self._conn, f"DROP TABLE IF EXISTS {self._stage_ref}")
-        self._stage = None
+                self._conn.commit()
+        self._stage, self._stage_shared = None, False
 
     def close(self) -> None:
         self._dialect.close(self._conn)
