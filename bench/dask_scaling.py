@@ -132,6 +132,7 @@ def copy_once(api: httpx.Client, server: Server, extractors: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs of every case (default 3)")
+    parser.add_argument("--local-only", action="store_true", help="the pipe and the local executor only")
     args = parser.parse_args()
     python = os.environ.get("OPENCDM_PYTHON", sys.executable)
     source = pg(CHECKSUM.format(table="src"))[0]
@@ -161,7 +162,7 @@ def main() -> None:
                 set_executor(server, python, "local")
                 for extractors in LOCAL_EXTRACTORS:
                     measured(f"local, numExtractors {extractors}", lambda e=extractors: copy_once(api, server, e))
-                for workers in WORKER_COUNTS:
+                for workers in () if args.local_only else WORKER_COUNTS:
                     with dask_cluster(python, workers, work / "dask.log") as address:
                         set_executor(server, python, address)
                         measured(f"Dask, {workers} worker(s), numExtractors 4", lambda: copy_once(api, server, 4))
