@@ -9,9 +9,10 @@ same session. Cases, interleaved ``--runs`` times (median wall time, and the rat
 - a Dask scheduler with 1, 2 and 4 workers of one thread each (``dask worker --nworkers N
   --nthreads 1``), numExtractors 4: as many copiers as worker threads, up to 4.
 
-``--local-only`` leaves the Dask cases out. Every run is checked: row count and an order-independent checksum of the destination equal the
-source's. Needs OpenCDM with its ``dask`` extra in ``$OPENCDM_PYTHON`` (the ``dask`` command beside
-it) and the harness environment of bench/README.md. Writes bench/results/dask.json and prints a table.
+``--local-only`` leaves the Dask cases out. Every run is checked: row count and an order-independent
+checksum of the destination equal the source's. Needs OpenCDM with its ``dask`` extra in
+``$OPENCDM_PYTHON`` (the ``dask`` command beside it) and the harness environment of bench/README.md.
+Writes bench/results/dask.json and prints a table.
 """
 
 from __future__ import annotations
