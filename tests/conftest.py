@@ -283,13 +283,15 @@ def dask_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         cluster.close()
 
 
-EXECUTORS = ["local", "dask"]
+def on_each_executor() -> Any:
+    """A ``server`` fixture for a module of engine tests (``server = on_each_executor()``): each of
+    its tests runs on the shared server (local executor), then on ``dask_server``."""
 
+    @pytest.fixture(params=["local", "dask"], name="server")
+    def server_on_each_executor(server: RunningServer, request: pytest.FixtureRequest) -> RunningServer:
+        return server if request.param == "local" else request.getfixturevalue("dask_server")
 
-def on_executor(server: RunningServer, request: pytest.FixtureRequest) -> RunningServer:
-    """For a module's ``server`` fixture parametrised over EXECUTORS: its engine tests run on the
-    shared (local executor) server, then on ``dask_server``."""
-    return server if request.param == "local" else request.getfixturevalue("dask_server")
+    return server_on_each_executor
 
 
 @pytest.fixture(scope="session")

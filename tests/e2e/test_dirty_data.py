@@ -11,10 +11,8 @@ from typing import Any
 
 import httpx
 import pymysql
-import pytest
 
 from conftest import (
-    EXECUTORS,
     MY_HOST,
     MY_PORT,
     MY_USER,
@@ -22,17 +20,14 @@ from conftest import (
     S3Server,
     create_link,
     mysql_link,
-    on_executor,
+    on_each_executor,
     pg_connect,
     pg_link,
     sqlite_link,
 )
 from job_support import Copy
 
-
-@pytest.fixture(params=EXECUTORS)
-def server(server: RunningServer, request: pytest.FixtureRequest) -> RunningServer:
-    return on_executor(server, request)
+server = on_each_executor()
 
 ROWS = 1000
 # Rows the destinations below refuse: 3 break a CHECK constraint, 4 overflow numeric(5,2).

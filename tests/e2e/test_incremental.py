@@ -8,26 +8,21 @@ from pathlib import Path
 
 import httpx
 import pymysql
-import pytest
 
 from conftest import (
-    EXECUTORS,
     MY_HOST,
     MY_PORT,
     MY_USER,
     RunningServer,
     mysql_link,
-    on_executor,
+    on_each_executor,
     pg_connect,
     pg_link,
     sqlite_link,
 )
 from job_support import Copy, written
 
-
-@pytest.fixture(params=EXECUTORS)
-def server(server: RunningServer, request: pytest.FixtureRequest) -> RunningServer:
-    return on_executor(server, request)
+server = on_each_executor()
 
 
 def _pg_source(schema: str, rows: range) -> None:

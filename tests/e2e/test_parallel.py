@@ -10,14 +10,13 @@ import pymysql
 import pytest
 
 from conftest import (
-    EXECUTORS,
     MY_HOST,
     MY_PORT,
     MY_USER,
     RunningServer,
     create_link,
     mysql_link,
-    on_executor,
+    on_each_executor,
     pg_connect,
     pg_link,
 )
@@ -30,9 +29,7 @@ def _run(api: httpx.Client, server: RunningServer, *args: Any, **kwargs: Any) ->
     return finished_run(api, server, start_copy_job(api, server, *args, **kwargs))
 
 
-@pytest.fixture(params=EXECUTORS)
-def server(server: RunningServer, request: pytest.FixtureRequest) -> RunningServer:
-    return on_executor(server, request)
+server = on_each_executor()
 
 
 def _source(schema: str) -> None:

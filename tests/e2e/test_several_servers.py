@@ -166,8 +166,11 @@ def test_a_paused_owner_writes_nothing_after_its_run_was_taken_over(servers: Ser
         wait_until("the takeover", lambda: jobs.history(name)[0]["status"] == "FAILED", timeout=4 * LEASE_SECONDS)
         took = time.monotonic() - paused
         # The live server's scheduler settles the failed run (settled_ms) moments later: snapshot after that.
-        taken_over = wait_until("the failed run to be settled",
-                                lambda: (row := servers.run_row(submission_id))["settled_ms"] is not None and row)
+        def settled() -> dict[str, Any] | None:
+            row = servers.run_row(submission_id)
+            return row if row["settled_ms"] is not None else None
+
+        taken_over = wait_until("the failed run to be settled", settled)
         _signal_owner(servers.first, worker_pid, signal.SIGCONT)
         # The worker wakes up mid-copy: its next write finds the run fenced off, and it rolls back.
         wait_until("the former owner's worker to end", lambda: not Path(f"/proc/{worker_pid}").exists(), timeout=30)

@@ -4,15 +4,11 @@ mismatch fails the run with a clear summary, and a COUNT mismatch rolls the copy
 from __future__ import annotations
 
 import httpx
-import pytest
 
-from conftest import EXECUTORS, RunningServer, mysql_link, on_executor, pg_connect, pg_link
+from conftest import RunningServer, mysql_link, on_each_executor, pg_connect, pg_link
 from job_support import Copy, written
 
-
-@pytest.fixture(params=EXECUTORS)
-def server(server: RunningServer, request: pytest.FixtureRequest) -> RunningServer:
-    return on_executor(server, request)
+server = on_each_executor()
 
 SOURCE = """CREATE TABLE "{schema}".src (id int PRIMARY KEY, v text, amount numeric(12,2), at timestamptz, raw bytea);
 INSERT INTO "{schema}".src SELECT g, CASE WHEN g % 5 = 0 THEN NULL ELSE 'v' || g END, g / 3.0,
