@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import RunningServer, create_link, pg_connect, pg_link
+from conftest import RunningServer, create_link, on_each_executor, pg_connect, pg_link
 from job_support import finished_run, start_copy_job
+
+server = on_each_executor()
 
 
 def test_running_a_copy_into_a_created_table_twice_fails_on_the_key_and_keeps_the_rows(
