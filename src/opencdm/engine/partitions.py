@@ -215,7 +215,7 @@ def copy_partitions(
     ``job.resumable_plan``), committed when the run orders it. Messages on ``events``: ("progress",
     child, *Tally.take()), ("ready", child), ("committed", child), ("failed", child, summary,
     details), and with ``job.resumable_plan`` ("partition", child, partition index, rows) after each
-    partition's own commit."""
+    partition's own commit, or ("recorded", …) for one a lost attempt of the copier committed."""
     check = control.check
     tally = Tally()
     last_report = time.monotonic()
@@ -239,10 +239,8 @@ def copy_partitions(
         recorded = sink.committed_partitions(job.resumable_plan) if job.resumable_plan else {}
         sink.attach(job.schema, job.native)
         for partition in partitions:
-            if partition.index in recorded:
-                rows = recorded[partition.index]
-                events.put(("progress", child, *Tally(rows_read=rows, rows_written=rows).take()))
-                events.put(("partition", child, partition.index, rows))
+            if partition.index in recorded:  # the run counts it unless it heard of it already
+                events.put(("recorded", child, partition.index, recorded[partition.index]))
                 continue
             partition_rows = 0
             for result in copy_partition(

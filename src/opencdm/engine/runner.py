@@ -389,6 +389,17 @@ class SubmissionRunner:
         # Each copier's counts so far: a copier Dask starts again (its worker died, its transaction
         # with it) reports from zero, and what the lost attempt had counted is taken back.
         counted = {child: Tally() for child in range(copiers)}
+        # Partitions committed on their own (resumable runs), whether this attempt or a lost one did.
+        noted: set[int] = set()
+
+        def recorded(index: int, rows: int) -> None:
+            """A partition a lost attempt committed, found by the next one: counted once."""
+            if index not in noted:
+                noted.add(index)
+                self.counters.add(*Tally(rows_read=rows, rows_written=rows).take())
+                self._partition_committed(plan.job_id, index, rows)
+                executor.note_committed(index)
+
         ready: set[int] = set()
         committed: set[int] = set()
         commit_ordered = False
@@ -414,7 +425,10 @@ class SubmissionRunner:
                     elif kind == "partition":
                         self._partition_committed(plan.job_id, *details)
                         executor.note_committed(details[0])
+                        noted.add(details[0])
                         counted[child].take()  # committed: kept, whatever happens to the copier
+                    elif kind == "recorded":
+                        recorded(*details)
                     elif kind == "ready":
                         ready.add(child)
                     elif kind == "committed":
@@ -439,6 +453,8 @@ class SubmissionRunner:
                     self.counters.add(*details)
                 elif kind == "partition":  # committed: recorded even when the run is failing
                     self._partition_committed(plan.job_id, *details)
+                elif kind == "recorded":
+                    recorded(*details)
 
     def _unfinished_partition_plan(self, job_id: int) -> tuple[str, list[Partition]] | None:
         """The plan a failed resumable run of the job left (its id, its partitions not committed);
