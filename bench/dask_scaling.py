@@ -12,7 +12,7 @@ same session. Cases, interleaved ``--runs`` times (median wall time, and the rat
 ``--local-only`` leaves the Dask cases out. Every run is checked: row count and an order-independent
 checksum of the destination equal the source's. Needs OpenCDM with its ``dask`` extra in
 ``$OPENCDM_PYTHON`` (the ``dask`` command beside it) and the harness environment of bench/README.md.
-Writes bench/results/dask.json and prints a table.
+Writes bench/results/dask.json and its chart docs/img/dask.png (bench/chart.py), and prints a table.
 """
 
 from __future__ import annotations
@@ -177,6 +177,12 @@ def main() -> None:
         for case, runs in times.items()
     ]
     RESULTS.write_text(json.dumps({"rows": source[0], "cpus": os.cpu_count(), "results": rows}, indent=2) + "\n")
+    try:  # the chart beside the table of docs/performance.md (bench/chart.py), if matplotlib is installed
+        import chart
+    except ImportError as exc:
+        print(f"chart not rendered ({exc}): pip install matplotlib, then python bench/chart.py")
+    else:
+        chart.render_all(RESULTS.parent, only=("dask",))
     print(f"\n{source[0]:,} rows, {os.cpu_count()} CPUs; median of {args.runs} interleaved runs")
     print(markdown_table(
         ["case", "median s", "× pipe"],

@@ -250,6 +250,8 @@ def render(data: dict[str, object]) -> list[str]:
              "by the benchmark on loopback (it keeps objects in memory; its own CPU time is part of every S3 "
              "run). OpenCDM chooses its DuckDB fast path (duckdb_parquet.py) on both routes. OpenCDM's peak RSS is "
              "its whole process tree (API server, fork server, the run's worker), DuckDB's its one process."]
+    if (bench.IMG / "parquet.png").exists():
+        parts += ["", "![Wall time of OpenCDM × DuckDB on each route (bench/chart.py)](img/parquet.png)"]
     for route, label in ROUTES.items():
         chosen = [result for result in results if result.route == route]
         if not chosen:

@@ -42,6 +42,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "results"
 DOC = REPO / "docs" / "performance.md"
+IMG = DOC.parent / "img"  # the charts of bench/chart.py
 PEERS_PYTHON = BENCH / ".venv-peers" / "bin" / "python"
 
 HOST = "127.0.0.1"  # the only address this benchmark ever talks to
@@ -966,6 +967,8 @@ def render_doc() -> None:
         results = [Result.load(dict(r)) for r in main["results"]]
         parts += ["", f"## Results: {main['rows']:,} rows, {main['runs']} run(s) each", "",
                   f"Command: `{main['command']}`", "", markdown_table(HEADER, table_rows(results))]
+        if (IMG / "main.png").exists():
+            parts += ["", "![Wall time of every route and tool × the raw psql pipe (bench/chart.py)](img/main.png)"]
         if main.get("server_idle_rss_mib"):
             parts += ["", f"OpenCDM server idle RSS before the runs: {main['server_idle_rss_mib']:.0f} MiB."]
         parts += ["", "### Machine", "", *(f"- {k}: {v}" for k, v in main["machine"].items())]
@@ -995,6 +998,16 @@ def render_doc() -> None:
     if main and main["rows"] != gen_data.DEFAULT_ROWS:
         parts += ["", f"Note: the targets are stated for 5,000,000 rows; this run used {main['rows']:,}."]
     DOC.write_text("\n".join(parts) + "\n")
+
+
+def render_charts() -> None:
+    """The PNG charts of the results (bench/chart.py), if matplotlib is installed."""
+    try:
+        import chart
+    except ImportError as exc:
+        print(f"charts not rendered ({exc}): pip install matplotlib, then python bench/chart.py")
+        return
+    chart.render_all(RESULTS, IMG)
 
 
 def _load(kind: str) -> dict[str, Any] | None:
@@ -1096,6 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
                        "server_idle_rss_mib": idle, "results": [asdict(r) for r in found]})
         print()
         print_table(table_rows(found))
+    render_charts()
     render_doc()
     print(f"\nwritten: {DOC}")
     for target, measured, verdict in targets([Result.load(dict(r)) for r in (_load("main") or {}).get("results", [])],
