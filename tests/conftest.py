@@ -266,21 +266,34 @@ def set_executor(server: RunningServer, executor: str) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="session")
-def dask_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server whose (bootstrap) cluster runs partitions as tasks on a Dask cluster of two worker
-    processes on loopback."""
+def dask_scheduler() -> Iterator[str]:
+    """The address of a Dask cluster of two worker processes on loopback, shared by the session."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
     )
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def use_executor(server: RunningServer, executor: str) -> RunningServer:
+    """The server's (bootstrap) cluster set to run partitions on ``executor``."""
+    if executor != server.executor:
+        set_executor(server, executor).check_returncode()
+        server.executor = executor
+    return server
+
+
+@pytest.fixture(scope="session")
+def dask_server(tmp_path_factory: pytest.TempPathFactory, dask_scheduler: str) -> Iterator[RunningServer]:
+    """A server whose (bootstrap) cluster runs partitions as tasks on the session's Dask cluster."""
     running = start_server(tmp_path_factory.mktemp("dask-home"))
     try:
-        set_executor(running, cluster.scheduler_address).check_returncode()
-        running.executor = cluster.scheduler_address
-        yield running
+        yield use_executor(running, dask_scheduler)
     finally:
         running.stop()
-        cluster.close()
 
 
 def on_each_executor() -> Any:
@@ -292,6 +305,16 @@ def on_each_executor() -> Any:
         return server if request.param == "local" else request.getfixturevalue("dask_server")
 
     return server_on_each_executor
+
+
+# For a test on a server of its own whose fixture takes the executor as its parameter (and passes
+# it through executor_address): the test runs on each.
+ON_EACH_EXECUTOR = pytest.mark.parametrize("private_server", ["local", "dask"], indirect=True)
+
+
+def executor_address(executor: str, request: pytest.FixtureRequest) -> str:
+    """``local``, or the session's Dask scheduler: for tests that start servers of their own."""
+    return executor if executor == "local" else str(request.getfixturevalue("dask_scheduler"))
 
 
 @pytest.fixture(scope="session")

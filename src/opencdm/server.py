@@ -11,6 +11,7 @@ import uvicorn
 
 from opencdm.api.app import create_app, open_state
 from opencdm.api.state import ServerState
+from opencdm.logs import configure_logging
 from opencdm.service.iam import bootstrap
 from opencdm.settings import Settings
 
@@ -30,8 +31,10 @@ def open_bootstrapped_state(settings: Settings, announce_to: TextIO = sys.stdout
 
 
 def serve(host: str, port: int, settings: Settings | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = settings or Settings.from_env()
+    configure_logging(settings.log_format)
     state = open_bootstrapped_state(settings)
     log.info("OpenCDM data directory: %s", settings.home)
-    uvicorn.run(create_app(state), host=host, port=port, log_level="info", timeout_graceful_shutdown=15)
+    uvicorn.run(create_app(state), host=host, port=port, log_level="info", timeout_graceful_shutdown=15,
+                # Our own log setup (opencdm.logs), and our own request lines (api.metrics.RequestLog).
+                log_config=None, access_log=False)

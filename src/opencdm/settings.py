@@ -38,6 +38,11 @@ class Settings:
     # A server renews the lease of each run it owns; when several servers share a PostgreSQL store,
     # another one takes over a run whose lease expired (OPENCDM_LEASE_SECONDS).
     lease_seconds: float = 15.0
+    # Server log lines: "json" (one object per line, for a log collector) or "text" (OPENCDM_LOG_FORMAT).
+    log_format: str = "json"
+    # A bearer token that reads /metrics of every project (a Prometheus scraper's); without it,
+    # /metrics answers an API caller with their own project's figures only (OPENCDM_METRICS_TOKEN).
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -60,6 +65,8 @@ class Settings:
             connect_timeout_seconds=_positive(os.environ.get("OPENCDM_CONNECT_TIMEOUT"), 10.0),
             worker_niceness=_niceness(os.environ.get("OPENCDM_WORKER_NICE")),
             lease_seconds=_positive(os.environ.get("OPENCDM_LEASE_SECONDS"), 15.0),
+            log_format=_log_format(os.environ.get("OPENCDM_LOG_FORMAT")),
+            metrics_token=os.environ.get("OPENCDM_METRICS_TOKEN") or None,
         )
 
     @property
@@ -81,6 +88,13 @@ def _niceness(value: str | None) -> int:
     if not 0 <= niceness <= 19:
         raise ValueError(f"OPENCDM_WORKER_NICE must be 0 to 19, not {value}")
     return niceness
+
+
+def _log_format(value: str | None) -> str:
+    chosen = (value or "json").strip().lower()
+    if chosen not in ("json", "text"):
+        raise ValueError(f"OPENCDM_LOG_FORMAT must be json or text, not {value}")
+    return chosen
 
 
 def _positive(value: str | None, default: float) -> float:

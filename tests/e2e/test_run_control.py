@@ -15,7 +15,18 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, config_values, start_server
+from conftest import (
+    ON_EACH_EXECUTOR,
+    PG_DATABASE,
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    RunningServer,
+    config_values,
+    executor_address,
+    start_server,
+    use_executor,
+)
 
 # About 2 ms per row on the database side: a job that runs long enough to be stopped.
 SLOW_WHERE = "(SELECT true FROM pg_sleep(0.001 + 0 * id))"
@@ -106,14 +117,16 @@ def worker_pid(server: RunningServer, submission_id: int) -> int | None:
 
 
 @pytest.fixture
-def private_server(tmp_path: Path) -> Any:
-    """A server of the test's own, to be stopped, killed or restarted."""
+def private_server(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """A server of the test's own, to be stopped, killed or restarted; its partitions run on the
+    executor the test names (ON_EACH_EXECUTOR), or locally."""
     running = start_server(tmp_path / "home", env=FAST_PROGRESS)
-    yield running
+    yield use_executor(running, executor_address(getattr(request, "param", "local"), request))
     if running.process.poll() is None:
         running.stop()
 
 
+@ON_EACH_EXECUTOR
 def test_progress_moves_and_stop_ends_the_job_within_seconds(
     private_server: RunningServer, pg_schema: str
 ) -> None:
@@ -152,13 +165,14 @@ def run_log_lines(server: RunningServer, job: str) -> tuple[dict[str, Any], dict
     deadline = time.monotonic() + 10
     while len(records) < 2 and time.monotonic() < deadline:  # the end is logged once the worker is reaped
         for line in server.log().splitlines():
-            event, _, payload = line.partition(" opencdm.runs ")[2].partition(" {")
-            if payload and json.loads("{" + payload)["job"] == job:
-                records[event.split()[-1]] = json.loads("{" + payload)
+            record = json.loads(line) if line.startswith('{"time"') else {}
+            if record.get("logger") == "opencdm.runs" and record["job"] == job:
+                records[record["message"].split()[-1]] = record
         time.sleep(0.2)
     return records["started"], records["ended"]
 
 
+@ON_EACH_EXECUTOR
 def test_a_run_that_succeeds_is_logged_with_its_counters(private_server: RunningServer, pg_schema: str) -> None:
     with private_server.client() as api:
         job = make_slow_job(api, private_server, pg_schema, rows=50)

@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.datastructures import MutableHeaders
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opencdm import __version__
+from opencdm.api import metrics
 from opencdm.api.errors import install_error_handlers
 from opencdm.api.limits import BodySizeLimit
+from opencdm.api.metrics import RequestLog
 from opencdm.api.openapi import install_openapi
-from opencdm.api.routes import clusters, iam, jobs, links
+from opencdm.api.routes import clusters, connectors, iam, jobs, links
 from opencdm.api.state import ServerState
 from opencdm.engine.scheduler import Scheduler
 from opencdm.engine.supervisor import Supervisor
@@ -94,11 +97,16 @@ def create_app(state: ServerState) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(RequestId)
+    app.add_middleware(RequestLog)  # last, so outermost: it sees the request id RequestId adds
 
     app.include_router(iam.router)
     # The create-and-start route must win over /clusters/{cluster_id}.
     app.include_router(jobs.router)
     app.include_router(links.router)
     app.include_router(clusters.router)
+    app.include_router(connectors.router)  # OpenCDM extensions for the console (docs/console.md)
+    # The web console: static files shipped in the package, a client of the API above (docs/console.md).
+    app.mount("/console", StaticFiles(packages=[("opencdm", "console")], html=True), name="console")
+    app.include_router(metrics.router)
     install_openapi(app)
     return app

@@ -120,7 +120,16 @@ _REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def authenticate(request: Request, project_id: str) -> iam.Principal:
-    """The caller of a ``/v1.1/{project_id}/...`` request; 401 if unknown, 403 for another project.
+    """The caller of a ``/v1.1/{project_id}/...`` request; 401 if unknown, 403 for another project."""
+    known = await identify(request)
+    header_project = request.headers.get("x-project-id")
+    if known.project_id != project_id or (header_project and header_project != project_id):
+        raise AuthError(403, "APIGW.0302", "The credential is not authorized for this project.")
+    return known
+
+
+async def identify(request: Request) -> iam.Principal:
+    """The caller, by token or AK/SK signature; 401 if unknown.
 
     The store lookups and the signature check run in the thread pool: the event loop never waits
     for a store connection, which only the pool's threads give back.
@@ -137,9 +146,6 @@ async def authenticate(request: Request, project_id: str) -> iam.Principal:
         # An error handler may ask again for the same request (errors.py): a signature must not
         # then count as replayed.
         request.state.principal = known
-    header_project = request.headers.get("x-project-id")
-    if known.project_id != project_id or (header_project and header_project != project_id):
-        raise AuthError(403, "APIGW.0302", "The credential is not authorized for this project.")
     return known
 
 

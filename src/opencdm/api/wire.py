@@ -296,6 +296,21 @@ class SubmissionsPage(Wire):
     page_size: int
 
 
+class RunLogLineOut(Wire):
+    time: int  # ms since the epoch, as the submissions' dates
+    level: str  # INFO | WARNING | ERROR
+    message: str
+
+
+class SubmissionLog(Wire):
+    """Beyond CDM: a run's own log (``GET …/cdm/submissions/{submission_id}/log``)."""
+
+    submission_id: int = Field(alias="submission-id")
+    job_name: str = Field(alias="job-name")
+    status: str
+    lines: list[RunLogLineOut]
+
+
 class JobRefusal(Wire):
     """Why one job of a group did not start (a JobValidationResult with the job and error code)."""
 

@@ -53,6 +53,8 @@ class InputSpec:
     sensitive: bool = False
     size: int | None = None
     default: str | None = None
+    # An ENUM's values, where the connector keeps them as a list (a form offers them).
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -143,34 +143,30 @@ class SubmissionRunner:
             summary = (
                 "Job stopped by user." if self._stop_requested() else "Job stopped: the OpenCDM server shut down."
             )
-            status.fail_if_active(
-                self.store, self.submission_id, summary, "The run was stopped and rolled back.", self.fence,
-                **self.counters.as_values(),
-            )
+            self._fail(summary, "The run was stopped and rolled back.")
         except (PartitionFailed, VerificationFailed) as exc:
             self._rollback(plan)
-            summary, details = exc.args
-            status.fail_if_active(
-                self.store, self.submission_id, summary, details, self.fence, **self.counters.as_values()
-            )
+            self._fail(*exc.args)
         except CdmError as exc:
             self._rollback(plan)
-            status.fail_if_active(
-                self.store, self.submission_id, exc.message, f"{exc.code}: {exc.message}", self.fence,
-                **self.counters.as_values(),
-            )
+            self._fail(exc.message, f"{exc.code}: {exc.message}")
         except Exception as exc:
             self._rollback(plan)
             log.exception("submission %s failed", self.submission_id)
-            status.fail_if_active(
-                self.store, self.submission_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(), self.fence,
-                **self.counters.as_values(),
-            )
+            self._fail(f"{type(exc).__name__}: {exc}", traceback.format_exc(), logged=True)
         finally:
             self.progress.close()  # a write still under way cannot undo the final state: see status.py
             if plan is not None:
                 plan.source.close()
                 plan.sink.close()
+
+    def _fail(self, summary: str, details: str, logged: bool = False) -> None:
+        """The run ends FAILED with its counts so far (rolled back already)."""
+        if not logged:
+            log.error("submission %s failed: %s", self.submission_id, summary)
+        status.fail_if_active(
+            self.store, self.submission_id, summary, details, self.fence, **self.counters.as_values()
+        )
 
     def _plan(self) -> Plan:
         from opencdm.service.jobs import DriverConfig

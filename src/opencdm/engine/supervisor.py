@@ -15,7 +15,6 @@ commit; the scheduler then retries it, or resumes it, as its job asks.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
+from opencdm.engine import run_log as run_log_lines
 from opencdm.engine.status import ACTIVE, SYSTEM_USER, fail_if_active, now_ms
 from opencdm.settings import Settings
 from opencdm.store.db import Store
@@ -211,6 +211,8 @@ class Supervisor:
                 )
         for submission_id, owner, _ in expired:
             log.warning("submission %s: the lease of server %s expired; run taken over", submission_id, owner)
+            run_log_lines.append(self.store, submission_id, "WARNING",
+                                 f"server {owner} did not renew its lease: server {self.instance_id} took the run over")
             log_run_end(self.store, submission_id)
 
     def launch(self, submission_id: int) -> None:
@@ -233,7 +235,9 @@ class Supervisor:
                 .values(worker_pid=pid)
                 .returning(Submission.job_name)
             )
-        run_log.info("run started %s", json.dumps({"job": job_name, "submission": submission_id, "pid": pid}))
+        run_log.info("run started", extra={"fields": {"job": job_name, "submission": submission_id, "pid": pid}})
+        run_log_lines.append(self.store, submission_id, "INFO", f"run started by server {self.instance_id} "
+                             f"(worker process {pid})")
 
     def stop(self, submission_id: int) -> None:
         """Ask the worker to stop (it rolls back and records why); kill it if it does not."""
@@ -320,4 +324,9 @@ def log_run_end(store: Store, submission_id: int, returncode: int | None = None)
             "error": run.error_summary, "worker_exit": returncode,
         }
     level = logging.INFO if ended["status"] == "SUCCEEDED" else logging.WARNING
-    run_log.log(level, "run ended %s", json.dumps(ended, ensure_ascii=False))
+    run_log.log(level, "run ended", extra={"fields": ended})
+    summary = (f"run ended {ended['status']}: {ended['rows_read']} rows read, {ended['rows_written']} written, "
+               f"{ended['rows_skipped']} skipped, in {ended['duration_s']} s")
+    if ended["error"]:
+        summary += f"; error: {ended['error']}"
+    run_log_lines.append(store, submission_id, logging.getLevelName(level), summary)

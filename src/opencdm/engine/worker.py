@@ -9,7 +9,9 @@ import signal
 from types import FrameType
 
 from opencdm.connectors import connector_names
+from opencdm.engine.run_log import RunLogHandler
 from opencdm.engine.runner import SubmissionRunner
+from opencdm.logs import configure_logging
 from opencdm.settings import Settings
 from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
@@ -33,9 +35,10 @@ def run_submission(settings: Settings, submission_id: int, fence: int) -> None:
     # its workers in order.
     os.setsid()
     os.nice(settings.worker_niceness)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s", force=True)
+    configure_logging(settings.log_format)
     freeze_imported_objects()
     store = Store(settings.database_url)
+    logging.getLogger("opencdm").addHandler(RunLogHandler(store, submission_id))
     runner = SubmissionRunner(
         settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id, fence
     )

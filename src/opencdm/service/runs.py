@@ -13,13 +13,14 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from opencdm.engine import run_log
 from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
 from opencdm.service.clusters import no_such_cluster
 from opencdm.service.iam import now_ms
 from opencdm.service.jobs import RunPolicy, active_submission, find_job
 from opencdm.store.db import Store
-from opencdm.store.models import Cluster, Job, Link, Submission
+from opencdm.store.models import Cluster, Job, Link, RunLogLine, Submission
 
 CLUSTER_RUNNING = "200"
 
@@ -120,6 +121,10 @@ def admit_or_record(session: Session, cluster: Cluster, job: Job, trigger: Trigg
 
 def launch(store: Store, supervisor: Supervisor, submission: Submission) -> None:
     """Hand an admitted (committed) submission to a worker."""
+    cause = "by the job's schedule" if submission.is_execute_auto else f"by {submission.creation_user}"
+    if submission.attempt > 1:
+        cause = f"as retry {submission.attempt - 1} of a failed run"
+    run_log.append(store, submission.id, "INFO", f"run of job {submission.job_name} requested {cause}")
     try:
         supervisor.launch(submission.id)
     except OSError as exc:
@@ -164,3 +169,11 @@ def history(session: Session, job: Job, page_no: int, page_size: int) -> tuple[i
         .limit(page_size)
     ).all()
     return total, list(rows)
+
+
+def log_of(session: Session, cluster: Cluster, submission_id: int) -> tuple[Submission, list[RunLogLine]]:
+    """A run of the cluster's, and its log lines, oldest first."""
+    run = session.get(Submission, submission_id)
+    if run is None or run.cluster_id != cluster.id:
+        raise CdmError("Cdm.0100", f"Submission[{submission_id}] doesn't exist.")
+    return run, run_log.lines(session, submission_id)

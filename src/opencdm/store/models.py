@@ -200,3 +200,15 @@ class UsedSignature(Base):
     __tablename__ = "used_signatures"
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class RunLogLine(Base):
+    """One line of a run's own log (GET …/submissions/{id}/log): what its server and its worker
+    said about it, kept with the submission and deleted with it."""
+
+    __tablename__ = "run_log_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    level: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str] = mapped_column(Text)

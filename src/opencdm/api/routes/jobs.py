@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from sqlalchemy import select
 
 from opencdm.api import wire
@@ -164,6 +164,21 @@ def show_submissions(
     return wire.SubmissionsPage(
         submissions=[submission_out(s) for s in found], total=total, page_no=page_no, page_size=page_size
     ).dump()
+
+
+@router.get(CDM + "/submissions/{submission_id}/log", operation_id="ShowSubmissionLog", response_model=None,
+            responses={200: {"model": wire.SubmissionLog}})
+def show_submission_log(
+    project_id: str, cluster_id: str, submission_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Caller,
+    state: State,
+) -> dict[str, Any]:
+    """Beyond CDM: what the run's server and worker wrote about it, oldest first."""
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        run, found = runs.log_of(session, cluster, submission_id)
+        return wire.SubmissionLog(
+            submission_id=run.id, job_name=run.job_name, status=run.status,
+            lines=[wire.RunLogLineOut(time=line.time_ms, level=line.level, message=line.message) for line in found],
+        ).dump()
 
 
 @router.post("/clusters/job", operation_id="CreateAndStartRandomClusterJob", response_model=None,

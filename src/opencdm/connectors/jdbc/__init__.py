@@ -34,7 +34,7 @@ def _dialect(link: Mapping[str, str], validating: bool = False) -> Dialect:
 class JdbcConnector(Connector):
     name = "generic-jdbc-connector"
     link_inputs = (
-        InputSpec("linkConfig.databaseType", "ENUM", mandatory=True),
+        InputSpec("linkConfig.databaseType", "ENUM", mandatory=True, choices=SUPPORTED_TYPES),
         InputSpec("linkConfig.host", size=256),
         InputSpec("linkConfig.port", size=5),
         InputSpec("linkConfig.database", size=1024),

@@ -1,0 +1,164 @@
+"""``/metrics`` in Prometheus's text format, and the one log line per request.
+
+Run figures come from the store at scrape time (every server sharing it answers the same): rows
+and bytes moved, runs by status, running and queued runs, run durations. Request latency is this
+server's own, by route template (never by raw path, which a client chooses).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Iterable, Iterator
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from opencdm.api.auth import identify
+from opencdm.api.state import ServerState, server_state
+from opencdm.store.models import Cluster, Submission
+
+disable_created_metrics()  # the *_created series double every family for nothing a scraper uses
+request_log = logging.getLogger("opencdm.requests")
+REQUEST_SECONDS = Histogram(
+    "opencdm_api_request_duration_seconds", "Time to answer an API request, by route template and status.",
+    ["method", "route", "status"], registry=None,
+)
+# Upper bounds of the run duration buckets, in seconds: from a small table to a day-long one.
+RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
+ACTIVE = ("BOOTING", "RUNNING")
+MOVED = (
+    ("rows_read", Submission.rows_read, "Rows read from sources"),
+    ("rows_written", Submission.rows_written, "Rows written to destinations"),
+    ("bytes_read", Submission.bytes_read, "Bytes read from sources"),
+    ("bytes_written", Submission.bytes_written, "Bytes written to destinations"),
+)
+
+router = APIRouter(tags=["metrics"])
+
+
+class RequestLog:
+    """One structured log line per request, and its latency in REQUEST_SECONDS. Outermost, so that
+    it sees the X-Request-Id the RequestId middleware put on the answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        answer: dict[str, str | int] = {"status": 500, "request_id": ""}
+
+        async def noting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                answer["request_id"] = Headers(raw=message["headers"]).get("x-request-id", "")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_send)
+        finally:
+            seconds = time.perf_counter() - began
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            REQUEST_SECONDS.labels(scope["method"], route, str(answer["status"])).observe(seconds)
+            client = scope.get("client")
+            request_log.info("request", extra={"fields": {
+                "method": scope["method"], "path": scope["path"], "route": route, "status": answer["status"],
+                "duration_ms": round(seconds * 1000, 2), "request_id": answer["request_id"],
+                "client": client[0] if client else None,
+            }})
+
+
+class _Scrape(Collector):
+    def __init__(self, families: Iterable[object]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[object]:  # type: ignore[override]
+        yield from self.families
+
+
+def run_families(session: Session, project_id: str | None) -> list[object]:
+    """The store's figures: of one project, or of all of them (labelled by project)."""
+    duration_s = (Submission.last_update_ms - func.coalesce(Submission.execute_ms, Submission.creation_ms)) / 1000.0
+    by_status = (
+        select(
+            Cluster.project_id, Submission.status, func.count(),
+            *(func.coalesce(func.sum(column), 0) for _, column, _ in MOVED),
+            *(func.coalesce(func.sum(case((duration_s <= bound, 1), else_=0)), 0) for bound in RUN_DURATION_BUCKETS),
+            func.coalesce(func.sum(duration_s), 0),
+        )
+        .join(Cluster, Cluster.id == Submission.cluster_id)
+        .group_by(Cluster.project_id, Submission.status)
+    )
+    if project_id is not None:
+        by_status = by_status.where(Cluster.project_id == project_id)
+    labels = ["project"] if project_id is None else []
+
+    def of(project: str) -> list[str]:
+        return [project] if project_id is None else []
+
+    moved = {name: CounterMetricFamily(f"opencdm_{name}", help_text, labels=labels) for name, _, help_text in MOVED}
+    runs = GaugeMetricFamily("opencdm_runs", "Runs kept in the store, by status.", labels=[*labels, "status"])
+    running = GaugeMetricFamily("opencdm_runs_running", "Runs copying now.", labels=labels)
+    queued = GaugeMetricFamily("opencdm_runs_queued", "Runs admitted and waiting for their worker.", labels=labels)
+    durations = HistogramMetricFamily("opencdm_run_duration_seconds", "Duration of ended runs.", labels=labels)
+    totals: dict[str, dict[str, float]] = {}
+    per_project: dict[str, dict[str, float]] = {}
+    for row in session.execute(by_status):
+        project, status, count = row[0], row[1], row[2]
+        sums, buckets, duration_sum = row[3:3 + len(MOVED)], row[3 + len(MOVED):-1], row[-1]
+        runs.add_metric([*of(project), status], count)
+        kept = totals.setdefault(project, {name: 0.0 for name, _, _ in MOVED})
+        for (name, _, _), value in zip(MOVED, sums, strict=True):
+            kept[name] += float(value)
+        zero: dict[str, float] = {"RUNNING": 0, "BOOTING": 0, "ended": 0, "sum": 0.0}
+        figures = per_project.setdefault(project, zero | {str(bound): 0 for bound in RUN_DURATION_BUCKETS})
+        if status in ACTIVE:
+            figures[status] += count
+            continue
+        figures["ended"] += count
+        figures["sum"] += float(duration_sum)
+        for bound, within in zip(RUN_DURATION_BUCKETS, buckets, strict=True):
+            figures[str(bound)] += float(within)
+    for project, kept in totals.items():
+        for name, value in kept.items():
+            moved[name].add_metric(of(project), value)
+    for project, figures in per_project.items():
+        running.add_metric(of(project), figures["RUNNING"])
+        queued.add_metric(of(project), figures["BOOTING"])
+        cumulative = [(str(bound), figures[str(bound)]) for bound in RUN_DURATION_BUCKETS]
+        durations.add_metric(of(project), [*cumulative, ("+Inf", figures["ended"])], figures["sum"])
+    return [*moved.values(), runs, running, queued, durations]
+
+
+def _scrape(state: ServerState, project_id: str | None) -> bytes:
+    with state.store.session() as session:
+        families = run_families(session, project_id)
+    return generate_latest(_Scrape([*families, *REQUEST_SECONDS.collect()]))  # type: ignore[arg-type]
+
+
+# Not in /openapi.json, which describes the JSON API: docs/observability.md documents it.
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Beyond CDM: Prometheus metrics. With ``Authorization: Bearer $OPENCDM_METRICS_TOKEN``, every
+    project's; with the API's own authentication (X-Auth-Token, or an AK/SK signature), the
+    caller's project only."""
+    state = server_state(request)
+    expected = state.settings.metrics_token
+    given = request.headers.get("authorization", "")
+    if expected and hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        project_id = None
+    else:
+        project_id = (await identify(request)).project_id
+    body = await run_in_threadpool(_scrape, state, project_id)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
