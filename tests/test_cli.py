@@ -205,6 +205,13 @@ def test_job_start_wait_copies_and_prints_the_counters(cli: Cli, tmp_path: Path)
     history = as_json(cli("job", "history", name, "--json"))
     assert history["total"] == 1 and history["submissions"][0]["status"] == "SUCCEEDED"
 
+    log = cli("job", "log", name)
+    assert log.exit_code == 0, log.output
+    assert "SUCCEEDED" in log.output.splitlines()[0] and f"run of job {name} requested by" in log.output
+    assert "run ended SUCCEEDED: 1000 rows read, 1000 written" in log.output
+    run = history["submissions"][0]["submission-id"]
+    assert as_json(cli("job", "log", name, "--run", str(run), "--json"))["lines"][-1]["level"] == "INFO"
+
 
 def test_job_start_wait_exits_1_on_failure(cli: Cli, tmp_path: Path) -> None:
     links = make_links(cli, tmp_path)
@@ -212,6 +219,7 @@ def test_job_start_wait_exits_1_on_failure(cli: Cli, tmp_path: Path) -> None:
     result = cli("job", "start", name, "--wait")
     assert result.exit_code == 1
     assert "FAILED" in result.output and "missing" in result.output
+    assert "ERROR" in cli("job", "log", name).output
 
 
 def test_unknown_job_exits_1_with_the_cdm_message(cli: Cli) -> None:

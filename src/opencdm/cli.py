@@ -605,6 +605,28 @@ def job_history(
     show(client_of(ctx).job_history(name, page, page_size), as_json, print_history)
 
 
+@job_app.command("log")
+def job_log(
+    ctx: typer.Context, name: NameArg,
+    run: Annotated[int | None, typer.Option(min=1, help="Submission id of the run (default: the last run).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's own log: what its server and worker wrote about it, oldest first."""
+    client = client_of(ctx)
+    if run is None:
+        last = client.job_status(name)["submissions"][0]
+        if last.get("submission-id") is None:
+            fail(f"Job {name} has never run.")
+        run = int(last["submission-id"])
+
+    def render(answer: dict[str, Any]) -> None:
+        console.print(f"Run {answer['submission-id']} of {answer['job-name']}: {answer['status']}")
+        for line in answer["lines"]:
+            console.print(f"{when(line['time'])} {line['level']:<7} {line['message']}", markup=False, highlight=False)
+
+    show(client.run_log(run), as_json, render)
+
+
 # --- cluster --------------------------------------------------------------------------------------
 
 cluster_app = client_app("cluster", "Clusters: the execution pools of the project.")

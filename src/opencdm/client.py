@@ -253,3 +253,6 @@ class CdmClient:
 
     def job_history(self, name: str, page_no: int = 1, page_size: int = 10) -> dict[str, Any]:
         return self._cdm("GET", "/submissions", params={"jname": name, "page_no": page_no, "page_size": page_size})
+
+    def run_log(self, submission_id: int) -> dict[str, Any]:
+        return self._cdm("GET", f"/submissions/{submission_id}/log")
