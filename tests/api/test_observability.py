@@ -76,7 +76,7 @@ def test_a_run_keeps_its_own_log_from_request_to_end(observed: RunningServer, ru
     assert log["status"] == "SUCCEEDED"
     messages = [line["message"] for line in log["lines"]]
     assert messages[0] == f"run of job copies requested by {observed.credentials['user']}"
-    assert messages[1].startswith("run started by server ")
+    assert messages[1].startswith("run claimed by server ") and messages[2].startswith("worker process ")
     assert any(f"{ROWS} rows in" in message for message in messages), messages  # the worker's own line
     assert messages[-1].startswith(f"run ended SUCCEEDED: {ROWS} rows read, {ROWS} written, 0 skipped, in ")
     times = [line["time"] for line in log["lines"]]

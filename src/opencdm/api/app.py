@@ -3,15 +3,12 @@ clean shutdown of running jobs)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.datastructures import MutableHeaders
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opencdm import __version__
 from opencdm.api import metrics
@@ -49,28 +46,6 @@ def open_state(settings: Settings) -> ServerState:
     return ServerState(settings=settings, store=store, box=box, supervisor=Supervisor(settings, store))
 
 
-class RequestId:
-    """Every answer carries an X-Request-Id, as the real service's gateway does (docs/cdm-api.md §3.2).
-    Plain ASGI: Starlette's BaseHTTPMiddleware cost about a tenth of a small request's CPU."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if "x-request-id" not in headers:
-                    headers["X-Request-Id"] = uuid.uuid4().hex
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 def create_app(state: ServerState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -96,8 +71,7 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.opencdm = state
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
-    app.add_middleware(RequestId)
-    app.add_middleware(RequestLog)  # last, so outermost: it sees the request id RequestId adds
+    app.add_middleware(RequestLog)
 
     app.include_router(iam.router)
     # The create-and-start route must win over /clusters/{cluster_id}.

@@ -220,6 +220,7 @@ class Supervisor:
         fence = self._claim(submission_id)
         if fence is None:
             return
+        run_log_lines.append(self.store, submission_id, "INFO", f"run claimed by server {self.instance_id}")
         process = self._processes.Process(
             target=_run_worker, args=(self.settings, submission_id, fence), name=f"opencdm-worker-{submission_id}"
         )
@@ -236,8 +237,6 @@ class Supervisor:
                 .returning(Submission.job_name)
             )
         run_log.info("run started", extra={"fields": {"job": job_name, "submission": submission_id, "pid": pid}})
-        run_log_lines.append(self.store, submission_id, "INFO", f"run started by server {self.instance_id} "
-                             f"(worker process {pid})")
 
     def stop(self, submission_id: int) -> None:
         """Ask the worker to stop (it rolls back and records why); kill it if it does not."""

@@ -16,6 +16,8 @@ from opencdm.settings import Settings
 from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
 
+log = logging.getLogger(__name__)
+
 
 def freeze_imported_objects() -> None:
     """Leave everything imported so far out of the garbage collector's full collections.
@@ -39,6 +41,7 @@ def run_submission(settings: Settings, submission_id: int, fence: int) -> None:
     freeze_imported_objects()
     store = Store(settings.database_url)
     logging.getLogger("opencdm").addHandler(RunLogHandler(store, submission_id))
+    log.info("worker process %s started", os.getpid())
     runner = SubmissionRunner(
         settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id, fence
     )
