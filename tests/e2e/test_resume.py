@@ -13,7 +13,7 @@ import httpx
 import pytest
 from test_run_control import FAST_PROGRESS, SLOW_WHERE, status_of, wait_for, worker_pid
 
-from conftest import RunningServer, pg_connect, pg_link, start_server
+from conftest import RunningServer, executor_address, pg_connect, pg_link, start_server, use_executor
 from job_support import Copy
 
 ROWS = 4000
@@ -70,13 +70,17 @@ def _resume(api: httpx.Client, server: RunningServer, job: Copy, schema: str) ->
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> RunningServer:
+def own_server(tmp_path: Path, request: pytest.FixtureRequest) -> RunningServer:
+    """A server of the test's own; its partitions run on the executor the test names, or locally."""
     running = start_server(tmp_path / "home", env=FAST_PROGRESS)
-    yield running  # type: ignore[misc]
+    yield use_executor(running, executor_address(getattr(request, "param", "local"), request))  # type: ignore[misc]
     if running.process.poll() is None:
         running.stop()
 
 
+# On Dask, the copiers of the killed worker's run are tasks of their own: they stop as soon as
+# their run's client is gone, and do not go on committing partitions the resumed run copies.
+@pytest.mark.parametrize("own_server", ["local", "dask"], indirect=True)
 def test_a_run_after_a_killed_worker_copies_only_what_was_not_committed(
     own_server: RunningServer, pg_schema: str
 ) -> None:

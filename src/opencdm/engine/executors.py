@@ -33,6 +33,8 @@ DASK_CONNECT_SECONDS = 10
 # A copier stops when the run that started it has not been heard from for this long (its worker
 # process died): it must not commit, nor go on writing, unsupervised.
 RUN_SILENCE_SECONDS = 30
+# States of a task on its worker once nobody wants its result: the client that submitted it left.
+ABANDONED_TASK_STATES = frozenset({"cancelled", "released", "forgotten"})
 # How often a Dask copier asks the scheduler whether to stop or commit.
 CONTROL_POLL_SECONDS = 0.5
 
@@ -194,10 +196,13 @@ class LocalExecutor(Executor):
 
 class DaskControl:
     """A Dask copier's view of the run: a Variable the run sets to "copy", "commit" or "abort",
-    with a beat the run advances while it lives (compared on the copier's own clock)."""
+    with a beat the run advances while it lives (compared on the copier's own clock); and the
+    copier's own task on its worker, which Dask cancels as soon as the run's client is gone (its
+    process was killed): the copier then stops within a check, instead of after RUN_SILENCE_SECONDS
+    of silence, and a run that resumes the job does not meet it still committing partitions."""
 
-    def __init__(self, variable: Any) -> None:
-        self._variable = variable
+    def __init__(self, variable: Any, worker: Any, task_key: str) -> None:
+        self._variable, self._worker, self._task_key = variable, worker, task_key
         self._state, self._beat = "copy", -1
         self._heard = self._asked = time.monotonic()
         self.committed: frozenset[int] = frozenset()
@@ -213,15 +218,25 @@ class DaskControl:
             self._beat, self._heard = beat, moment
         self._state, self.committed = state, frozenset(committed)
 
+    def _abandoned(self) -> bool:
+        # The worker's own record of the task (WorkerState, read from the task's thread: a dict
+        # lookup and an attribute, which the GIL keeps whole).
+        task = self._worker.state.tasks.get(self._task_key)
+        return task is None or task.state in ABANDONED_TASK_STATES
+
     def check(self) -> None:
         self._poll()
-        if self._state == "abort" or time.monotonic() - self._heard > RUN_SILENCE_SECONDS:
+        if self._state == "abort" or self._abandoned() or time.monotonic() - self._heard > RUN_SILENCE_SECONDS:
             raise JobStopped()
 
     def commit_ordered(self, timeout: float) -> bool:
         time.sleep(min(timeout, CONTROL_POLL_SECONDS))
         self._poll()
-        return self._state == "commit"
+        return self._state == "commit" and not self._abandoned()
+
+
+def copier_key(run_key: str, child: int) -> str:
+    return f"{run_key}-copier-{child}"
 
 
 def copy_on_dask(job: PartitionJob, child: int, partitions: list[Partition], run_key: str) -> str:
@@ -231,9 +246,10 @@ def copy_on_dask(job: PartitionJob, child: int, partitions: list[Partition], run
     from distributed import Queue, Variable, get_worker
 
     events = Queue(f"{run_key}-events")
-    address = str(get_worker().address)
+    worker = get_worker()
+    address = str(worker.address)
     events.put(("started", child, address))
-    control = DaskControl(Variable(f"{run_key}-control"))
+    control = DaskControl(Variable(f"{run_key}-control"), worker, copier_key(run_key, child))
     # A resumable run's partitions each commit alone: those the run recorded are not copied again.
     left = (partition for partition in partitions if partition.index not in control.committed)
     copy_partitions(job, child, left, events, control)
@@ -296,7 +312,7 @@ class DaskExecutor(Executor):
             self._futures = [
                 self._client.submit(
                     copy_on_dask, job, child, partitions[child::count], self._run_key,
-                    key=f"{self._run_key}-copier-{child}", pure=False,
+                    key=copier_key(self._run_key, child), pure=False,
                 )
                 for child in range(count)
             ]
