@@ -183,6 +183,7 @@ def test_a_run_that_succeeds_is_logged_with_its_counters(private_server: Running
     assert ended["status"] == "SUCCEEDED" and ended["rows_written"] == 50 and ended["error"] is None
 
 
+@ON_EACH_EXECUTOR
 def test_a_crashed_worker_fails_the_run_not_the_server(private_server: RunningServer, pg_schema: str) -> None:
     with private_server.client() as api:
         job = make_slow_job(api, private_server, pg_schema)
