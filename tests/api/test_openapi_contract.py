@@ -14,7 +14,7 @@ from contract import fuzz
 
 SEED = 20240611
 EXAMPLES = 6  # generated cases per operation and mode; CreateLink and CreateJob get more
-WEIGHTS = {"CreateLink": 8, "CreateJob": 8}
+WEIGHTS = {"CreateLink": 8, "CreateJob": 16}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,7 @@ def test_generated_requests_conform(contract_server: tuple[RunningServer, Path])
     for operation in ("CreateLink", "CreateJob"):
         ok, total = report.share_2xx(operation)
         # Before the document described valid bodies, about 12 % got through. The same seed draws
-        # differently under pytest's Hypothesis plugin than in bench/openapi_fuzz.py: 17–33 of 50
-        # CreateJob bodies were accepted (the rest mostly name links of other connectors).
-        assert ok >= total // 4, f"{operation}: only {ok} of {total} generated bodies were accepted"
+        # differently from run to run under pytest's Hypothesis plugin: 10–33 of 50 CreateJob bodies
+        # were accepted (the rest mostly name links of other connectors), hence 100 of them and a
+        # floor of a sixth, which the old document's 12 % stays under.
+        assert ok >= total // 6, f"{operation}: only {ok} of {total} generated bodies were accepted"
