@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opencdm.api.auth import identify
 from opencdm.api.state import ServerState, server_state
+from opencdm.engine.status import ACTIVE
 from opencdm.store.models import Cluster, Submission
 
 disable_created_metrics()  # the *_created series double every family for nothing a scraper uses
@@ -35,7 +36,6 @@ REQUEST_SECONDS = Histogram(
 )
 # Upper bounds of the run duration buckets, in seconds: from a small table to a day-long one.
 RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
-ACTIVE = ("BOOTING", "RUNNING")
 MOVED = (
     ("rows_read", Submission.rows_read, "Rows read from sources"),
     ("rows_written", Submission.rows_written, "Rows written to destinations"),
@@ -117,17 +117,18 @@ def run_families(session: Session, project_id: str | None) -> list[object]:
     running = GaugeMetricFamily("opencdm_runs_running", "Runs copying now.", labels=labels)
     queued = GaugeMetricFamily("opencdm_runs_queued", "Runs admitted and waiting for their worker.", labels=labels)
     durations = HistogramMetricFamily("opencdm_run_duration_seconds", "Duration of ended runs.", labels=labels)
-    totals: dict[str, dict[str, float]] = {}
+    # Per project: the MOVED sums, runs RUNNING and BOOTING, and of the ended runs their count
+    # ("ended"), summed duration ("sum") and count within each bucket bound.
     per_project: dict[str, dict[str, float]] = {}
     for row in session.execute(by_status):
         project, status, count = row[0], row[1], row[2]
         sums, buckets, duration_sum = row[3:3 + len(MOVED)], row[3 + len(MOVED):-1], row[-1]
         runs.add_metric([*of(project), status], count)
-        kept = totals.setdefault(project, {name: 0.0 for name, _, _ in MOVED})
+        figures = per_project.setdefault(project, dict.fromkeys(
+            [*(name for name, _, _ in MOVED), *ACTIVE, "ended", "sum", *map(str, RUN_DURATION_BUCKETS)], 0.0
+        ))
         for (name, _, _), value in zip(MOVED, sums, strict=True):
-            kept[name] += float(value)
-        zero: dict[str, float] = {"RUNNING": 0, "BOOTING": 0, "ended": 0, "sum": 0.0}
-        figures = per_project.setdefault(project, zero | {str(bound): 0 for bound in RUN_DURATION_BUCKETS})
+            figures[name] += float(value)
         if status in ACTIVE:
             figures[status] += count
             continue
@@ -135,10 +136,9 @@ def run_families(session: Session, project_id: str | None) -> list[object]:
         figures["sum"] += float(duration_sum)
         for bound, within in zip(RUN_DURATION_BUCKETS, buckets, strict=True):
             figures[str(bound)] += float(within)
-    for project, kept in totals.items():
-        for name, value in kept.items():
-            moved[name].add_metric(of(project), value)
     for project, figures in per_project.items():
+        for name, _, _ in MOVED:
+            moved[name].add_metric(of(project), figures[name])
         running.add_metric(of(project), figures["RUNNING"])
         queued.add_metric(of(project), figures["BOOTING"])
         cumulative = [(str(bound), figures[str(bound)]) for bound in RUN_DURATION_BUCKETS]
