@@ -325,8 +325,6 @@ SINK_UNUSED = (
     refused("toJobConfig.recordMD5Directory", _MD5_NEXT_TO_COPY, UNSET),
     refused("toJobConfig.columnList", "a file's columns are the source's, in its order: choose them with "
             "fromJobConfig.columnList.", UNSET),
-    ignored("toJobConfig.writeToTempFile", "every file is written under a temporary name and moved to its own "
-            "when the run commits.", ("", "true", "false")),
     ignored("toJobConfig.copyContentType", "objects are written without a Content-Type of their own."),
     refused("toJobConfig.shouldClearTable", "a file destination is not emptied before a run (files of the same "
             "name are handled as toJobConfig.duplicateFileOpType says): write each run into a directory of its "
@@ -399,7 +397,7 @@ class SourceConfig:
 # (sink_input_names).
 _SINK_INPUTS = names(
     "toJobConfig", "outputDirectory", "outputFormat", "compression", "writeFileSize",
-    "fileNamePrefix", "filePrefix", "markerFile", "validateMD5", "recordMD5Result", "partitionBy",
+    "fileNamePrefix", "filePrefix", "markerFile", "validateMD5", "recordMD5Result", "writeToTempFile", "partitionBy",
     "duplicateFileOpType", "fieldSeparator", "quoteChar", "lineSeparator", "firstRowAsHeader", "encodeType",
 )
 
@@ -447,6 +445,8 @@ class SinkConfig:
         for name, value in ((prefix_input, prefix), (f"{side}.markerFile", marker)):
             if value is not None and ("/" in value or value in (".", "..") or value.startswith(".")):
                 raise _invalid(name, value, "must be a plain file name")
+        # Whatever its value, every file is written under a temporary name and moved at commit (sink.py).
+        boolean(to_job, f"{side}.writeToTempFile")
         validate_md5 = boolean(to_job, f"{side}.validateMD5")
         partition_by = columns(to_job, f"{side}.partitionBy") or ()
         _check_binary_inputs(to_job, file_format, compression, write_file_size, validate_md5, partition_by)

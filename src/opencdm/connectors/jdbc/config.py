@@ -51,7 +51,7 @@ LINK_UNUSED = (
             ("", "{}")),
     ignored("linkConfig.commitSize", "a run commits once, when every row is written (per partition with "
             "throttlingConfig.resumable), so that a failed run leaves no rows behind.", UNSET),
-    ignored("linkConfig.isRds", "it marks a cloud database, which changes nothing here.", ("", "false", "true")),
+    ignored("linkConfig.isRds", "it marks a cloud database, which changes nothing here."),
     ignored("dialect.identifierEnclose", "identifiers are quoted as each database quotes them.", UNSET),
     ignored("linkConfig.databaseconfig", _ORACLE, UNSET),
     ignored("linkConfig.sidname", _ORACLE, UNSET),
