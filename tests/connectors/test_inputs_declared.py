@@ -96,3 +96,11 @@ def test_driver_inputs_are_those_read() -> None:
 def test_incremental_inputs_are_those_read() -> None:
     read = set(CONNECTOR_INPUT.findall((SOURCE / "engine" / "incremental.py").read_text()))
     assert {name for name in read if name.startswith("fromJobConfig.")} == INCREMENTAL_INPUTS
+
+
+def test_docs_list_every_input_that_is_ignored_or_refused() -> None:
+    """docs/inputs.md, the table users read, names each of them (in its group's row or alone)."""
+    doc = (SOURCE.parents[1] / "docs" / "inputs.md").read_text()
+    unused = {entry.name for connector in connector_names() for entry in get_connector(connector).unused_inputs}
+    for name in unused | unused_names(DRIVER_UNUSED):
+        assert f"`{name}`" in doc or f"`{name.split('.', 1)[1]}`" in doc, name
