@@ -46,8 +46,8 @@ LINK_UNUSED = (
 
 def _root(link: Mapping[str, str]) -> str:
     """The link's root, checked against the directories the operator allows."""
-    if text(link, ROOT_INPUT) is None and text(link, SHARE_INPUT) is not None:
-        share = required(link, SHARE_INPUT)
+    share = text(link, SHARE_INPUT)
+    if text(link, ROOT_INPUT) is None and share is not None:
         if share.startswith("\\\\") or ":" in share:
             raise CdmError(
                 "Cdm.0014",
