@@ -369,6 +369,20 @@ def test_inputs_asking_for_encryption_are_refused_by_name_and_nothing_is_saved(b
     assert bodies.api.post(f"{bodies.server.cdm}/link", json=link).status_code == 200
 
 
+def test_record_md5_result_asks_for_the_md5_check(bodies: Bodies) -> None:
+    link = bodies.link("nas-connector")
+    ends = (("nas-connector", link), ("nas-connector", link))
+    binary_from = {**bodies.base_from("nas-connector"), "fromJobConfig.inputFormat": "BINARY_FILE"}
+    to_job = {**bodies.base_to("nas-connector"), "toJobConfig.outputFormat": "BINARY_FILE",
+              "toJobConfig.recordMD5Result": "true"}
+    assert refusal(bodies.post_job(bodies.job_body(unique("j"), ends, binary_from, to_job))) == (
+        "The parameter is invalid: toJobConfig.recordMD5Result [true] records the check of "
+        "toJobConfig.validateMD5: set it too."
+    )
+    to_job["toJobConfig.validateMD5"] = "true"
+    assert bodies.post_job(bodies.job_body(unique("j"), ends, binary_from, to_job)).status_code == 200
+
+
 # --- runs: what is ignored is said once; what asks for nothing, not at all -----------------------
 
 
