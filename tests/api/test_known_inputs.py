@@ -1,5 +1,6 @@
 """Input names a connector (or the engine) does not know are refused when a link or job is saved,
-naming the closest known one; the names CDM's own examples send stay accepted (docs/cdm-api.md)."""
+naming the closest known one; the names CDM's own examples send stay accepted (docs/cdm-api.md;
+every documented name: test_documented_inputs.py)."""
 
 from __future__ import annotations
 
@@ -174,7 +175,8 @@ def test_the_inputs_of_cdm_examples_are_accepted(api: httpx.Client, server: Runn
     job["jobs"][0] |= {"name": unique("copy"), "from-link-name": link, "to-link-name": link}
     created = api.post(f"{server.cdm}/job", json=job)
     assert created.status_code == 200, created.text
-    # The driver inputs CDM documents for other destinations are accepted too, and ignored.
+    # The driver inputs CDM documents for other destinations are accepted too, and ignored (a run says
+    # so in its log: test_documented_inputs.py).
     job["jobs"][0]["driver-config-values"]["configs"][0]["inputs"] += [
         {"name": "throttlingConfig.numLoaders", "value": "1"},
         {"name": "throttlingConfig.submitToCluster", "value": "false"},

@@ -1,7 +1,8 @@
 """The input names each connector (and the engine) declares as known cannot drift from the names the
-code reads: every name written in the source is declared, and every declared name is read. A name
-read but not declared would be refused when a job is saved; one declared but not read would be
-accepted and silently ignored."""
+code reads: every name written in the source is declared, and every name declared as read is read.
+A name read but not declared would be refused when a job is saved; one declared as read but not read
+would be accepted and silently ignored. The names CDM documents that mean nothing here are declared
+apart, as ``Unused`` entries (tests/api/test_documented_inputs.py walks them)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 import pytest
 
 import opencdm
-from opencdm.connectors import connector_names, known_inputs
+from opencdm.connectors import connector_names, get_connector, known_inputs
 from opencdm.connectors.base import ConfigGroup
+from opencdm.connectors.inputs import unused_names
 from opencdm.engine.incremental import INCREMENTAL_INPUTS
-from opencdm.service.jobs import DRIVER_INPUTS, IGNORED_DRIVER_INPUTS
+from opencdm.service.jobs import DRIVER_INPUTS, DRIVER_UNUSED
 
 SOURCE = Path(opencdm.__file__).parent
 CONNECTOR_INPUT = re.compile(r"\b(?:linkConfig|fromJobConfig|toJobConfig)\.[A-Za-z0-9]+")
@@ -55,13 +57,25 @@ def test_every_input_a_connector_reads_is_declared(package: str) -> None:
             if not {f"{group}.{name}" for group in JOB_GROUPS} & declared} == set()
 
 
+def declared_as_read(connectors: tuple[str, ...]) -> set[str]:
+    return {name for connector in connectors
+            for name in get_connector(connector).source_inputs | get_connector(connector).sink_inputs}
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_job_input_a_connector_declares_is_read(package: str) -> None:
     text = package_text(package)
     read = set(CONNECTOR_INPUT.findall(text))
     sided = set(SIDE_INPUT.findall(text))
-    for name in known(PACKAGES[package], JOB_GROUPS):
+    for name in declared_as_read(PACKAGES[package]):
         assert name in read or name.split(".", 1)[1] in sided, name
+
+
+@pytest.mark.parametrize("connector", connector_names())
+def test_an_input_is_either_read_or_unused(connector: str) -> None:
+    unused = unused_names(get_connector(connector).unused_inputs)
+    assert unused & declared_as_read((connector,)) == set()
+    assert len(unused) == len(get_connector(connector).unused_inputs)  # each listed once
 
 
 def test_every_connector_input_named_anywhere_is_known_to_some_connector() -> None:
@@ -74,11 +88,19 @@ def test_every_connector_input_named_anywhere_is_known_to_some_connector() -> No
 def test_driver_inputs_are_those_read() -> None:
     read = set(DRIVER_INPUT.findall(text_of([SOURCE / "service" / "jobs.py", SOURCE / "engine" / "timetable.py"])))
     named = set(DRIVER_INPUT.findall(text_of(sorted(SOURCE.rglob("*.py")))))
-    assert named - DRIVER_INPUTS == set()
+    assert named - DRIVER_INPUTS - unused_names(DRIVER_UNUSED) == set()
     assert DRIVER_INPUTS - read == set()
-    assert IGNORED_DRIVER_INPUTS & named == set()
+    assert DRIVER_INPUTS & unused_names(DRIVER_UNUSED) == set()
 
 
 def test_incremental_inputs_are_those_read() -> None:
     read = set(CONNECTOR_INPUT.findall((SOURCE / "engine" / "incremental.py").read_text()))
     assert {name for name in read if name.startswith("fromJobConfig.")} == INCREMENTAL_INPUTS
+
+
+def test_docs_list_every_input_that_is_ignored_or_refused() -> None:
+    """docs/inputs.md, the table users read, names each of them (in its group's row or alone)."""
+    doc = (SOURCE.parents[1] / "docs" / "inputs.md").read_text()
+    unused = {entry.name for connector in connector_names() for entry in get_connector(connector).unused_inputs}
+    for name in unused | unused_names(DRIVER_UNUSED):
+        assert f"`{name}`" in doc or f"`{name.split('.', 1)[1]}`" in doc, name

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opencdm.connectors import values
+from opencdm.connectors.inputs import Unused, unused_names
 from opencdm.errors import CdmError
 
 PRIMARY_KEY = b"opencdm.primary_key"
@@ -341,6 +342,9 @@ class Connector(ABC):
     # declared beside the code that reads them; any other name is refused (see ``known_inputs``).
     source_inputs: frozenset[str]
     sink_inputs: frozenset[str]
+    # The other inputs CDM documents for this connector (links' and jobs'), which mean nothing here:
+    # accepted, and ignored or refused by value (see ``opencdm.connectors.inputs.Unused``).
+    unused_inputs: tuple[Unused, ...] = ()
     # Whether its sinks can commit a run partition by partition and take up another run's
     # partitions (Sink.attach): throttlingConfig.resumable needs it.
     commits_partitions_alone: bool = True
@@ -350,10 +354,14 @@ class Connector(ABC):
         return frozenset(spec.name for spec in self.link_inputs if spec.sensitive)
 
     def known_inputs(self, group: ConfigGroup) -> frozenset[str]:
-        """The input names this connector knows in ``group``."""
+        """The input names this connector knows in ``group``: those it reads, and those CDM documents
+        that mean nothing here (a link's are all in its config, whatever their prefix)."""
         if group == "linkConfig":
-            return frozenset(spec.name for spec in self.link_inputs)
-        return self.source_inputs if group == "fromJobConfig" else self.sink_inputs
+            jobs = ("fromJobConfig.", "toJobConfig.")
+            unused = frozenset(entry.name for entry in self.unused_inputs if not entry.name.startswith(jobs))
+            return frozenset(spec.name for spec in self.link_inputs) | unused
+        read = self.source_inputs if group == "fromJobConfig" else self.sink_inputs
+        return read | unused_names(self.unused_inputs, group)
 
     @abstractmethod
     def check_link_inputs(self, link: Mapping[str, str]) -> None:

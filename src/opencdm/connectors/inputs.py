@@ -1,10 +1,17 @@
 """Parsing of CDM's flat input mappings, shared by the connectors: CDM sends strings, but also
-accepts JSON booleans and numbers."""
+accepts JSON booleans and numbers.
+
+Every input name CDM documents for a connector is accepted (docs/inputs.md). Those this deployment
+gives no meaning are listed as data, ``Unused`` entries beside the code that reads the others: a
+value that asks for nothing passes silently, any other is either noted once in each run's log
+(``ignored_notes``) or, where ignoring it would betray what the user asked for, refused when the
+link or job is saved (``refuse_unsupported``)."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
@@ -106,3 +113,59 @@ def _closest(name: str, known: Collection[str]) -> str | None:
     candidates = in_group if in_group else {other: other for other in known}
     closest = difflib.get_close_matches(inner if in_group else name, sorted(candidates), n=1)
     return candidates[closest[0]] if closest else None
+
+
+class Treatment(Enum):
+    IGNORED = "ignored"  # accepted; a run says once in its log that it was ignored, and why
+    REFUSED = "refused"  # accepted with a neutral value only: any other is refused as not supported
+
+
+# The values that ask for nothing of most documented inputs: unset, empty or false.
+NOTHING = ("", "false")
+# Of an input whose every value asks for something (a path, a key, a list): unset or empty.
+UNSET = ("",)
+
+
+@dataclass(frozen=True)
+class Unused:
+    """An input CDM documents that means nothing in this deployment, and what becomes of it."""
+
+    name: str  # full name, e.g. "toJobConfig.orientation"
+    treatment: Treatment
+    why: str  # the end of a sentence: "<name> is ignored: <why>" or "<name>=<value> is not supported: <why>"
+    neutral: tuple[str, ...] = NOTHING  # values (compared case-insensitively) accepted without a word
+
+    def asks_for_something(self, inputs: Mapping[str, object]) -> bool:
+        value = text(inputs, self.name) or ""
+        return value.lower() not in (neutral.lower() for neutral in self.neutral)
+
+
+def ignored(name: str, why: str, neutral: tuple[str, ...] = NOTHING) -> Unused:
+    return Unused(name, Treatment.IGNORED, why, neutral)
+
+
+def refused(name: str, why: str, neutral: tuple[str, ...] = NOTHING) -> Unused:
+    return Unused(name, Treatment.REFUSED, why, neutral)
+
+
+def unused_names(table: Iterable[Unused], group: str | None = None) -> frozenset[str]:
+    """The names of ``table`` (those of config group ``group`` only, when given)."""
+    return frozenset(entry.name for entry in table if group is None or entry.name.startswith(f"{group}."))
+
+
+def refuse_unsupported(inputs: Mapping[str, object], table: Iterable[Unused]) -> None:
+    """Refuse the first input of ``table`` whose value asks for what this deployment cannot do."""
+    for entry in table:
+        if entry.treatment is Treatment.REFUSED and entry.asks_for_something(inputs):
+            # A free value (a key, a path) is not echoed: the name says enough.
+            shown = entry.name if entry.neutral == UNSET else f"{entry.name}={text(inputs, entry.name)}"
+            raise CdmError("Cdm.0014", f"{shown} is not supported: {entry.why}")
+
+
+def ignored_notes(inputs: Mapping[str, object], table: Iterable[Unused]) -> list[str]:
+    """One sentence per input of ``table`` given a value this deployment ignores (never the value)."""
+    return [
+        f"{entry.name} is ignored: {entry.why}"
+        for entry in table
+        if entry.treatment is Treatment.IGNORED and entry.asks_for_something(inputs)
+    ]

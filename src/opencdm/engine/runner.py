@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from opencdm.config_values import flatten, input_value_as_str
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import NativeFormat, Partition, Sink, Source, TableScan
+from opencdm.connectors.inputs import ignored_notes
 from opencdm.engine import status
 from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter
 from opencdm.engine.executors import LOCAL, PartitionFailed, executor_for
@@ -169,7 +170,7 @@ class SubmissionRunner:
         )
 
     def _plan(self) -> Plan:
-        from opencdm.service.jobs import DriverConfig
+        from opencdm.service.jobs import DRIVER_UNUSED, DriverConfig
         from opencdm.service.links import link_values
 
         with self.store.session() as session:
@@ -178,6 +179,7 @@ class SubmissionRunner:
             job = session.get(Job, submission.job_id)
             assert job is not None
             driver = DriverConfig.parse(job.driver_config)
+            driver_values = flatten(job.driver_config)
             dirty_link = driver.dirty_data_link if driver.record_dirty_data else None
             names = [name for name in (job.from_link_name, job.to_link_name, dirty_link) if name is not None]
             links = {
@@ -208,6 +210,15 @@ class SubmissionRunner:
             job_id, stored_cursor = job.id, job.incremental_cursor
             cluster = session.get(Cluster, job.cluster_id)
             executor = cluster.executor if cluster is not None else LOCAL
+        # Inputs CDM documents that mean nothing here, given a value that asks for something: said
+        # once per run (both ends on one link say its inputs once).
+        notes = [
+            *ignored_notes({**from_link, **from_job}, get_connector(from_connector).unused_inputs),
+            *ignored_notes({**to_link, **to_job}, get_connector(to_connector).unused_inputs),
+            *ignored_notes(driver_values, DRIVER_UNUSED),
+        ]
+        for note in dict.fromkeys(notes):
+            log.warning("submission %s: %s", self.submission_id, note)
         incremental = IncrementalRead.parse(from_job, to_job)
         source = get_connector(from_connector).open_source(from_link, from_job)
         source.skip_rejected_rows = driver.max_error_records is not None

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten
 from opencdm.connectors import ConfigGroup, get_connector, known_inputs
-from opencdm.connectors.inputs import boolean, integer, names, refuse_unknown, text
+from opencdm.connectors.inputs import boolean, ignored, integer, names, refuse_unknown, text, unused_names
 from opencdm.engine.incremental import INCREMENTAL_INPUTS, IncrementalRead
 from opencdm.engine.timetable import MINUTE_MS, SCHEDULE_INPUTS, Timetable
 from opencdm.engine.verify import VerifyMode
@@ -42,9 +42,14 @@ DRIVER_INPUTS = (
     | names("retryJobConfig", "retryJobType")
     | SCHEDULE_INPUTS
 )
-# Driver inputs CDM documents (docs/cdm-api.md §7.7) that mean nothing here (loaders of HBase and Hive
-# destinations; a console sample's flag): accepted and ignored.
-IGNORED_DRIVER_INPUTS = names("throttlingConfig", "numLoaders", "submitToCluster")
+# Driver inputs CDM documents (docs/cdm-api.md §7.7) that mean nothing here: accepted, and noted in
+# each run's log when given a value that asks for something (see opencdm.connectors.inputs.Unused).
+DRIVER_UNUSED = (
+    ignored("throttlingConfig.numLoaders", "loaders are for HBase and Hive destinations; here each extractor "
+            "writes the rows it reads.", ("", "1")),
+    ignored("throttlingConfig.submitToCluster", "CDM documents no meaning for it (it appears only in CDM's "
+            "samples)."),
+)
 
 
 @dataclass(frozen=True)
@@ -242,7 +247,7 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
         getattr(get_connector(connector_name), check)(link_values(box, link), flatten(config))
     _check_carried_alike(draft)
     incremental = IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
-    refuse_unknown(flatten(draft.driver_config), DRIVER_INPUTS | IGNORED_DRIVER_INPUTS, "driver-config-values")
+    refuse_unknown(flatten(draft.driver_config), DRIVER_INPUTS | unused_names(DRIVER_UNUSED), "driver-config-values")
     driver = DriverConfig.parse(draft.driver_config)
     if driver.resumable and (incremental or boolean(flatten(draft.to_config), "toJobConfig.useStageTable")):
         raise CdmError(

@@ -13,7 +13,18 @@ from enum import Enum
 
 import pyarrow as pa
 
-from opencdm.connectors.inputs import boolean, columns, enum_value, names, required, text
+from opencdm.connectors.inputs import (
+    UNSET,
+    boolean,
+    columns,
+    enum_value,
+    ignored,
+    names,
+    refuse_unsupported,
+    refused,
+    required,
+    text,
+)
 from opencdm.connectors.jdbc.types import JSON, TIMESTAMP, TIMESTAMP_TZ, decimal_type, make_field
 from opencdm.errors import CdmError
 
@@ -128,16 +139,6 @@ def _choice(inputs: Mapping[str, object], name: str, allowed: tuple[str, ...], d
     if value not in allowed:
         raise _invalid(name, value, f"must be one of {', '.join(allowed)}")
     return value
-
-
-def _reject_unsupported(inputs: Mapping[str, object], side: str) -> None:
-    """Inputs whose meaning we do not implement fail loudly rather than being silently ignored."""
-    if boolean(inputs, f"{side}.regexSeparator"):
-        raise CdmError("Cdm.0014", f"{side}.regexSeparator is not supported by this deployment.")
-    for name in (f"{side}.decryption", f"{side}.encryption"):
-        value = text(inputs, name)
-        if value is not None and value.upper() != "NONE":
-            raise CdmError("Cdm.0014", f"{name} {value} is not supported by this deployment; use NONE.")
 
 
 def _megabytes(inputs: Mapping[str, object], name: str) -> int | None:
@@ -283,14 +284,60 @@ class FileFilter:
         )
 
 
-# What SourceConfig.parse reads (CsvOptions, FileFilter and _reject_unsupported included), but
-# the bucket (source_input_names).
+_UNDESCRIBED = "CDM documents no meaning for it (it appears only in CDM's samples)."
+_NO_DECRYPTION = "files are read as they are: decrypting AES-256-GCM files is not implemented."
+_NO_ENCRYPTION = (
+    "files are written unencrypted: encrypting them (KMS, AES-256-GCM) is not implemented; use the "
+    "storage's own encryption at rest."
+)
+_MD5_NEXT_TO_COPY = "with toJobConfig.validateMD5 each copy's MD5 is recorded in a <file>.md5 next to it."
+# The inputs CDM documents for the file connectors' jobs (docs/cdm-api.md §7.4,
+# cdm-connectors-more.md §1.2, §1.3, §4) that mean nothing here; the others are read below.
+# docs/inputs.md lists them all.
+SOURCE_UNUSED = (
+    refused("fromJobConfig.regexSeparator", "fields are cut at fromJobConfig.fieldSeparator, one character."),
+    ignored("fromJobConfig.regex", "it is read only with fromJobConfig.regexSeparator=true, which is not "
+            "supported.", UNSET),
+    ignored("fromJobConfig.splitType", "files are cut by size for several extractors "
+            "(fromJobConfig.splitFileSize), never counted out by file.", ("", "SIZE")),
+    refused("fromJobConfig.fromFileOpType", "source files are left as they are after a run: renaming or "
+            "deleting them is not implemented.", ("", "DO_NOTHING")),
+    ignored("fromJobConfig.waitTime", "a run does not wait for the marker file: without it the run fails at "
+            "once (as with waitTime 0), to be started again.", ("", "0")),
+    refused("fromJobConfig.decryption", _NO_DECRYPTION, ("", "NONE")),
+    refused("fromJobConfig.dek", _NO_DECRYPTION, UNSET),
+    refused("fromJobConfig.iv", _NO_DECRYPTION, UNSET),
+    refused("fromJobConfig.md5FileSuffix", "checking files against MD5 files beside them is not implemented; "
+            "toJobConfig.validateMD5 checks each copy against the bytes read.", UNSET),
+    refused("fromJobConfig.listTextFile", "reading the files a list file names is not implemented: name them in "
+            "fromJobConfig.inputDirectory, separated by fromJobConfig.fileSeparator."),
+    ignored("fromJobConfig.nonexistentPathDisregard", "a path that does not exist fails the run."),
+)
+SINK_UNUSED = (
+    refused("toJobConfig.encryption", _NO_ENCRYPTION, ("", "NONE")),
+    refused("toJobConfig.dek", _NO_ENCRYPTION, UNSET),
+    refused("toJobConfig.iv", _NO_ENCRYPTION, UNSET),
+    refused("toJobConfig.kmsID", _NO_ENCRYPTION, UNSET),
+    ignored("toJobConfig.projectID", "it names the project of a KMS key, and files are written unencrypted.",
+            UNSET),
+    refused("toJobConfig.recordMD5Link", _MD5_NEXT_TO_COPY, UNSET),
+    refused("toJobConfig.recordMD5Bucket", _MD5_NEXT_TO_COPY, UNSET),
+    refused("toJobConfig.recordMD5Directory", _MD5_NEXT_TO_COPY, UNSET),
+    refused("toJobConfig.columnList", "a file's columns are the source's, in its order: choose them with "
+            "fromJobConfig.columnList.", UNSET),
+    ignored("toJobConfig.copyContentType", "objects are written without a Content-Type of their own."),
+    refused("toJobConfig.shouldClearTable", "a file destination is not emptied before a run (files of the same "
+            "name are handled as toJobConfig.duplicateFileOpType says): write each run into a directory of its "
+            "own, e.g. with a date macro in toJobConfig.outputDirectory."),
+    ignored("toJobConfig.useCustomDirectory", _UNDESCRIBED),
+)
+
+# What SourceConfig.parse reads (CsvOptions and FileFilter included), but the bucket (source_input_names).
 _SOURCE_INPUTS = names(
     "fromJobConfig", "inputDirectory", "fileSeparator", "inputFormat", "fromCompression",
     "useMarkerFile", "markerFile", "columnList", "jsonReferenceNode", "splitFileSize",
     "fieldSeparator", "quoteChar", "lineSeparator", "firstRowAsHeader", "encodeType",
     "filterType", "useWildCard", "useTimeFilter", "pathFilter", "fileFilter", "startTime", "endTime",
-    "regexSeparator", "decryption",
 )
 
 
@@ -316,7 +363,7 @@ class SourceConfig:
     @classmethod
     def parse(cls, from_job: Mapping[str, object], with_bucket: bool) -> SourceConfig:
         side = "fromJobConfig"
-        _reject_unsupported(from_job, side)
+        refuse_unsupported(from_job, SOURCE_UNUSED)
         separator = text(from_job, f"{side}.fileSeparator") or FILE_SEPARATOR
         raw_paths = required(from_job, f"{side}.inputDirectory")
         paths = tuple(path.strip() for path in raw_paths.split(separator) if path.strip())
@@ -346,13 +393,12 @@ class SourceConfig:
         )
 
 
-# What SinkConfig.parse reads (CsvOptions, _check_binary_inputs and _reject_unsupported included),
-# but the bucket (sink_input_names).
+# What SinkConfig.parse reads (CsvOptions and _check_binary_inputs included), but the bucket
+# (sink_input_names).
 _SINK_INPUTS = names(
     "toJobConfig", "outputDirectory", "outputFormat", "compression", "writeFileSize",
-    "fileNamePrefix", "markerFile", "validateMD5", "partitionBy", "duplicateFileOpType",
-    "fieldSeparator", "quoteChar", "lineSeparator", "firstRowAsHeader", "encodeType",
-    "recordMD5Link", "recordMD5Bucket", "recordMD5Directory", "regexSeparator", "encryption",
+    "fileNamePrefix", "filePrefix", "markerFile", "validateMD5", "recordMD5Result", "writeToTempFile", "partitionBy",
+    "duplicateFileOpType", "fieldSeparator", "quoteChar", "lineSeparator", "firstRowAsHeader", "encodeType",
 )
 
 
@@ -380,7 +426,7 @@ class SinkConfig:
     @classmethod
     def parse(cls, to_job: Mapping[str, object], with_bucket: bool) -> SinkConfig:
         side = "toJobConfig"
-        _reject_unsupported(to_job, side)
+        refuse_unsupported(to_job, SINK_UNUSED)
         file_format = _file_format(to_job, f"{side}.outputFormat")
         csv = CsvOptions.parse(to_job, side, "\n")
         if csv.quote not in (None, '"'):
@@ -392,11 +438,15 @@ class SinkConfig:
         else:
             compression = _choice(to_job, f"{side}.compression", TEXT_CODECS, "none")
         write_file_size = _megabytes(to_job, f"{side}.writeFileSize")
-        prefix = text(to_job, f"{side}.fileNamePrefix") or "part"
+        # CDM's filePrefix, or fileNamePrefix, ours from before we knew CDM's name.
+        prefix_input = f"{side}.filePrefix" if text(to_job, f"{side}.filePrefix") else f"{side}.fileNamePrefix"
+        prefix = text(to_job, prefix_input) or "part"
         marker = text(to_job, f"{side}.markerFile")
-        for name, value in ((f"{side}.fileNamePrefix", prefix), (f"{side}.markerFile", marker)):
+        for name, value in ((prefix_input, prefix), (f"{side}.markerFile", marker)):
             if value is not None and ("/" in value or value in (".", "..") or value.startswith(".")):
                 raise _invalid(name, value, "must be a plain file name")
+        # Whatever its value, every file is written under a temporary name and moved at commit (sink.py).
+        boolean(to_job, f"{side}.writeToTempFile")
         validate_md5 = boolean(to_job, f"{side}.validateMD5")
         partition_by = columns(to_job, f"{side}.partitionBy") or ()
         _check_binary_inputs(to_job, file_format, compression, write_file_size, validate_md5, partition_by)
@@ -425,13 +475,9 @@ def _check_binary_inputs(
 ) -> None:
     """Destination inputs that only make sense with, or without, files copied as they are."""
     side = "toJobConfig"
-    for name in (f"{side}.recordMD5Link", f"{side}.recordMD5Bucket", f"{side}.recordMD5Directory"):
-        if text(to_job, name) is not None:
-            raise CdmError(
-                "Cdm.0014",
-                f"{name} is not supported by this deployment: with validateMD5 each copy's MD5 is "
-                "recorded in a <file>.md5 next to it.",
-            )
+    # The result of validateMD5 is always recorded, next to each copy.
+    if boolean(to_job, f"{side}.recordMD5Result") and not validate_md5:
+        raise _invalid(f"{side}.recordMD5Result", "true", "records the check of toJobConfig.validateMD5: set it too")
     if file_format is not FileFormat.BINARY:
         if validate_md5:
             raise _invalid(f"{side}.validateMD5", "true", "applies to BINARY_FILE copies only")

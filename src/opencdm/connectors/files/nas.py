@@ -15,18 +15,46 @@ import pyarrow.fs as pafs
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
 from opencdm.connectors.files.binary import carried_as_is, open_file_source
-from opencdm.connectors.files.config import SinkConfig, SourceConfig, sink_input_names, source_input_names
+from opencdm.connectors.files.config import (
+    SINK_UNUSED,
+    SOURCE_UNUSED,
+    SinkConfig,
+    SourceConfig,
+    sink_input_names,
+    source_input_names,
+)
 from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.tree import FileTree
-from opencdm.connectors.inputs import required
+from opencdm.connectors.inputs import UNSET, ignored, required, text
 from opencdm.connectors.local_paths import allowed_local_path, is_server_private
 from opencdm.errors import CdmError
 
 ROOT_INPUT = "linkConfig.rootDirectory"
+# CDM's nas link names a share (linkConfig.server); here, a share the operator mounted on the server.
+SHARE_INPUT = "linkConfig.server"
+_MOUNTED = (
+    "the share is read through the server's own file system, where its operator mounts it "
+    "(linkConfig.rootDirectory or linkConfig.server: the mount point)."
+)
+# The link inputs CDM documents for nas-connector (cdm-connectors-more.md §2) that mean nothing here.
+LINK_UNUSED = (
+    ignored("linkConfig.protocol", _MOUNTED, UNSET),
+    ignored("linkConfig.username", _MOUNTED, UNSET),
+    ignored("linkConfig.password", _MOUNTED, UNSET),
+)
 
 
 def _root(link: Mapping[str, str]) -> str:
     """The link's root, checked against the directories the operator allows."""
+    share = text(link, SHARE_INPUT)
+    if text(link, ROOT_INPUT) is None and share is not None:
+        if share.startswith("\\\\") or ":" in share:
+            raise CdmError(
+                "Cdm.0014",
+                f"{SHARE_INPUT} [{share}] is a network share, which OpenCDM does not mount: mount it on the "
+                f"server and give its mount point as {ROOT_INPUT} (inside OPENCDM_FILE_ROOTS).",
+            )
+        return allowed_local_path(SHARE_INPUT, share)
     return allowed_local_path(ROOT_INPUT, required(link, ROOT_INPUT))
 
 
@@ -79,19 +107,27 @@ class NasConnector(Connector):
     name = "nas-connector"
     # Files are numbered in the order one writer writes them: a resumed run would number anew.
     commits_partitions_alone = False
-    link_inputs = (InputSpec(ROOT_INPUT, mandatory=True, size=1024),)
+    link_inputs = (
+        InputSpec(ROOT_INPUT, size=1024),
+        InputSpec(SHARE_INPUT, size=1024),
+        InputSpec("linkConfig.protocol", "ENUM", choices=("NFS", "CIFS", "SMB")),
+        InputSpec("linkConfig.username", size=256),
+        InputSpec("linkConfig.password", sensitive=True, size=256),
+    )
     source_inputs = source_input_names(with_bucket=False)
     sink_inputs = sink_input_names(with_bucket=False)
+    unused_inputs = (*LINK_UNUSED, *SOURCE_UNUSED, *SINK_UNUSED)
 
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
         _root(link)
 
     def validate_link(self, link: Mapping[str, str]) -> None:
         root = _root(link)
+        given = text(link, ROOT_INPUT) or text(link, SHARE_INPUT)
         if not os.path.isdir(root):
-            raise CdmError("Cdm.0420", f"The source file or directory does not exist: {link[ROOT_INPUT]}")
+            raise CdmError("Cdm.0420", f"The source file or directory does not exist: {given}")
         if not os.access(root, os.R_OK | os.X_OK):
-            raise CdmError("Cdm.0250", f"Cannot operate on path: {link[ROOT_INPUT]} (not readable by the server).")
+            raise CdmError("Cdm.0250", f"Cannot operate on path: {given} (not readable by the server).")
 
     def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
         tree = _tree(link)

@@ -14,7 +14,15 @@ import pyarrow.fs as pafs
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
 from opencdm.connectors.files.binary import carried_as_is, open_file_source
-from opencdm.connectors.files.config import FileFilter, SinkConfig, SourceConfig, sink_input_names, source_input_names
+from opencdm.connectors.files.config import (
+    SINK_UNUSED,
+    SOURCE_UNUSED,
+    FileFilter,
+    SinkConfig,
+    SourceConfig,
+    sink_input_names,
+    source_input_names,
+)
 from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.tree import FileTree, FoundFile
 from opencdm.connectors.inputs import boolean, required, tcp_port, text
@@ -173,6 +181,7 @@ class ObsConnector(Connector):
     link_inputs = (InputSpec("linkConfig.storageType", "ENUM", default="OBS"), *endpoint_inputs(mandatory=True))
     source_inputs = source_input_names(with_bucket=True)
     sink_inputs = sink_input_names(with_bucket=True)
+    unused_inputs = (*SOURCE_UNUSED, *SINK_UNUSED)
 
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
         storage = (text(link, "linkConfig.storageType") or self.storage_types[0]).upper()

@@ -6,8 +6,11 @@ from collections.abc import Mapping
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
 from opencdm.connectors.jdbc.config import (
+    LINK_UNUSED,
     SINK_INPUTS,
+    SINK_UNUSED,
     SOURCE_INPUTS,
+    SOURCE_UNUSED,
     SUPPORTED_TYPES,
     LinkConfig,
     SinkConfig,
@@ -41,14 +44,14 @@ class JdbcConnector(Connector):
         InputSpec("linkConfig.username", size=256),
         InputSpec("linkConfig.password", sensitive=True, size=256),
         InputSpec("linkConfig.fetchSize", "INTEGER", default="1000"),
-        # Accepted because CDM's clients send them (its CreateLink example has usingNative), not acted on.
+        # Described for forms; what becomes of them is in LINK_UNUSED (useSSL: false only).
         InputSpec("linkConfig.usingNative", "BOOLEAN", default="false"),
-        # Only false: true is refused (LinkConfig.parse), there is no TLS to databases yet.
         InputSpec("linkConfig.useSSL", "BOOLEAN", default="false"),
         InputSpec("linkConfig.jdbcProperties", "MAP"),
     )
     source_inputs = SOURCE_INPUTS
     sink_inputs = SINK_INPUTS
+    unused_inputs = (*LINK_UNUSED, *SOURCE_UNUSED, *SINK_UNUSED)
 
     def check_link_inputs(self, link: Mapping[str, str]) -> None:
         LinkConfig.parse(link)

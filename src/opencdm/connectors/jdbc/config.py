@@ -2,17 +2,77 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from opencdm.connectors.inputs import boolean, columns, enum_value, integer, names, required, tcp_port, text
+from opencdm.connectors.inputs import (
+    UNSET,
+    boolean,
+    columns,
+    enum_value,
+    ignored,
+    integer,
+    names,
+    refuse_unsupported,
+    refused,
+    required,
+    tcp_port,
+    text,
+)
 from opencdm.connectors.local_paths import allowed_local_path
 from opencdm.errors import CdmError
 
 SUPPORTED_TYPES = ("POSTGRESQL", "MYSQL", "SQLITE")
 # Database types CDM knows but this deployment cannot reach; named so the error can say "not supported".
 CDM_TYPES = ("ORACLE", "SQLSERVER", "DB2", "DWS", "DDM", "SAP HANA")
+
+
+_NO_TLS = (
+    "OpenCDM connects to databases without TLS. Set it to false, and reach the database over a network or "
+    "tunnel you trust."
+)
+_ORACLE = "it applies to Oracle databases, which this deployment does not reach."
+_ORACLE_PARTITIONS = (
+    "it reads chosen Oracle partitions; this deployment reads whole tables: select rows with "
+    "fromJobConfig.whereClause instead."
+)
+_UNDESCRIBED = "CDM documents no meaning for it (it appears only in CDM's samples)."
+# The inputs CDM documents for generic-jdbc-connector (docs/cdm-api.md §7.3) that mean nothing here;
+# the others are read below. docs/inputs.md lists them all.
+LINK_UNUSED = (
+    ignored("linkConfig.usingNative", "OpenCDM picks each database's bulk path itself (PostgreSQL COPY, "
+            "MySQL LOAD DATA)."),
+    refused("linkConfig.useSSL", _NO_TLS),
+    # Property names asking for TLS are refused by LinkConfig.parse.
+    ignored("linkConfig.jdbcProperties", "OpenCDM's drivers are not JDBC drivers and take no JDBC properties.",
+            ("", "{}")),
+    ignored("linkConfig.commitSize", "a run commits once, when every row is written (per partition with "
+            "throttlingConfig.resumable), so that a failed run leaves no rows behind.", UNSET),
+    ignored("linkConfig.isRds", "it marks a cloud database, which changes nothing here."),
+    ignored("dialect.identifierEnclose", "identifiers are quoted as each database quotes them.", UNSET),
+    ignored("linkConfig.databaseconfig", _ORACLE, UNSET),
+    ignored("linkConfig.sidname", _ORACLE, UNSET),
+    ignored("linkConfig.version", _ORACLE, UNSET),
+    ignored("linkConfig.importMode", "it chooses how DWS loads rows; PostgreSQL and MySQL are loaded with their "
+            "own bulk paths.", UNSET),
+)
+SOURCE_UNUSED = (
+    ignored("fromJobConfig.createOutTable", _UNDESCRIBED),
+    refused("fromJobConfig.usePartition", _ORACLE_PARTITIONS),
+    refused("fromJobConfig.partitionList", _ORACLE_PARTITIONS, UNSET),
+)
+SINK_UNUSED = (
+    ignored("toJobConfig.orientation", "it chooses DWS's row or column storage for a created table; tables are "
+            "created with their database's own (row) storage.", ("", "ROW")),
+    ignored("toJobConfig.isCompress", "it asks DWS to compress a created table; tables are created with their "
+            "database's default storage."),
+)
+# jdbcProperties names that ask for an encrypted connection, and the values that do not.
+_TLS_PROPERTY = re.compile(r"ssl|tls|encrypt", re.IGNORECASE)
+_TLS_OFF = ("", "false", "disable", "disabled", "none", "off", "no", "0")
 
 
 class TablePreparation(Enum):
@@ -53,13 +113,12 @@ class LinkConfig:
                 f"databaseType {database_type} is {known}not supported by this deployment; "
                 f"supported: {', '.join(SUPPORTED_TYPES)}.",
             )
-        if boolean(link, "linkConfig.useSSL"):
-            # Refused rather than ignored: a user who asked for TLS must not get plaintext unawares.
-            raise CdmError(
-                "Cdm.0014",
-                "linkConfig.useSSL=true is not supported: OpenCDM connects to databases without TLS. "
-                "Set it to false, and reach the database over a network or tunnel you trust.",
-            )
+        # Refused rather than ignored: a user who asked for TLS must not get plaintext unawares.
+        refuse_unsupported(link, LINK_UNUSED)
+        tls = [name for name, value in _properties(link).items()
+               if _TLS_PROPERTY.search(name) and value.lower() not in _TLS_OFF]
+        if tls:
+            raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {', '.join(tls)} is not supported: {_NO_TLS}")
         server = database_type != "SQLITE"
         host = required(link, "linkConfig.host") if server else None
         database = required(link, "linkConfig.database")
@@ -80,6 +139,20 @@ class LinkConfig:
         )
 
 
+def _properties(link: Mapping[str, object]) -> dict[str, str]:
+    """linkConfig.jdbcProperties as a mapping: a JSON object, or ``key=value`` pairs separated by
+    ``;``, ``&`` or new lines (JDBC URL spellings)."""
+    raw = text(link, "linkConfig.jdbcProperties") or ""
+    try:
+        loaded = json.loads(raw)
+    except ValueError:
+        loaded = None
+    if isinstance(loaded, dict):
+        return {str(name): text(loaded, str(name)) or "" for name in loaded}
+    pairs = (part.partition("=") for part in re.split(r"[;&\n]", raw))
+    return {name.strip(): value.strip() for name, _, value in pairs if name.strip()}
+
+
 # What SourceConfig.parse reads; the dialects read nothing else.
 SOURCE_INPUTS = names(
     "fromJobConfig", "useSql", "sql", "schemaName", "tableName", "columnList", "whereClause", "partitionColumn"
@@ -97,6 +170,7 @@ class SourceConfig:
 
     @classmethod
     def parse(cls, from_job: Mapping[str, object]) -> SourceConfig:
+        refuse_unsupported(from_job, SOURCE_UNUSED)
         use_sql = boolean(from_job, "fromJobConfig.useSql")
         sql = required(from_job, "fromJobConfig.sql") if use_sql else None
         return cls(
