@@ -64,7 +64,8 @@ def counters(submission: dict[str, Any]) -> dict[str, int]:
 
 
 def _is_dirty_file(name: str, stem: str) -> bool:
-    """``<job>-<submission id>.jsonl``, or ``…-<n>.jsonl`` of partition process (or Dask task) n."""
+    """``<job>-<submission id>.jsonl``, ``…-<n>.jsonl`` of partition process n, or, on Dask (written by
+    the run's server), ``…-partition-<n>.jsonl`` of partition n."""
     return name == f"{stem}.jsonl" or (name.startswith(f"{stem}-") and name.endswith(".jsonl"))
 
 
