@@ -605,6 +605,14 @@ def job_history(
     show(client_of(ctx).job_history(name, page, page_size), as_json, print_history)
 
 
+def last_run(client: CdmClient, job: str) -> int:
+    """The submission id of the job's last run."""
+    last = client.job_status(job)["submissions"][0]
+    if last.get("submission-id") is None:
+        fail(f"Job {job} has never run.")
+    return int(last["submission-id"])
+
+
 @job_app.command("log")
 def job_log(
     ctx: typer.Context, name: NameArg,
@@ -613,11 +621,7 @@ def job_log(
 ) -> None:
     """A run's own log: what its server and worker wrote about it, oldest first."""
     client = client_of(ctx)
-    if run is None:
-        last = client.job_status(name)["submissions"][0]
-        if last.get("submission-id") is None:
-            fail(f"Job {name} has never run.")
-        run = int(last["submission-id"])
+    run = run or last_run(client, name)
 
     def render(answer: dict[str, Any]) -> None:
         console.print(f"Run {answer['submission-id']} of {answer['job-name']}: {answer['status']}")
@@ -625,6 +629,42 @@ def job_log(
             console.print(f"{when(line['time'])} {line['level']:<7} {line['message']}", markup=False, highlight=False)
 
     show(client.run_log(run), as_json, render)
+
+
+# The page size the CLI fetches dirty data with (the API's largest).
+DIRTY_PAGE_SIZE = 1000
+
+
+@job_app.command("dirty")
+def job_dirty(
+    ctx: typer.Context, name: NameArg,
+    run: Annotated[int | None, typer.Option(min=1, help="Submission id of the run (default: the last run).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The rows a run left out as dirty data (throttlingConfig.recordDirtyData), one JSON line each."""
+    client = client_of(ctx)
+    run = run or last_run(client, name)
+    answer = client.run_dirty_data(run, 1, DIRTY_PAGE_SIZE)
+    records = answer["records"]
+    while len(records) < answer["total"] and answer["records"]:
+        answer = client.run_dirty_data(run, answer["page_no"] + 1, DIRTY_PAGE_SIZE)
+        records += answer["records"]
+    answer = {**answer, "records": records}
+    answer.pop("page_no")
+    answer.pop("page_size")
+
+    def render(answer: dict[str, Any]) -> None:
+        err_console.print(f"Run {answer['submission-id']} of {answer['job-name']}: {answer['status']}, "
+                          f"{answer['total']} dirty rows")
+        if "written-to" in answer:
+            place = answer["written-to"]
+            bucket = f", bucket {place['bucket']}" if "bucket" in place else ""
+            err_console.print(f"The job writes its dirty data to link {place['link']}{bucket}, directory "
+                              f"{place['directory']}: read it there.")
+        for record in answer["records"]:
+            print(json.dumps(record, ensure_ascii=False))
+
+    show(answer, as_json, render)
 
 
 # --- cluster --------------------------------------------------------------------------------------

@@ -256,3 +256,7 @@ class CdmClient:
 
     def run_log(self, submission_id: int) -> dict[str, Any]:
         return self._cdm("GET", f"/submissions/{submission_id}/log")
+
+    def run_dirty_data(self, submission_id: int, page_no: int = 1, page_size: int = 100) -> dict[str, Any]:
+        return self._cdm("GET", f"/submissions/{submission_id}/dirty",
+                         params={"page_no": page_no, "page_size": page_size})

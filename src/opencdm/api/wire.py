@@ -311,6 +311,21 @@ class SubmissionLog(Wire):
     lines: list[RunLogLineOut]
 
 
+class SubmissionDirtyData(Wire):
+    """Beyond CDM: the dirty-data records a run left on the server
+    (``GET …/cdm/submissions/{submission_id}/dirty``), ``{"row": {...}, "reason": "...", …}`` each."""
+
+    submission_id: int = Field(alias="submission-id")
+    job_name: str = Field(alias="job-name")
+    status: str
+    total: int
+    page_no: int
+    page_size: int
+    records: list[dict[str, Any]]
+    # The job's dirty data goes to a link: {"link", "bucket", "directory"}, read there.
+    written_to: dict[str, str] | None = Field(default=None, alias="written-to")
+
+
 class JobRefusal(Wire):
     """Why one job of a group did not start (a JobValidationResult with the job and error code)."""
 

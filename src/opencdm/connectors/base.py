@@ -390,6 +390,11 @@ class Connector(ABC):
     @abstractmethod
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink: ...
 
+    def server_disk_place(self, link: Mapping[str, str]) -> str | None:
+        """What of this link lies on the server's own disk (e.g. "the SQLite database /data/a.db"),
+        which a Dask worker on another machine cannot see; None for a link reached over the network."""
+        return None
+
     def check_output(self, link: Mapping[str, str], bucket: str | None, path: str) -> None:
         """Check, without connecting, that ``open_output`` may make files at ``path`` (in ``bucket``)."""
         raise CdmError("Cdm.0014", f"Links of {self.name} cannot hold files (throttlingConfig.writeToLink).")

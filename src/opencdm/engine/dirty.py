@@ -6,7 +6,11 @@ With ``throttlingConfig.maxErrorRecords`` above 0 such rows are left out and cou
 ROWS_WRITTEN_SKIPPED (and, from a source, as read); a partition with more fails the run. With
 ``throttlingConfig.recordDirtyData=true`` they are also written, one file per process of the run,
 to ``throttlingConfig.dirtyDataDirectory`` on the file link ``throttlingConfig.writeToLink`` (in
-``throttlingConfig.obsBucket`` for object storage), or else under the server's data directory.
+``throttlingConfig.obsBucket`` for object storage), or else under the server's data directory, in
+a folder of the job's project and the job's own (``server_directory``).
+
+A copier on a Dask worker, maybe on another machine, writes none itself: it sends its rows to the
+run (``DirtyRowsToRun``), whose server writes them, one file per partition with dirty rows.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import base64
 import datetime as dt
 import json
 import os
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import Partition, RejectedRow, WriteResult
@@ -35,6 +40,28 @@ class DirtyDataPlace:
     link_connector: str | None = None
     link: dict[str, str] | None = None
     bucket: str | None = None
+
+
+def server_directory(home: Path, project_id: str, job_name: str) -> Path:
+    """Where a job's dirty data goes without a link: the server's data directory, in a folder per
+    project (jobs of two projects may share a name) and per job; each run's files name the run."""
+    return home / "dirty-data" / project_id / job_name
+
+
+def run_stem(job_name: str, submission_id: int) -> str:
+    """The start of the names of a run's dirty-data files: ``<stem>.jsonl``, written by the run's
+    own process, and ``<stem>-<suffix>.jsonl``, by its copiers."""
+    return f"{job_name}-{submission_id}"
+
+
+def run_files(directory: Path, stem: str) -> list[Path]:
+    """The dirty-data files of the run named by ``stem`` in ``directory``, in name order."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        path for path in directory.iterdir()
+        if path.name == f"{stem}.jsonl" or (path.name.startswith(f"{stem}-") and path.name.endswith(".jsonl"))
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -81,6 +108,34 @@ class DirtyDataWriter:
             self._stream = None
 
 
+class DirtyRecorder(Protocol):
+    def record(self, rows: Sequence[RejectedRow]) -> None: ...
+
+
+class EventQueue(Protocol):
+    def put(self, item: Any, /) -> object: ...
+
+
+class DirtyRowsToRun:
+    """A Dask copier's dirty rows of one partition, sent to its run as events ("dirty", child,
+    partition index, pickled rows) for the run's server to record: the place may be the server's
+    data directory or a nas directory, which a worker on another machine cannot see. Pickled: the
+    events travel as msgpack, which knows no Decimal or date; the scheduler is trusted like the
+    server (decision 0009)."""
+
+    def __init__(self, events: EventQueue, child: int, partition: int) -> None:
+        self._events, self._child, self._partition = events, child, partition
+
+    def record(self, rows: Sequence[RejectedRow]) -> None:
+        self._events.put(("dirty", self._child, self._partition, pickle.dumps(list(rows))))
+
+
+def received_rows(pickled: bytes) -> list[RejectedRow]:
+    """The rows of a "dirty" event (DirtyRowsToRun)."""
+    rows: list[RejectedRow] = pickle.loads(pickled)  # noqa: S301 - from the trusted scheduler
+    return rows
+
+
 def with_source_rejects(results: Iterator[WriteResult], take: Callable[[], list[RejectedRow]]) -> Iterator[WriteResult]:
     """The sink's results with the rows the source left out (``take``) added to their rejected
     rows, and one more result for those left out after the last batch."""
@@ -95,7 +150,7 @@ def with_source_rejects(results: Iterator[WriteResult], take: Callable[[], list[
 
 
 def with_rejects_handled(
-    results: Iterator[WriteResult], partition: Partition, writer: DirtyDataWriter | None, max_rejected: int
+    results: Iterator[WriteResult], partition: Partition, writer: DirtyRecorder | None, max_rejected: int
 ) -> Iterator[WriteResult]:
     """The results, their rejected rows recorded, failing once the partition rejected more than
     ``max_rejected``."""

@@ -252,7 +252,7 @@ def copy_on_dask(job: PartitionJob, child: int, partitions: list[Partition], run
     control = DaskControl(Variable(f"{run_key}-control"), worker, copier_key(run_key, child))
     # A resumable run's partitions each commit alone: those the run recorded are not copied again.
     left = (partition for partition in partitions if partition.index not in control.committed)
-    copy_partitions(job, child, left, events, control)
+    copy_partitions(job, child, left, events, control, dirty_to_run=True)
     return address
 
 

@@ -33,7 +33,15 @@ from opencdm.connectors.base import (
     Source,
     WriteResult,
 )
-from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter, with_rejects_handled, with_source_rejects
+from opencdm.engine.dirty import (
+    DirtyDataPlace,
+    DirtyDataWriter,
+    DirtyRecorder,
+    DirtyRowsToRun,
+    EventQueue,
+    with_rejects_handled,
+    with_source_rejects,
+)
 from opencdm.errors import CdmError, JobStopped
 
 PROGRESS_SECONDS = 0.5
@@ -109,7 +117,7 @@ def copy_partition(
     tally: Tally,
     check: Callable[[], None],
     max_rejected: int | None = None,
-    dirty: DirtyDataWriter | None = None,
+    dirty: DirtyRecorder | None = None,
 ) -> Iterator[WriteResult]:
     """One partition from source to sink, natively when they agreed on a format, counting what is
     read; ``check`` runs before each chunk, so a stop lands between chunks. With ``max_rejected``
@@ -204,18 +212,17 @@ class RunControl(Protocol):
         """Whether the run ordered the commit, waiting at most about ``timeout`` seconds."""
 
 
-class EventQueue(Protocol):
-    def put(self, item: Any, /) -> object: ...
-
-
 def copy_partitions(
-    job: PartitionJob, child: int, partitions: Iterator[Partition], events: EventQueue, control: RunControl
+    job: PartitionJob, child: int, partitions: Iterator[Partition], events: EventQueue, control: RunControl,
+    dirty_to_run: bool = False,
 ) -> None:
     """A copier: ``partitions`` from source to sink in one transaction (or one each, with
     ``job.resumable_plan``), committed when the run orders it. Messages on ``events``: ("progress",
     child, *Tally.take()), ("ready", child), ("committed", child), ("failed", child, summary,
     details), and with ``job.resumable_plan`` ("partition", child, partition index, rows) after each
-    partition's own commit, or ("recorded", …) for one a lost attempt of the copier committed."""
+    partition's own commit, or ("recorded", …) for one a lost attempt of the copier committed.
+    With ``dirty_to_run`` (a copier on another machine) its dirty data goes to the run as
+    ("dirty", child, partition index, rows) instead of being written here."""
     check = control.check
     tally = Tally()
     last_report = time.monotonic()
@@ -227,7 +234,16 @@ def copy_partitions(
             last_report = time.monotonic()
 
     source = sink = None
-    dirty = DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}-{child}.jsonl") if job.dirty_place else None
+    dirty = (
+        DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}-{child}.jsonl")
+        if job.dirty_place and not dirty_to_run else None
+    )
+
+    def recorder(partition: Partition) -> DirtyRecorder | None:
+        if job.dirty_place is not None and dirty_to_run:
+            return DirtyRowsToRun(events, child, partition.index)
+        return dirty
+
     try:
         source = get_connector(job.from_connector).open_source(job.from_link, job.from_job)
         source.skip_rejected_rows = job.max_rejected is not None
@@ -244,7 +260,7 @@ def copy_partitions(
                 continue
             partition_rows = 0
             for result in copy_partition(
-                source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected, dirty
+                source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected, recorder(partition)
             ):
                 tally.count_written(result)
                 partition_rows += result.rows

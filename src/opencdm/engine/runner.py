@@ -17,7 +17,7 @@ from opencdm.connectors import get_connector
 from opencdm.connectors.base import NativeFormat, Partition, Sink, Source, TableScan
 from opencdm.connectors.inputs import ignored_notes
 from opencdm.engine import status
-from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter
+from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter, received_rows, run_stem, server_directory
 from opencdm.engine.executors import LOCAL, PartitionFailed, executor_for
 from opencdm.engine.incremental import IncrementalRead
 from opencdm.engine.macros import expand_all
@@ -191,16 +191,19 @@ class SubmissionRunner:
                     raise CdmError("Cdm.0101", f"Link [{name}] does not exist.")
             from_link = link_values(self.box, links[job.from_link_name])
             to_link = link_values(self.box, links[job.to_link_name])
+            cluster = session.get(Cluster, job.cluster_id)
+            assert cluster is not None
             dirty_place = None
             if driver.max_error_records is not None and driver.record_dirty_data:
                 if dirty_link is None:
-                    dirty_place = DirtyDataPlace(str(self.settings.home / "dirty-data" / job.name))
+                    directory = server_directory(self.settings.home, cluster.project_id, job.name)
+                    dirty_place = DirtyDataPlace(str(directory))
                 else:
                     dirty_place = DirtyDataPlace(
                         driver.dirty_data_directory or "/", links[dirty_link].connector_name,
                         link_values(self.box, links[dirty_link]), driver.dirty_data_bucket,
                     )
-            dirty_file_stem = f"{job.name}-{self.submission_id}"
+            dirty_file_stem = run_stem(job.name, self.submission_id)
             # Macros read the clock of the moment the job was started, in the job's time zone.
             started = datetime.fromtimestamp(submission.creation_ms / 1000, driver.time_zone or _local_zone())
             variables = {str(k): input_value_as_str(v) for k, v in (submission.variables or {}).items()}
@@ -208,8 +211,10 @@ class SubmissionRunner:
             to_job = expand_all(flatten(job.to_config), started, variables)
             from_connector, to_connector = job.from_connector_name, job.to_connector_name
             job_id, stored_cursor = job.id, job.incremental_cursor
-            cluster = session.get(Cluster, job.cluster_id)
-            executor = cluster.executor if cluster is not None else LOCAL
+            cluster_executor = cluster.executor
+        executor = self._executor_for(
+            cluster_executor, ((from_connector, from_link, "source"), (to_connector, to_link, "destination"))
+        )
         # Inputs CDM documents that mean nothing here, given a value that asks for something: said
         # once per run (both ends on one link say its inputs once).
         notes = [
@@ -244,6 +249,21 @@ class SubmissionRunner:
             incremental=incremental is not None, verify_mode=driver.verify_mode, resumable=driver.resumable,
             executor=executor,
         )
+
+    def _executor_for(self, executor: str, ends: tuple[tuple[str, dict[str, str], str], ...]) -> str:
+        """The cluster's executor, unless the job has an end on this server's disk (a SQLite file, a
+        nas directory, a local Iceberg warehouse): a Dask worker, maybe on another machine, would
+        open whatever sits at that path on its own disk. Such a job's partitions run here."""
+        if executor == LOCAL:
+            return executor
+        for connector, link, end in ends:
+            place = get_connector(connector).server_disk_place(link)
+            if place is not None:
+                log.info("submission %s: its %s is %s on this server's disk, which the workers of the Dask "
+                         "cluster %s may not see: its partitions run in processes of this server",
+                         self.submission_id, end, place, executor)
+                return LOCAL
+        return executor
 
     def _copy(self, plan: Plan) -> None:
         source, sink, schema = plan.source, plan.sink, plan.job.schema
@@ -287,6 +307,9 @@ class SubmissionRunner:
             self.counters.count_written(gathered)
             self._verify_and_commit(plan)
             return
+        if on_dask and not sink.parallel_writers:
+            log.info("submission %s: this server's process copies the job, not the Dask cluster %s: its "
+                     "destination takes one writer per run", self.submission_id, plan.executor)
         batch_rows, check, job = self.settings.batch_rows, self._check_alive, plan.job
         dirty = DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}.jsonl") if job.dirty_place else None
         try:
@@ -407,6 +430,30 @@ class SubmissionRunner:
                 self._partition_committed(plan.job_id, index, rows)
                 executor.note_committed(index)
 
+        # Dirty data the copiers send (on Dask), written here: a file per partition, so that the rows
+        # a lost attempt sent for a partition it did not commit are dropped when the next one starts.
+        dirty: dict[int, DirtyDataWriter] = {}
+        dirty_of_copier: dict[int, set[int]] = {child: set() for child in range(copiers)}
+        started: set[int] = set()
+
+        def partition_dirty(index: int) -> DirtyDataWriter:
+            assert job.dirty_place is not None  # copiers send dirty data only with a place for it
+            return DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}-partition-{index}.jsonl")
+
+        def record_dirty(child: int, index: int, pickled: bytes) -> None:
+            if index not in dirty:
+                dirty[index] = partition_dirty(index)
+            dirty[index].record(received_rows(pickled))
+            dirty_of_copier[child].add(index)
+
+        def forget_lost_dirty(child: int) -> None:
+            for index in dirty_of_copier[child] - noted:
+                dirty.pop(index).close()
+                emptied = partition_dirty(index)
+                emptied.record([])  # opens it anew, empty: the new attempt records the partition's rows again
+                emptied.close()
+            dirty_of_copier[child] &= noted
+
         ready: set[int] = set()
         committed: set[int] = set()
         commit_ordered = False
@@ -429,6 +476,9 @@ class SubmissionRunner:
                                  " again: its first attempt is lost" if any(lost) else "")
                         self.counters.add(*(-count for count in lost))
                         ready.discard(child)
+                        if child in started:
+                            forget_lost_dirty(child)
+                        started.add(child)
                     elif kind == "partition":
                         self._partition_committed(plan.job_id, *details)
                         executor.note_committed(details[0])
@@ -436,6 +486,8 @@ class SubmissionRunner:
                         counted[child].take()  # committed: kept, whatever happens to the copier
                     elif kind == "recorded":
                         recorded(*details)
+                    elif kind == "dirty":
+                        record_dirty(child, *details)
                     elif kind == "ready":
                         ready.add(child)
                     elif kind == "committed":
@@ -455,13 +507,17 @@ class SubmissionRunner:
             raise
         finally:
             # Counters the copiers sent before they ended.
-            for kind, _, *details in executor.finish():
+            for kind, child, *details in executor.finish():
                 if kind == "progress":
                     self.counters.add(*details)
                 elif kind == "partition":  # committed: recorded even when the run is failing
                     self._partition_committed(plan.job_id, *details)
                 elif kind == "recorded":
                     recorded(*details)
+                elif kind == "dirty":
+                    record_dirty(child, *details)
+            for writer in dirty.values():
+                writer.close()
 
     def _unfinished_partition_plan(self, job_id: int) -> tuple[str, list[Partition]] | None:
         """The plan a failed resumable run of the job left (its id, its partitions not committed);

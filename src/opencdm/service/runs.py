@@ -7,18 +7,20 @@ worker.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from opencdm.engine import run_log
+from opencdm.engine import dirty, run_log
 from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
 from opencdm.service.clusters import no_such_cluster
 from opencdm.service.iam import now_ms
-from opencdm.service.jobs import RunPolicy, active_submission, find_job
+from opencdm.service.jobs import DriverConfig, RunPolicy, active_submission, find_job
 from opencdm.store.db import Store
 from opencdm.store.models import Cluster, Job, Link, RunLogLine, Submission
 
@@ -171,9 +173,48 @@ def history(session: Session, job: Job, page_no: int, page_size: int) -> tuple[i
     return total, list(rows)
 
 
-def log_of(session: Session, cluster: Cluster, submission_id: int) -> tuple[Submission, list[RunLogLine]]:
-    """A run of the cluster's, and its log lines, oldest first."""
+def _run_of(session: Session, cluster: Cluster, submission_id: int) -> Submission:
     run = session.get(Submission, submission_id)
     if run is None or run.cluster_id != cluster.id:
         raise CdmError("Cdm.0100", f"Submission[{submission_id}] doesn't exist.")
+    return run
+
+
+def log_of(session: Session, cluster: Cluster, submission_id: int) -> tuple[Submission, list[RunLogLine]]:
+    """A run of the cluster's, and its log lines, oldest first."""
+    run = _run_of(session, cluster, submission_id)
     return run, run_log.lines(session, submission_id)
+
+
+@dataclass(frozen=True)
+class DirtyPage:
+    run: Submission
+    total: int
+    records: list[dict[str, Any]]
+    # Where the job now writes its dirty data when that is a link's (the server keeps none of it).
+    written_to: dict[str, str] | None
+
+
+def dirty_of(
+    session: Session, cluster: Cluster, submission_id: int, home: Path, page_no: int, page_size: int
+) -> DirtyPage:
+    """A page of the dirty-data records a run of the cluster's left under the server's data directory
+    (engine.dirty), in the order of its files and lines."""
+    run = _run_of(session, cluster, submission_id)
+    directory = dirty.server_directory(home, cluster.project_id, run.job_name)
+    first = (page_no - 1) * page_size
+    total, records = 0, []
+    for path in dirty.run_files(directory, dirty.run_stem(run.job_name, run.id)):
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if first <= total < first + page_size:
+                    records.append(json.loads(line))
+                total += 1
+    written_to = None
+    job = session.get(Job, run.job_id)
+    driver = DriverConfig.parse(job.driver_config) if job is not None else None
+    if total == 0 and driver is not None and driver.record_dirty_data and driver.dirty_data_link is not None:
+        places = {"link": driver.dirty_data_link, "bucket": driver.dirty_data_bucket,
+                  "directory": driver.dirty_data_directory or "/"}
+        written_to = {name: value for name, value in places.items() if value is not None}
+    return DirtyPage(run, total, records, written_to)

@@ -181,6 +181,22 @@ def show_submission_log(
         ).dump()
 
 
+@router.get(CDM + "/submissions/{submission_id}/dirty", operation_id="ShowSubmissionDirtyData", response_model=None,
+            responses={200: {"model": wire.SubmissionDirtyData}})
+def show_submission_dirty_data(
+    project_id: str, cluster_id: str, submission_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Caller,
+    state: State, page_no: PageNo = 1, page_size: PageSize = 100,
+) -> dict[str, Any]:
+    """Beyond CDM: the rows the run left out as dirty data (throttlingConfig.recordDirtyData), as the
+    server keeps them, in pages."""
+    with cluster_session(state, caller, cluster_id) as (session, cluster):
+        page = runs.dirty_of(session, cluster, submission_id, state.settings.home, page_no, page_size)
+        return wire.SubmissionDirtyData(
+            submission_id=page.run.id, job_name=page.run.job_name, status=page.run.status, total=page.total,
+            page_no=page_no, page_size=page_size, records=page.records, written_to=page.written_to,
+        ).dump()
+
+
 @router.post("/clusters/job", operation_id="CreateAndStartRandomClusterJob", response_model=None,
              responses={200: {"model": wire.SubmissionsResponse}})
 def create_and_start_random_cluster_job(project_id: str, body: wire.RandomClusterJobRequest, caller: Caller,

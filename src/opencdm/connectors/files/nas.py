@@ -140,6 +140,9 @@ class NasConnector(Connector):
     def carries_as_is(self, job: Mapping[str, str]) -> str | None:
         return carried_as_is(job)
 
+    def server_disk_place(self, link: Mapping[str, str]) -> str | None:
+        return f"the nas directory {_root(link)}"
+
     def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
         return open_file_source(_tree(link), SourceConfig.parse(from_job, with_bucket=False))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sqlalchemy.engine import make_url
+
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
 from opencdm.connectors.files.obs import S3Endpoint, endpoint_inputs
 from opencdm.connectors.iceberg.config import (
@@ -47,6 +49,14 @@ class IcebergConnector(Connector):
                     raise endpoint.validation_error(exc) from exc
         finally:
             close_catalog(catalog)
+
+    def server_disk_place(self, link: Mapping[str, str]) -> str | None:
+        config = LinkConfig.parse(link)
+        if config.warehouse.startswith("file://"):
+            return f"the Iceberg warehouse {config.warehouse.removeprefix('file://')}"
+        if config.catalog_type == "sql" and config.catalog_uri.startswith("sqlite"):
+            return f"the Iceberg catalog {make_url(config.catalog_uri).database}"
+        return None
 
     def check_from_job(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> None:
         TableConfig.parse_source(from_job)

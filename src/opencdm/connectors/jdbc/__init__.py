@@ -68,6 +68,10 @@ class JdbcConnector(Connector):
         LinkConfig.parse(link)
         SinkConfig.parse(to_job)
 
+    def server_disk_place(self, link: Mapping[str, str]) -> str | None:
+        config = LinkConfig.parse(link)
+        return f"the SQLite database {config.database}" if config.host is None else None
+
     def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
         return JdbcSource(_dialect(link), SourceConfig.parse(from_job))
 
