@@ -28,6 +28,8 @@ function h(tag, props = {}, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), prop);
     else if (key === "className") node.className = prop;
     else if (key === "dataset") Object.assign(node.dataset, prop);
+    // Through the CSSOM: the console's Content-Security-Policy refuses style attributes.
+    else if (key === "style") Object.assign(node.style, prop);
     else if (typeof prop === "boolean") node[key] = prop;
     else node.setAttribute(key, String(prop));
   }
@@ -94,7 +96,7 @@ function progressBar(percent, wide = false, id) {
     className: wide ? "progress wide" : "progress", id, role: "progressbar",
     "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": shown ?? "",
   },
-  h("div", { className: "bar", style: `width: ${shown ?? 0}%` }),
+  h("div", { className: "bar", style: { width: `${shown ?? 0}%` } }),
   h("span", { className: "label" }, shown === null ? "—" : `${shown}%`));
 }
 
