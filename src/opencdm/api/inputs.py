@@ -23,8 +23,8 @@ _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _refusal(where: str, character: str) -> str:
-    return (f"The request's {where} holds the control character {character!r} "
-            f"(%{ord(character):02X}), which no name or value may hold.")
+    what = "a NUL character" if character == "\x00" else "a control character"
+    return f"The request's {where} holds {what} (%{ord(character):02X}), which no name or value may hold."
 
 
 def _holds_nul(body: bytes) -> bool:
