@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, RunningServer, start_server
-from helpers import assert_cdm_error, job_body, sqlite_link_body, sqlite_source
+from helpers import assert_cdm_error, assert_gateway_error, job_body, sqlite_link_body, sqlite_source
 
 
 def _admin() -> psycopg.Connection[Any]:
@@ -77,12 +77,15 @@ def test_a_nul_is_invalid_input_everywhere_and_the_connection_stays_open(store_s
             "body, job update": api.put(f"{cdm}/job/name", json=job_body("name", "src", "dst", table="t\x00")),
             "body, start variables": api.put(f"{cdm}/job/name/start", json={"variables": {"x": "\x00"}}),
         }
+        for where, response in refused.items():
+            assert "NUL" in assert_cdm_error(response, "Cdm.0014"), where
+        # The login answers in IAM's shape, as for any other malformed login.
         for field in ("user", "password", "project"):
             given = {"user": credentials["user"], "password": credentials["password"], "project": "opencdm"}
             given[field] += "\x00"
-            refused[f"login {field}"] = api.post("/v3/auth/tokens", json=_login(server, **given))
-        for where, response in refused.items():
-            assert "NUL" in assert_cdm_error(response, "Cdm.0014"), where
+            login = api.post("/v3/auth/tokens", json=_login(server, **given))
+            assert "NUL" in assert_gateway_error(login, 400, "IAM.0001")["error_msg"], field
+        assert "NUL" in assert_gateway_error(api.post("/v3/auth/tokens%00"), 400, "IAM.0001")["error_msg"]
         # The kept-alive connection still serves, and nothing was written or changed.
         jobs = api.get(f"{cdm}/job/all", params={"page_size": 1000}).json()["jobs"]
         assert [job["name"] for job in jobs] == ["name"]

@@ -1,4 +1,5 @@
-"""Characters no name or value may hold, refused before any route sees them (400 ``Cdm.0014``).
+"""Characters no name or value may hold, refused before any route sees them (400 ``Cdm.0014``, or
+``IAM.0001`` on ``/v3/auth/tokens``).
 
 - NUL, in the path, the query or the body: PostgreSQL's text cannot hold one, so it reached the
   store as a 500 ``DataError`` (and a reset connection) where SQLite answered 400.
@@ -14,7 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from opencdm.api.errors import RefusedWhoeverAsks, cdm_error_response
+from opencdm.api.errors import RefusedWhoeverAsks, invalid_input_response
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A JSON string escape of U+0000: "\u0000" after an even number of backslashes (after an odd run, the
@@ -48,7 +49,7 @@ class RefuseControlCharacters:
         elif b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
             refusal = _refusal("query", "\x00")
         if refusal is not None:
-            await cdm_error_response("Cdm.0014", refusal)(scope, receive, send)
+            await invalid_input_response(scope["path"], refusal)(scope, receive, send)
             return
         chunks: list[bytes] = []
 
@@ -57,7 +58,7 @@ class RefuseControlCharacters:
             if message["type"] == "http.request":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False) and _holds_nul(b"".join(chunks)):
-                    raise RefusedWhoeverAsks(400, _refusal("body", "\x00"))
+                    raise RefusedWhoeverAsks(_refusal("body", "\x00"))
             return message
 
         await self.app(scope, checked, send)
