@@ -18,7 +18,7 @@ import opencdm
 from opencdm.cli import app
 from opencdm.client import CdmApiError, CdmClient, Credentials
 
-from conftest import RunningServer, sqlite_link
+from conftest import RunningServer, sqlite_link, start_server
 
 Cli = Callable[..., Result]
 
@@ -146,6 +146,34 @@ def test_link_create_show_update_delete_never_shows_the_password(cli: Cli, tmp_p
     assert deleted.exit_code == 0, deleted.output
     gone = cli("link", "show", name)
     assert gone.exit_code == 1 and "Cdm.0101" in gone.output
+
+
+def test_link_list_shows_names_connectors_and_dates_but_no_input(cli: Cli, tmp_path: Path) -> None:
+    secret = "S3cret-" + uuid.uuid4().hex
+    names = sorted(unique("listed") for _ in range(2))
+    for name in names:
+        values = {**sqlite_link(str(tmp_path / f"{name}.db")), "linkConfig.password": secret}
+        assert cli("link", "create", name, *inputs(values)).exit_code == 0
+
+    listed = as_json(cli("link", "list", "--json"))["links"]
+    mine = [link for link in listed if link["name"] in names]
+    assert [link["name"] for link in mine] == names
+    assert all(link["connector-name"] == "generic-jdbc-connector" and link["creation-date"] for link in mine)
+    table = cli("link", "list", extra_env={"COLUMNS": "250"})  # wide enough for one line per link
+    assert table.exit_code == 0, table.output
+    for name in names:
+        assert name in table.output
+    assert "generic-jdbc-connector" in table.output and "by admin" in table.output
+    assert secret not in table.output and secret not in cli("link", "list", "--json").output
+    assert str(tmp_path) not in table.output  # inputs are for link show
+
+
+def test_serve_prints_the_console_url(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "home")
+    try:
+        assert f"web console at http://127.0.0.1:{server.port}/console/" in server.log()
+    finally:
+        server.stop()
 
 
 def test_link_validate_reports_problems_and_saves_nothing(cli: Cli, tmp_path: Path) -> None:

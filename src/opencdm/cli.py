@@ -317,6 +317,21 @@ def link_create(
         raise typer.Exit(1)
 
 
+def print_links(answer: dict[str, Any]) -> None:
+    grid = table("Name", "Connector", "Enabled", "Created", "Updated", title=f"{len(answer['links'])} link(s)")
+    for link in answer["links"]:
+        grid.add_row(link["name"], link["connector-name"], text(link["enabled"]),
+                     f"{when(link.get('creation-date'))} by {link.get('creation-user', '')}",
+                     f"{when(link.get('update-date'))} by {link.get('update-user', '')}")
+    console.print(grid)
+
+
+@link_app.command("list")
+def link_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the cluster's links (no input values: see link show)."""
+    show(client_of(ctx).list_links(), as_json, print_links)
+
+
 def print_link(answer: dict[str, Any]) -> None:
     for link in answer["links"]:
         print_fields(f"Link {link['name']}", {

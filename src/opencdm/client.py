@@ -213,6 +213,10 @@ class CdmClient:
                 return exc.body
             raise
 
+    def list_links(self) -> dict[str, Any]:
+        """Every link of the cluster, by name (OpenCDM's extension route; sensitive inputs without value)."""
+        return self._cdm("GET", "/links")
+
     def show_link(self, name: str) -> dict[str, Any]:
         return self._cdm("GET", f"/link/{_segment(name)}")
 

@@ -35,6 +35,16 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     configure_logging(settings.log_format)
     state = open_bootstrapped_state(settings)
     log.info("OpenCDM data directory: %s", settings.home)
+    base = base_url(host, port)
+    print(f"OpenCDM API on {base}, web console at {base}/console/", flush=True)
     uvicorn.run(create_app(state), host=host, port=port, log_level="info", timeout_graceful_shutdown=15,
                 # Our own log setup (opencdm.logs), and our own request lines (api.metrics.RequestLog).
                 log_config=None, access_log=False)
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL a browser on this machine opens: a wildcard address stands for every one, loopback included."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"

@@ -43,6 +43,14 @@ class Settings:
     # A bearer token that reads /metrics of every project (a Prometheus scraper's); without it,
     # /metrics answers an API caller with their own project's figures only (OPENCDM_METRICS_TOKEN).
     metrics_token: str | None = None
+    # Refuse a signed POST/PUT/DELETE sent again within the date window (OPENCDM_REFUSE_REPLAYS):
+    # off by default, as CDM's gateway serves it (docs/decisions/0015-replays-and-login-throttle.md).
+    refuse_replays: bool = False
+    # Failed logins per minute answered before /v3/auth/tokens answers 429: from one client for one
+    # user (OPENCDM_LOGIN_FAILURES), and from one client for all users together
+    # (OPENCDM_LOGIN_CLIENT_FAILURES).
+    login_failures_per_user: int = 10
+    login_failures_per_client: int = 100
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -67,6 +75,9 @@ class Settings:
             lease_seconds=_positive(os.environ.get("OPENCDM_LEASE_SECONDS"), 15.0),
             log_format=_log_format(os.environ.get("OPENCDM_LOG_FORMAT")),
             metrics_token=os.environ.get("OPENCDM_METRICS_TOKEN") or None,
+            refuse_replays=_flag(os.environ.get("OPENCDM_REFUSE_REPLAYS")),
+            login_failures_per_user=_count(os.environ.get("OPENCDM_LOGIN_FAILURES"), 10),
+            login_failures_per_client=_count(os.environ.get("OPENCDM_LOGIN_CLIENT_FAILURES"), 100),
         )
 
     @property
@@ -95,6 +106,19 @@ def _log_format(value: str | None) -> str:
     if chosen not in ("json", "text"):
         raise ValueError(f"OPENCDM_LOG_FORMAT must be json or text, not {value}")
     return chosen
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+def _count(value: str | None, default: int) -> int:
+    if value is None or not value.strip():
+        return default
+    count = int(value)
+    if count < 1:
+        raise ValueError(f"a count of at least 1 is needed, not {value}")
+    return count
 
 
 def _positive(value: str | None, default: float) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from e2e.job_support import finished_run
 
 from conftest import RunningServer, start_server
 from helpers import (
@@ -26,16 +27,30 @@ from helpers import (
 LIMIT = 64 * 1024
 
 
-@pytest.fixture(scope="module")
-def small_bodies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    files = tmp_path_factory.mktemp("hardening-files")
-    running = start_server(tmp_path_factory.mktemp("hardening-home"), env={
-        "OPENCDM_MAX_BODY_BYTES": str(LIMIT), "OPENCDM_FILE_ROOTS": str(files)})
+def _server_with_links(tmp_path_factory: pytest.TempPathFactory, name: str,
+                       env: dict[str, str]) -> RunningServer:
+    """A server of its own with the links ``src`` (a SQLite table ``t``) and ``dst``."""
+    files = tmp_path_factory.mktemp(f"{name}-files")
+    running = start_server(tmp_path_factory.mktemp(f"{name}-home"), env={**env, "OPENCDM_FILE_ROOTS": str(files)})
     running.files = files  # type: ignore[attr-defined]
     with running.client() as api:
         source = sqlite_source(files / "source.db")
         assert api.post(f"{running.cdm}/link", json=sqlite_link_body("src", source)).status_code == 200
         assert api.post(f"{running.cdm}/link", json=sqlite_link_body("dst", files / "t.db")).status_code == 200
+    return running
+
+
+@pytest.fixture(scope="module")
+def small_bodies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = _server_with_links(tmp_path_factory, "hardening", {"OPENCDM_MAX_BODY_BYTES": str(LIMIT)})
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def refusing_replays(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server whose operator asked for replays to be refused (OPENCDM_REFUSE_REPLAYS)."""
+    running = _server_with_links(tmp_path_factory, "no-replays", {"OPENCDM_REFUSE_REPLAYS": "true"})
     yield running
     running.stop()
 
@@ -74,8 +89,57 @@ def job_body_bytes(name: str, source: str, target: str) -> bytes:
     return httpx.Request("POST", "http://x", json=job_body(name, source, target)).content
 
 
-def test_a_replayed_state_changing_request_is_refused(small_bodies: RunningServer) -> None:
+def test_a_resent_signed_request_is_served_as_cdm_serves_it(small_bodies: RunningServer) -> None:
+    """The SDK's X-Sdk-Date has one-second steps: a client's second identical call within a second is
+    signed byte for byte as the first. CDM's gateway serves it (inside the 15-minute window)."""
     server = small_bodies
+    create = f"{server.cdm}/job"
+    body = job_body_bytes("resent", "src", "dst")
+    headers = _signed(server, "POST", create, body)
+    assert httpx.post(server.url + create, headers=headers, content=body).status_code == 200
+    # Served, and answered on its merits: the name is taken.
+    assert_cdm_error(httpx.post(server.url + create, headers=headers, content=body), "Cdm.0104")
+    with server.client() as api:
+        assert api.delete(f"{server.cdm}/job/resent").status_code == 200
+    assert httpx.post(server.url + create, headers=headers, content=body).status_code == 200
+    with server.client() as api:
+        assert api.get(f"{server.cdm}/job/resent").json()["jobs"][0]["name"] == "resent"
+
+    # StartJob again right after a run that failed at once (its source table does not exist).
+    start = f"{server.cdm}/job/fails_at_once/start"
+    with server.client() as api:
+        assert api.post(create, json=job_body("fails_at_once", "src", "dst", table="missing")).status_code == 200
+    start_headers = _signed(server, "PUT", start)
+    first = httpx.put(server.url + start, headers=start_headers)
+    assert first.status_code == 200, first.text
+    with server.client() as api:
+        assert finished_run(api, server, "fails_at_once")["status"] == "FAILED"
+    again = httpx.put(server.url + start, headers=start_headers)
+    assert again.status_code == 200, again.text
+    with server.client() as api:
+        finished_run(api, server, "fails_at_once")
+        history = api.get(f"{server.cdm}/submissions", params={"jname": "fails_at_once"}).json()
+    assert history["total"] == 2, history
+
+
+def test_a_resent_signature_carries_no_other_body_or_query(small_bodies: RunningServer) -> None:
+    server = small_bodies
+    create = f"{server.cdm}/job"
+    body = job_body_bytes("tampered", "src", "dst")
+    headers = _signed(server, "POST", create, body)
+    other_body = job_body_bytes("tampered_too", "src", "dst")
+    assert_gateway_error(httpx.post(server.url + create, headers=headers, content=other_body), 401, "APIGW.0301")
+    listing = f"{server.cdm}/job/all?page_size=10"
+    list_headers = _signed(server, "GET", listing)
+    assert httpx.get(server.url + listing, headers=list_headers).status_code == 200
+    assert_gateway_error(httpx.get(server.url + listing.replace("10", "100"), headers=list_headers),
+                         401, "APIGW.0301")
+    with server.client() as api:
+        assert_cdm_error(api.get(f"{server.cdm}/job/tampered_too"), "Cdm.0100")
+
+
+def test_a_replayed_state_changing_request_is_refused_when_asked(refusing_replays: RunningServer) -> None:
+    server = refusing_replays
     create = f"{server.cdm}/job"
     body = job_body_bytes("replayed", "src", "dst")
     headers = _signed(server, "POST", create, body)
@@ -100,9 +164,11 @@ def test_a_replayed_state_changing_request_is_refused(small_bodies: RunningServe
     assert history["total"] == 1, history
 
 
-def test_the_same_signed_get_may_come_twice(small_bodies: RunningServer) -> None:
+def test_the_same_signed_get_may_come_twice_even_when_replays_are_refused(
+    refusing_replays: RunningServer,
+) -> None:
     """The SDK signs with one-second dates: a polling loop sends identical GETs."""
-    server = small_bodies
+    server = refusing_replays
     target = f"{server.cdm}/link/src"
     headers = _signed(server, "GET", target)
     for _ in range(3):

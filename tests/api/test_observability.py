@@ -132,10 +132,33 @@ def test_metrics_show_the_callers_project(observed: RunningServer, runs: dict[st
     start_route = "/v1.1/{project_id}/clusters/{cluster_id}/cdm/job/{job_name:path}/start"
     assert found[("opencdm_api_request_duration_seconds_count",
                   (("method", "PUT"), ("route", start_route), ("status", "200")))] == 2
-    # Another project's user sees none of these runs.
+    # Another project's user sees none of these runs, and none of this project's requests.
     stranger = httpx.get(f"{observed.url}/metrics", headers={"X-Auth-Token": tenant_token(observed, other)})
     assert stranger.status_code == 200
     assert not [key for key in samples(stranger.text) if key[0].startswith(("opencdm_rows", "opencdm_runs"))]
+    routes = {dict(labels).get("route") for name, labels in samples(stranger.text)
+              if name.startswith("opencdm_api_request_duration_seconds")}
+    assert start_route not in routes, routes  # only this project started jobs
+    assert not [key for key in samples(stranger.text) if "project" in dict(key[1])]
+
+
+def test_request_latencies_are_each_projects_own(observed: RunningServer, other: Tenant) -> None:
+    """A tenant's API calls, by route and status, are the tenant's business: its own project sees them,
+    another sees none, the metrics token sees both, labelled by project."""
+    token = tenant_token(observed, other)
+    cdm = f"/v1.1/{other.project_id}/clusters/{other.cluster_id}/cdm"
+    for _ in range(3):
+        assert httpx.get(f"{observed.url}{cdm}/job/secret_plan", headers={"X-Auth-Token": token}).status_code == 400
+    show_job = "/v1.1/{project_id}/clusters/{cluster_id}/cdm/job/{job_name:path}"
+    key = ("opencdm_api_request_duration_seconds_count", (("method", "GET"), ("route", show_job), ("status", "400")))
+    own = samples(httpx.get(f"{observed.url}/metrics", headers={"X-Auth-Token": token}).text)
+    assert own[key] == 3
+    with observed.client() as api:
+        bootstrap_view = samples(api.get("/metrics").text)
+    assert key not in bootstrap_view
+    scraped = samples(httpx.get(f"{observed.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text)
+    labelled = (key[0], tuple(sorted([*key[1], ("project", other.project_id)])))
+    assert scraped[labelled] == 3
 
 
 def test_metrics_token_shows_every_project_and_nothing_else_opens_them(

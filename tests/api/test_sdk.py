@@ -206,3 +206,28 @@ def test_link_validation_answers(sdk: SimpleNamespace, server: RunningServer, cl
     (problem,) = sdk.v1.ValidationResult(link_config=[
         sdk.v1.ValidationLinkConfig(**item) for item in result["linkConfig"]]).link_config
     assert problem.status == "ERROR" and problem.message
+
+
+def test_the_same_create_link_twice_in_one_second_answers_cdm_0315(
+    sdk: SimpleNamespace, server: RunningServer, tmp_path: Path
+) -> None:
+    """The SDK's X-Sdk-Date has one-second steps, so a script's second CreateLink with a taken name,
+    sent within the same second, is signed byte for byte as the first: it is served (not a 401) and
+    told that the name is taken, as CDM answers it."""
+    from datetime import UTC, datetime
+
+    client = aksk_client(sdk, server)
+    # The SDK signs with a preset X-Sdk-Date as it is: both calls fall in one second whatever the clock does.
+    client.preset_headers = {"X-Sdk-Date": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")}
+    name = f"twice_{uuid.uuid4().hex[:8]}"
+    link = sdk.v1.Links(
+        name=name, connector_name="generic-jdbc-connector", enabled=True,
+        link_config_values=sdk.v1.LinksLinkconfigvalues(configs=[sdk.v1.Configs(name="linkConfig", inputs=[
+            sdk.v1.Input(name=key, value=value) for key, value in sqlite_link(str(tmp_path / "l.db")).items()])]))
+    request = sdk.v1.CreateLinkRequest(cluster_id=server.cluster_id,
+                                       body=sdk.v1.CdmCreateAndUpdateLinkReq(links=[link]))
+    assert client.create_link(request).name == name
+    with pytest.raises(sdk.exceptions.ClientRequestException) as caught:
+        client.create_link(request)
+    assert caught.value.status_code == 400
+    assert "Cdm.0315" in caught.value.error_msg

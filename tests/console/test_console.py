@@ -92,6 +92,8 @@ class World:
     job: str = "copy_small"
     slow_job: str = "copy_slow"
     runs: dict[str, int] = field(default_factory=dict)  # job -> its last submission id
+    # What the browser reported the console's Content-Security-Policy refused, and the page's errors.
+    refusals: list[str] = field(default_factory=list)
 
     def shot(self, name: str, page: Any = None) -> None:
         (page or self.page).screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
@@ -106,7 +108,11 @@ def world(browser: Any, console_server: RunningServer, schema: str,
     shots = tmp_path_factory.mktemp("console-screenshots")
     print(f"\nconsole screenshots: {shots}")
     context = browser.new_context(viewport={"width": 1360, "height": 900})
-    yield World(console_server, schema, shots, context.new_page())
+    world = World(console_server, schema, shots, context.new_page())
+    world.page.on("console", lambda message: world.refusals.append(message.text)
+                  if "Content Security Policy" in message.text else None)
+    world.page.on("pageerror", lambda error: world.refusals.append(f"{error}: {error.stack}"))
+    yield world
     context.close()
 
 
@@ -352,3 +358,24 @@ def test_run_log(world: World) -> None:
     expect(page.locator("#log-status")).to_have_text("FAILED")
     expect(page.locator("#log-table")).to_contain_text(re.compile("stopped", re.IGNORECASE))
     world.shot("18-run-log-stopped")
+
+
+def test_every_page_ran_under_the_consoles_content_security_policy(world: World) -> None:
+    """The pages of the tests above (sign-in, links, jobs with their progress bars, history, run logs)
+    ran with the CSP in force and nothing of theirs was refused: no inline script, style or handler."""
+    assert "Content-Security-Policy" in world.page.evaluate(
+        "fetch(location.pathname).then(r => r.headers.get('content-security-policy') && 'Content-Security-Policy')")
+    assert world.refusals == []
+
+
+def test_the_console_is_served_with_headers_that_keep_it_from_being_framed_or_sniffed(
+    console_server: RunningServer,
+) -> None:
+    for path in ("/console/", "/console/index.html", "/console/app.js", "/console/style.css"):
+        response = httpx.get(console_server.url + path)
+        assert response.status_code == 200, (path, response.status_code)
+        policy = response.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, (path, policy)
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert response.headers.get("X-Frame-Options") == "DENY", path
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", path

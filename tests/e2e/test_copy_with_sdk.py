@@ -156,21 +156,9 @@ def create_job(
     sdk.create_job(CreateJobRequest(cluster_id=server.cluster_id, body=CdmCreateJobJsonReq(jobs=[job])))
 
 
-_last_start_second: dict[str, int] = {}
-
-
-def _wait_for_a_new_signature(job_name: str) -> None:
-    """The SDK signs with one-second resolution, and the server refuses a replayed signed StartJob:
-    a script that starts the same job again must do it in a later second, as a user's would."""
-    while int(time.time()) <= _last_start_second.get(job_name, -1):
-        time.sleep(0.05)
-    _last_start_second[job_name] = int(time.time())
-
-
 def run_to_end(sdk: Any, server: RunningServer, job_name: str, timeout: float = 120) -> Any:
     from huaweicloudsdkcdm.v1 import CdmStartJobReq, ShowJobStatusRequest, StartJobRequest
 
-    _wait_for_a_new_signature(job_name)
     started = sdk.start_job(
         StartJobRequest(cluster_id=server.cluster_id, job_name=job_name, body=CdmStartJobReq(variables={}))
     )

@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.staticfiles import StaticFiles
 
 from opencdm import __version__
 from opencdm.api import metrics
+from opencdm.api.console import ConsoleFiles
 from opencdm.api.errors import install_error_handlers
+from opencdm.api.inputs import RefuseControlCharacters
 from opencdm.api.limits import BodySizeLimit
 from opencdm.api.metrics import RequestLog
 from opencdm.api.openapi import install_openapi
@@ -70,6 +71,8 @@ def create_app(state: ServerState) -> FastAPI:
     )
     app.state.opencdm = state
     install_error_handlers(app)
+    # Inside BodySizeLimit: it only ever holds a body under the limit.
+    app.add_middleware(RefuseControlCharacters)
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(RequestLog)
 
@@ -80,7 +83,7 @@ def create_app(state: ServerState) -> FastAPI:
     app.include_router(clusters.router)
     app.include_router(connectors.router)  # OpenCDM extensions for the console (docs/console.md)
     # The web console: static files shipped in the package, a client of the API above (docs/console.md).
-    app.mount("/console", StaticFiles(packages=[("opencdm", "console")], html=True), name="console")
+    app.mount("/console", ConsoleFiles(), name="console")
     app.include_router(metrics.router)
     install_openapi(app)
     return app

@@ -114,8 +114,9 @@ def raw_target(request: Request) -> str:
     return f"{target}?{query.decode('latin-1')}" if query else target
 
 
-# A request that changes something is accepted once; a GET may come twice within the SDK's
-# one-second date resolution from any polling loop, and repeating it changes nothing.
+# With OPENCDM_REFUSE_REPLAYS, a request that changes something is accepted once; a GET may come
+# twice within the SDK's one-second date resolution from any polling loop, and repeating it changes
+# nothing.
 _REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -179,7 +180,10 @@ def _signer(
             return result[0]
 
         signed = verify_signature(method, target, headers, body, secret_for, datetime.now(UTC), window)
-        if method.upper() not in _REPLAYABLE_METHODS:
+        # By default a re-sent signed request is served inside the date window, as CDM's gateway
+        # (and AWS SigV4) serve it: the SDK's dates have one-second steps, so a client's second
+        # identical call is legitimate (docs/decisions/0015-replays-and-login-throttle.md).
+        if state.settings.refuse_replays and method.upper() not in _REPLAYABLE_METHODS:
             expires_ms = int((signed.signed_at + timedelta(seconds=window)).timestamp() * 1000)
             if not iam.accept_signature_once(session, signed.signature, expires_ms):
                 raise _unauthorized("this signed request was already accepted once (replay refused); sign it anew")

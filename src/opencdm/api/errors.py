@@ -66,8 +66,19 @@ TOKEN_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _gateway("IAM.0001: the body is not a Keystone v3 password-auth request; the message names the part."),
     401: _gateway("APIGW.0301: unknown user, wrong password, or a project the user is not in."),
     413: V11_ERROR_RESPONSES[413],
+    429: _gateway("APIGW.0308: too many failed logins from this client (for this user, or for all users) "
+                  "in the last minute; the Retry-After header says when to try again."),
     "default": V11_ERROR_RESPONSES["default"],
 }
+
+
+class RefusedWhoeverAsks(StarletteHTTPException):
+    """A request refused for its bytes alone (e.g. a NUL character in its body), found while the body
+    was read: a 400 answered without first asking who the caller is, as a body over the size limit
+    is (the caller's signature covers a body that is not to be read again)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail)
 
 
 def _request_id_header() -> dict[str, str]:
@@ -89,6 +100,14 @@ def gateway_error_response(code: str, message: str, http_status: int) -> JSONRes
         status_code=http_status,
         headers=headers,
     )
+
+
+def invalid_input_response(path: str, message: str) -> JSONResponse:
+    """400 for input refused before any route ran, in the shape of the route asked for: IAM's
+    (``IAM.0001``) on Keystone's ``/v3`` routes, CDM's (``Cdm.0014``) everywhere else."""
+    if path.startswith("/v3/"):
+        return gateway_error_response("IAM.0001", message, 400)
+    return cdm_error_response("Cdm.0014", message)
 
 
 def _describe_body(error: dict[str, Any]) -> str | None:
@@ -170,7 +189,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return gateway_error_response(
                 "APIGW.0101", "The API does not exist or has not been published in the environment", 404
             )
-        if exc.status_code == 413:  # the body was not read whole: authentication could not check it
+        # The body was not read whole, or is not to be read again: authentication could not check it.
+        if isinstance(exc, RefusedWhoeverAsks):
+            return invalid_input_response(request.url.path, str(exc.detail))
+        if exc.status_code == 413:
             return cdm_error_response("Cdm.0014", str(exc.detail), 413)
         # E.g. "There was an error parsing the body": raised before authentication too.
         answer = await _refused_caller(request) or cdm_error_response("Cdm.0014", str(exc.detail), exc.status_code)

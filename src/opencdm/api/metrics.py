@@ -2,7 +2,8 @@
 
 Run figures come from the store at scrape time (every server sharing it answers the same): rows
 and bytes moved, runs by status, running and queued runs, run durations. Request latency is this
-server's own, by route template (never by raw path, which a client chooses).
+server's own, by route template (never by raw path, which a client chooses) and by the project of
+the caller's credential: a tenant sees its own project's requests only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -32,8 +33,11 @@ disable_created_metrics()  # the *_created series double every family for nothin
 request_log = logging.getLogger("opencdm.requests")
 REQUEST_SECONDS = Histogram(
     "opencdm_api_request_duration_seconds", "Time to answer an API request, by route template and status.",
-    ["method", "route", "status"], registry=None,
+    ["project", "method", "route", "status"], registry=None,
 )
+# The project label of a request whose caller was not authenticated (a login, a refused credential,
+# the console's files): only the metrics token shows these.
+NO_PROJECT = ""
 # Upper bounds of the run duration buckets, in seconds: from a small table to a day-long one.
 RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 MOVED = (
@@ -75,7 +79,10 @@ class RequestLog:
         finally:
             seconds = time.perf_counter() - began
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            REQUEST_SECONDS.labels(scope["method"], route, str(answer["status"])).observe(seconds)
+            # authenticate() keeps the caller on the request's state (scope["state"]).
+            caller = scope.get("state", {}).get("principal")
+            project = caller.project_id if caller is not None else NO_PROJECT
+            REQUEST_SECONDS.labels(project, scope["method"], route, str(answer["status"])).observe(seconds)
             client = scope.get("client")
             request_log.info("request", extra={"fields": {
                 "method": scope["method"], "path": scope["path"], "route": route, "status": answer["status"],
@@ -146,10 +153,26 @@ def run_families(session: Session, project_id: str | None) -> list[object]:
     return [*moved.values(), runs, running, queued, durations]
 
 
+def request_families(project_id: str | None) -> list[Metric]:
+    """This server's request latencies: of one project (without the project label), or of all."""
+    families = list(REQUEST_SECONDS.collect())
+    if project_id is None:
+        return families
+    scoped = []
+    for family in families:
+        own = Metric(family.name, family.documentation, family.type, family.unit)
+        own.samples = [
+            sample._replace(labels={key: value for key, value in sample.labels.items() if key != "project"})
+            for sample in family.samples if sample.labels.get("project") == project_id
+        ]
+        scoped.append(own)
+    return scoped
+
+
 def _scrape(state: ServerState, project_id: str | None) -> bytes:
     with state.store.session() as session:
         families = run_families(session, project_id)
-    return generate_latest(_Scrape([*families, *REQUEST_SECONDS.collect()]))  # type: ignore[arg-type]
+    return generate_latest(_Scrape([*families, *request_families(project_id)]))  # type: ignore[arg-type]
 
 
 # Not in /openapi.json, which describes the JSON API: docs/observability.md documents it.

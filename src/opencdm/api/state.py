@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from opencdm.api.throttle import LoginThrottle
 from opencdm.engine.supervisor import Supervisor
 from opencdm.settings import Settings
 from opencdm.store.db import Store
@@ -18,6 +19,12 @@ class ServerState:
     store: Store
     box: SecretBox
     supervisor: Supervisor
+    login_throttle: LoginThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.login_throttle = LoginThrottle(
+            self.settings.login_failures_per_user, self.settings.login_failures_per_client
+        )
 
 
 def server_state(request: Request) -> ServerState:

@@ -28,6 +28,8 @@ function h(tag, props = {}, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), prop);
     else if (key === "className") node.className = prop;
     else if (key === "dataset") Object.assign(node.dataset, prop);
+    // Through the CSSOM: the console's Content-Security-Policy refuses style attributes.
+    else if (key === "style") Object.assign(node.style, prop);
     else if (typeof prop === "boolean") node[key] = prop;
     else node.setAttribute(key, String(prop));
   }
@@ -94,7 +96,7 @@ function progressBar(percent, wide = false, id) {
     className: wide ? "progress wide" : "progress", id, role: "progressbar",
     "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": shown ?? "",
   },
-  h("div", { className: "bar", style: `width: ${shown ?? 0}%` }),
+  h("div", { className: "bar", style: { width: `${shown ?? 0}%` } }),
   h("span", { className: "label" }, shown === null ? "—" : `${shown}%`));
 }
 
@@ -500,8 +502,8 @@ const jobFilters = { name: "", group: "", status: "" };
 
 async function showJobs() {
   const generation = viewGeneration;
-  const toolbar = jobsToolbar();
   const holder = h("div", { id: "jobs-holder" });
+  const toolbar = jobsToolbar(generation, holder);
   render(generation,
     h("div", { className: "toolbar" }, h("h1", {}, "Jobs"), h("span", { className: "spacer" }),
       h("button", { type: "button", className: "primary", onclick: () => go("#/jobs/new") }, "New job")),
@@ -510,8 +512,9 @@ async function showJobs() {
   poll(generation, POLL_MS, () => refreshLiveRows(holder));
 }
 
-function jobsToolbar() {
-  const refresh = () => refreshJobs(viewGeneration, $("#jobs-holder"));
+function jobsToolbar(generation, holder) {
+  // This view's generation: a search typed just before leaving the view does not redraw the next one.
+  const refresh = () => refreshJobs(generation, holder);
   const search = h("input", { type: "search", id: "job-search", placeholder: "Search by name", value: jobFilters.name,
     oninput: debounce(() => { jobFilters.name = search.value.trim(); refresh(); }, 300) });
   const group = h("select", { id: "job-group", onchange: () => { jobFilters.group = group.value; refresh(); } },
@@ -522,8 +525,8 @@ function jobsToolbar() {
   [["", "All statuses"], ["NEW", "Never run"], ["RUNNING", "Running"], ["SUCCEEDED", "Succeeded"], ["FAILED", "Failed"]]
     .map(([value, label]) => h("option", { value }, label)));
   return h("div", { className: "toolbar" }, search, group, status, h("span", { className: "spacer" }),
-    h("button", { type: "button", id: "bulk-start", onclick: () => bulk("start") }, "Start selected"),
-    h("button", { type: "button", id: "bulk-stop", onclick: () => bulk("stop") }, "Stop selected"));
+    h("button", { type: "button", id: "bulk-start", onclick: () => bulk("start", refresh) }, "Start selected"),
+    h("button", { type: "button", id: "bulk-stop", onclick: () => bulk("stop", refresh) }, "Stop selected"));
 }
 
 function debounce(fn, ms) {
@@ -635,7 +638,7 @@ async function deleteJob(name) {
 }
 
 /** Start or stop every selected job, one request each; the refusals are listed. */
-async function bulk(action) {
+async function bulk(action, refresh) {
   const names = $$("#jobs-table input.pick:checked").map((box) => box.value);
   if (!names.length) {
     showNotice("Select jobs first.", true);
@@ -649,7 +652,7 @@ async function bulk(action) {
       failures.push(`${name}: ${error.message}`);
     }
   }
-  await refreshJobs(viewGeneration, $("#jobs-holder"));
+  await refresh();
   const done = `${action === "start" ? "Started" : "Stop requested for"} ${names.length - failures.length} of ${names.length} jobs.`;
   showNotice(failures.length ? `${done}\n${failures.join("\n")}` : done, failures.length > 0);
 }

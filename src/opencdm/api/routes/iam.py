@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from opencdm.api import wire
 from opencdm.api.auth import AuthError
-from opencdm.api.errors import TOKEN_ERROR_RESPONSES
+from opencdm.api.errors import TOKEN_ERROR_RESPONSES, gateway_error_response
 from opencdm.api.state import server_state
 from opencdm.service import iam
 
@@ -84,6 +84,16 @@ async def create_token(request: Request) -> JSONResponse:
         raise _bad_request(f"The request body must be JSON: {_SHAPE}.") from None
     credentials = parse_password_auth(body)
     state = server_state(request)
+    attempt = state.login_throttle.begin(
+        credentials.domain, credentials.user, request.client.host if request.client else ""
+    )
+    if isinstance(attempt, int):
+        refused = gateway_error_response(
+            "APIGW.0308", f"The throttling threshold has been reached: too many failed logins; retry in {attempt} s.",
+            429,
+        )
+        refused.headers["Retry-After"] = str(attempt)
+        return refused
 
     def issue() -> iam.IssuedToken:
         with state.store.session() as session:
@@ -97,6 +107,7 @@ async def create_token(request: Request) -> JSONResponse:
         issued = await run_in_threadpool(issue)
     except PermissionError as exc:
         raise AuthError(401, "APIGW.0301", f"Incorrect IAM authentication information: {exc}") from None
+    state.login_throttle.succeeded(attempt)
     token = {
         "methods": ["password"],
         "expires_at": _iso(issued.expires_ms),
