@@ -52,7 +52,7 @@ SCAN_BYTES = 1 << 16
 LOCATE_EVERY = 1000
 
 # Text shapes recognised in CSV and JSON strings (see TypeFold), tried in this order on each block.
-_INTEGER = r"^[+-]?\d+$"
+_INTEGER = r"^-?\d+$"  # Arrow reads no "+" in an integer: such texts are decimals
 _DECIMAL = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
 _TEXT_SHAPES: tuple[tuple[str, pa.DataType], ...] = (
     (r"^(?i:true|false)$", pa.bool_()),

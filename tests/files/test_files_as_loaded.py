@@ -1,0 +1,159 @@
+"""Files as a data engineer loads them, e.g. R and pandas exports such as the nycflights13 CSVs:
+missing values written as NA, created columns typed exactly from every value, a value the
+destination's column cannot take named with its file and line, and BYTES_READ as the bytes of
+the files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from files_support import failed, postgres_link, rows, run, succeeded
+
+from conftest import RunningServer, create_link, pg_connect
+
+
+@pytest.fixture
+def api(file_server: RunningServer) -> Iterator[httpx.Client]:
+    with file_server.client() as client:
+        yield client
+
+
+def csv_source(nas: str, directory: str, **inputs: str) -> tuple[str, str, dict[str, str]]:
+    return ("nas-connector", nas, {
+        "fromJobConfig.inputDirectory": directory, "fromJobConfig.inputFormat": "CSV_FILE",
+        "fromJobConfig.firstRowAsHeader": "true", **{f"fromJobConfig.{k}": v for k, v in inputs.items()}})
+
+
+def pg_table(api: httpx.Client, server: RunningServer, schema: str, table: str) -> tuple[str, str, dict[str, str]]:
+    return ("generic-jdbc-connector", postgres_link(api, server), {
+        "toJobConfig.schemaName": schema, "toJobConfig.tableName": table,
+        "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"})
+
+
+def column_types(schema: str, table: str) -> dict[str, str]:
+    with pg_connect() as conn:
+        return dict(conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped", (f'"{schema}"."{table}"',),
+        ).fetchall())
+
+
+def counters(submission: dict[str, object]) -> dict[str, int]:
+    return submission["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]  # type: ignore[index]
+
+
+def test_null_value_markers_of_r_and_pandas_exports_arrive_as_null(
+    api: httpx.Client, file_server: RunningServer, nas: str, area: Path, pg_schema: str
+) -> None:
+    (area / "csv").mkdir()
+    (area / "csv" / "flights.csv").write_text(
+        'id,dep_delay,temp,carrier,note\n1,NA,39.02,UA,"NA"\n2,12,NULL,\\N,x\n3,-4,NA,AA,\n'
+    )
+    (area / "json").mkdir()
+    (area / "json" / "flights.json").write_text("".join(json.dumps(row) + "\n" for row in [
+        {"id": 1, "dep_delay": "NA", "carrier": "UA"}, {"id": 2, "dep_delay": "12", "carrier": "\\N"}]))
+    markers = "NA,NULL,\\N"
+
+    succeeded(run(api, file_server, csv_source(nas, "/csv", nullValue=markers),
+                  pg_table(api, file_server, pg_schema, "flights")))
+    assert rows(pg_schema, "flights") == [
+        (1, None, Decimal("39.02"), "UA", "NA"),  # a quoted "NA" is the text NA
+        (2, 12, None, None, "x"),
+        (3, -4, None, "AA", None),
+    ]
+    assert column_types(pg_schema, "flights")["dep_delay"] == "smallint"
+
+    succeeded(run(api, file_server, ("nas-connector", nas, {
+        "fromJobConfig.inputDirectory": "/json", "fromJobConfig.inputFormat": "JSON_FILE",
+        "fromJobConfig.nullValue": markers}), pg_table(api, file_server, pg_schema, "from_json")))
+    assert rows(pg_schema, "from_json") == [(1, None, "UA"), (2, 12, None)]
+
+
+def test_created_columns_get_the_narrowest_exact_type_of_every_value_in_the_files(
+    api: httpx.Client, file_server: RunningServer, nas: str, area: Path, pg_schema: str
+) -> None:
+    (area / "in").mkdir()
+    header = "small,medium,big,huge,amount,day,at,at_tz,clock,flag,word,late\n"
+    line = "{n},70000,5000000000,12345678901234567890,{n}.5,2024-01-31,2024-01-31 08:00:00," \
+           "2024-01-31T08:00:00+08:00,08:15:00.5,true,w{n},{n}\n"
+    body = "".join(line.format(n=n % 1000) for n in range(30_000))  # past the first block (1 MB) of the file
+    # Values only the file's last line holds: a wider integer and a decimal with more digits.
+    last = "-7,1,1,1,123456.789,2024-02-29,2024-02-29 23:59:59.999999,2024-02-29T23:59:59Z,23:59:59,False,w,40000\n"
+    (area / "in" / "data.csv").write_text(header + body + last)
+
+    succeeded(run(api, file_server, csv_source(nas, "/in"), pg_table(api, file_server, pg_schema, "typed")))
+    assert column_types(pg_schema, "typed") == {
+        "small": "smallint", "medium": "integer", "big": "bigint", "huge": "numeric(20,0)",
+        "amount": "numeric(9,3)", "day": "date", "at": "timestamp without time zone",
+        "at_tz": "timestamp with time zone", "clock": "time without time zone", "flag": "boolean",
+        "word": "text", "late": "integer",
+    }
+    with pg_connect() as conn:
+        landed = conn.execute(f'SELECT * FROM "{pg_schema}".typed WHERE late = 40000').fetchall()
+    assert landed == [(
+        -7, 1, 1, Decimal(1), Decimal("123456.789"), date(2024, 2, 29), datetime(2024, 2, 29, 23, 59, 59, 999999),
+        datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC), time(23, 59, 59), False, "w", 40000,
+    )]
+
+    # Text, where asked for in columnList.
+    succeeded(run(api, file_server, csv_source(nas, "/in", columnList="small:text&amount:text"),
+                  pg_table(api, file_server, pg_schema, "as_text")))
+    assert column_types(pg_schema, "as_text") == {"small": "text", "amount": "text"}
+
+
+def test_a_value_the_destination_column_cannot_take_is_named_with_its_file_and_line(
+    api: httpx.Client, file_server: RunningServer, nas: str, area: Path, pg_schema: str
+) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".flights (id integer, dep_delay smallint, temp numeric(5,2))')
+    (area / "in").mkdir()
+    lines = [f"{n},{n % 50},{n}.25" for n in range(1, 301)]
+    lines[2] = "3,late,3.25"  # line 4 of the file: text into a smallint column
+    lines[199] = "200,99999,200.25"  # line 201: out of smallint's range
+    lines[249] = "250,5,1000.125"  # line 251: more digits than numeric(5,2)
+    (area / "in" / "flights.csv").write_text("id,dep_delay,temp\n" + "\n".join(lines) + "\n")
+    destination = ("generic-jdbc-connector", postgres_link(api, file_server), {
+        "toJobConfig.schemaName": pg_schema, "toJobConfig.tableName": "flights"})
+
+    summary = failed(run(api, file_server, csv_source(nas, "/in"), destination))
+    assert "/in/flights.csv" in summary and "line 4" in summary, summary
+    assert "column [dep_delay]" in summary and "'late'" in summary, summary
+
+    dirty_link = create_link(api, file_server, "nas-connector", {"linkConfig.rootDirectory": str(area)})
+    out = succeeded(run(api, file_server, csv_source(nas, "/in"), destination, throttling={
+        "throttlingConfig.maxErrorRecords": "10", "throttlingConfig.recordDirtyData": "true",
+        "throttlingConfig.writeToLink": dirty_link, "throttlingConfig.dirtyDataDirectory": "/dirty"}))
+    assert counters(out)["ROWS_WRITTEN"] == 297 and counters(out)["ROWS_WRITTEN_SKIPPED"] == 3
+    assert len(rows(pg_schema, "flights")) == 297
+    records = [json.loads(line) for path in (area / "dirty").rglob("*.jsonl") for line in path.read_text().splitlines()]
+    by_line = {record["line"]: record for record in records}
+    assert sorted(by_line) == [4, 201, 251]
+    assert all(record["file"] == "/in/flights.csv" for record in records)
+    assert "column [dep_delay]" in by_line[4]["reason"] and "'late'" in by_line[4]["reason"]
+    assert "'99999'" in by_line[201]["reason"] and "'1000.125'" in by_line[251]["reason"]
+    assert by_line[201]["row"] == {"id": "200", "dep_delay": "99999", "temp": "200.25"}
+
+
+def test_bytes_read_are_the_bytes_of_the_files_as_stored(
+    api: httpx.Client, file_server: RunningServer, nas: str, area: Path, pg_schema: str
+) -> None:
+    text = "id,label,amount\n" + "".join(f"{n},label {n},{n}.75\n" for n in range(20_000))
+    (area / "plain").mkdir()
+    (area / "plain" / "a.csv").write_text(text)
+    (area / "plain" / "b.csv").write_text(text)
+    (area / "zipped").mkdir()
+    (area / "zipped" / "a.csv.gz").write_bytes(gzip.compress(text.encode()))
+
+    plain = succeeded(run(api, file_server, csv_source(nas, "/plain", splitFileSize="0.1"),
+                          pg_table(api, file_server, pg_schema, "plain"), extractors=3))
+    assert counters(plain)["BYTES_READ"] == 2 * len(text.encode())
+    zipped = succeeded(run(api, file_server, csv_source(nas, "/zipped", fromCompression="GZIP"),
+                           pg_table(api, file_server, pg_schema, "zipped")))
+    assert counters(zipped)["BYTES_READ"] == (area / "zipped" / "a.csv.gz").stat().st_size
