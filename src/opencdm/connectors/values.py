@@ -93,9 +93,26 @@ def unusual_floats(array: pa.Array, *, infinite: bool) -> pa.Array | None:
 
 
 def failing_rows(array: pa.Array, convert: Callable[[pa.Array], object]) -> list[int]:
-    """The positions of the values of ``array`` that ``convert`` refuses (raises one of
-    ``CONVERSION_ERRORS`` for), found by halving in memory: k bad values among n cost about
-    2·k·log2(n/k) conversions of shrinking slices, never one conversion per value."""
+    """The positions of the values of ``array`` that ``convert`` (an element-wise conversion)
+    refuses, i.e. raises one of ``CONVERSION_ERRORS`` for, in memory and in bulk: the distinct
+    values are tried, by halving, and the rows holding a refused one found in one pass. A bad
+    value written on many rows (``NA``) costs a few conversions, not one per row."""
+    try:
+        convert(array)
+        return []
+    except CONVERSION_ERRORS:
+        pass
+    try:
+        distinct = pc.unique(array)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return _halved(array, convert)  # a type without a hash kernel
+    refused = distinct.take(pa.array(_halved(distinct, convert), pa.int64()))
+    return [int(row) for row in pc.indices_nonzero(pc.is_in(array, value_set=refused)).to_pylist()]
+
+
+def _halved(array: pa.Array, convert: Callable[[pa.Array], object]) -> list[int]:
+    """The positions ``failing_rows`` asks for, found by halving: k bad values among n cost about
+    2·k·log2(n/k) conversions of shrinking slices."""
     if len(array) == 0:
         return []
     try:
@@ -105,6 +122,4 @@ def failing_rows(array: pa.Array, convert: Callable[[pa.Array], object]) -> list
         if len(array) == 1:
             return [0]
     half = len(array) // 2
-    return failing_rows(array.slice(0, half), convert) + [
-        half + index for index in failing_rows(array.slice(half), convert)
-    ]
+    return _halved(array.slice(0, half), convert) + [half + index for index in _halved(array.slice(half), convert)]

@@ -586,10 +586,11 @@ class _TextReader(FormatReader):
         if not unfit:
             return self._cast(raw)  # a failure that is no value's (raised again, as it is)
         names = [name for name, _ in self._picked]
-        for index, reason in sorted(unfit.items()):
-            values = {name: raw.column(name)[index].as_py() for name in names}
+        indices = sorted(unfit)
+        left_out_rows = raw.select(names).take(pa.array(indices, pa.int64())).to_pylist()
+        for index, values in zip(indices, left_out_rows, strict=True):
             state.pending.append(
-                _Bad(state.data_index(state.records + index), RejectedRow(values, reason, file=state.label))
+                _Bad(state.data_index(state.records + index), RejectedRow(values, unfit[index], file=state.label))
             )
         left_out = [False] * raw.num_rows
         for index in unfit:
@@ -728,41 +729,102 @@ class CsvReader(_TextReader):
                 first_line += sum(chunk.count(newline) for chunk in _scan(raw, 0, byte_range[0]))
         streams = _text_streams(self.tree, file, self.config, byte_range)
         stream = next(stream for candidate, stream, _ in streams if candidate == label)
-        return CsvLineFinder(streams, self._python_csv(stream), first_line, self.header_rows(byte_range))
+        quote = self.config.csv.quote
+        return CsvLineFinder(
+            streams, stream, first_line, self.header_rows(byte_range), self._newline(),
+            quote.encode() if quote is not None else None, self._python_csv,
+        )
 
 
 class CsvLineFinder(LineFinder):
-    """Lines found by reading the stream again with Python's csv module, which counts lines (Arrow
-    counts records: a quoted value may span lines, and empty lines are no records), forward only:
-    the records of a stream are placed in one pass however many are left out."""
+    """Lines of a stream's records, found by reading it once more alongside, forward only: the
+    records of a stream are placed in one pass however many are left out.
 
-    def __init__(self, streams: Generator[Any, None, None], reader: Any, first_line: int, header_rows: int) -> None:
-        self._streams, self._reader, self._first_line = streams, reader, first_line
-        for _ in range(header_rows):
-            next(reader, None)
-        self._index, self._before = 0, reader.line_num  # the next data record, the line it begins after
+    Lines are counted as in the file (Arrow counts records: a quoted value may span lines, and
+    empty lines are no records). Until the quote character appears, lines are cut from blocks of
+    bytes; from the first block that holds one, Python's csv module reads the rest."""
+
+    def __init__(
+        self, streams: Generator[Any, None, None], stream: Any, first_line: int, header_rows: int,
+        newline: bytes, quote: bytes | None, csv_reader: Callable[[Any], Any],
+    ) -> None:
+        self._streams, self._stream, self._newline, self._quote = streams, stream, newline, quote
+        self._csv_reader = csv_reader
+        self._line = first_line  # the line the unread bytes begin
+        self._index = -header_rows  # the data index of the next record (the header's are negative)
+        self._rest = b""  # the start of a line read but not ended
+        self._records: Any = None  # the csv module's reader, once a quote was met
+        self._before = 0  # lines that reader read before its next record
+        self._done = False
 
     def find(self, indices: set[int]) -> dict[int, int]:
         found: dict[int, int] = {}
-        if not indices:
-            return found
-        last = max(indices)
-        try:
-            while self._index <= last:
-                record = next(self._reader, None)
-                if record is None:
-                    break
-                if record:
-                    if self._index in indices:
-                        found[self._index] = self._first_line + self._before
-                    self._index += 1
-                self._before = self._reader.line_num
-        except csv.Error:
-            self._index = last + 1  # a record Python's csv cannot read (e.g. a huge field): lines found so far
+        last = max(indices, default=-1)
+        while self._index <= last and not self._done:
+            if self._records is None:
+                self._next_block(indices, found)
+            else:
+                self._next_record(indices, found)
         return found
+
+    def _next_block(self, indices: set[int], found: dict[int, int]) -> None:
+        block = self._stream.read(BLOCK_BYTES)
+        if (self._quote is not None and self._quote in block) or self._other_newlines(block):
+            self._records = self._csv_reader(io.BufferedReader(_Prefixed(self._rest + block, self._stream)))
+            return
+        if not block:
+            self._done = True
+        lines = (self._rest + block).split(self._newline)
+        self._rest = lines.pop() if block else b""
+        for line in lines:
+            if line and line != b"\r":
+                if self._index in indices:
+                    found[self._index] = self._line
+                self._index += 1
+            self._line += 1
+
+    def _other_newlines(self, block: bytes) -> bool:
+        """Whether the block ends lines otherwise than by ``newline`` (or "\\r\\n" for "\\n"): every
+        separator is read whatever lineSeparator says, and the csv module tells them apart."""
+        if self._newline == b"\r":
+            return b"\n" in block
+        return block.count(b"\r") != block.count(b"\r\n")
+
+    def _next_record(self, indices: set[int], found: dict[int, int]) -> None:
+        try:
+            record = next(self._records, None)
+        except csv.Error:  # a record Python's csv cannot read (e.g. a huge field): lines found so far
+            record = None
+        if record is None:
+            self._done = True
+            return
+        if record:
+            if self._index in indices:
+                found[self._index] = self._line + self._before
+            self._index += 1
+        self._before = self._records.line_num
 
     def close(self) -> None:
         self._streams.close()
+
+
+class _Prefixed(io.RawIOBase):
+    """``prefix``, then the rest of ``stream``."""
+
+    def __init__(self, prefix: bytes, stream: Any) -> None:
+        self._prefix, self._stream = prefix, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        if self._prefix:
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+        else:
+            data = bytes(self._stream.read(size))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class JsonReader(_TextReader):
