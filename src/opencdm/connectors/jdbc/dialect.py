@@ -826,6 +826,15 @@ def _too_long(array: pa.Array, target: pa.Field) -> Refused | None:
     return Refused.where(pc.greater(lengths, limit), f"longer than the {limit} {unit} of column [{target.name}]")
 
 
+def _conversion_failure(convert: Callable[[pa.Array], pa.Array], value: pa.Array) -> str:
+    """The message of cast_array's refusal of ``value``, one value values.failing_rows found."""
+    try:
+        convert(value)
+    except CdmError as exc:
+        return exc.message
+    raise AssertionError("a value values.failing_rows found converts on its own")
+
+
 # The table beside a resumable run's destination table that records, in each partition's own
 # transaction, that the partition committed (Sink.commit_partition).
 PARTITION_RECORDS_TABLE = "opencdm_partition_commits"
@@ -1149,12 +1158,12 @@ class JdbcSink(Sink):
             def convert(part: pa.Array, field: pa.Field = field) -> pa.Array:
                 return t.cast_array(part, field.type, field.name)
 
+            reasons: dict[str, str] = {}  # cast_array's own message, once per distinct value
             for row in values.failing_rows(array, convert):
-                unconvertible.setdefault(
-                    row,
-                    f"Data format mismatch: column [{field.name}] value [{values.value_text(array, row)}] "
-                    f"cannot be converted from {array.type} to {field.type}.",
-                )
+                shown = values.value_text(array, row)
+                if shown not in reasons:
+                    reasons[shown] = _conversion_failure(convert, array.slice(row, 1))
+                unconvertible.setdefault(row, reasons[shown])
         if not unconvertible:
             return self._write_or_refuse(batch, target_schema)
         left_out = [row in unconvertible for row in range(batch.num_rows)]
