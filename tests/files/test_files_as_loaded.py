@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
 from files_support import failed, postgres_link, rows, run, succeeded
+
+from opencdm.connectors import get_connector
+from opencdm.connectors.base import Source
 
 from conftest import RunningServer, create_link, pg_connect
 
@@ -157,3 +162,37 @@ def test_bytes_read_are_the_bytes_of_the_files_as_stored(
     zipped = succeeded(run(api, file_server, csv_source(nas, "/zipped", fromCompression="GZIP"),
                            pg_table(api, file_server, pg_schema, "zipped")))
     assert counters(zipped)["BYTES_READ"] == (area / "zipped" / "a.csv.gz").stat().st_size
+
+    (area / "archive").mkdir()
+    with zipfile.ZipFile(area / "archive" / "two.zip", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.csv", text)
+        archive.writestr("b.csv", text)
+        members = sum(member.compress_size for member in archive.infolist())
+    archived = succeeded(run(api, file_server, csv_source(nas, "/archive", fromCompression="ZIP"),
+                             pg_table(api, file_server, pg_schema, "archived")))
+    assert counters(archived)["ROWS_READ"] == 40_000
+    assert counters(archived)["BYTES_READ"] == members  # the members as stored, compressed
+
+
+def test_every_extractor_reads_with_the_types_the_run_planned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The types come from every file, once: a copier's own source (another process, a Dask worker)
+    reads a partition with the planned types rather than inferring them again from what it sees."""
+    monkeypatch.setenv("OPENCDM_FILE_ROOTS", str(tmp_path))
+    (tmp_path / "a.csv").write_text("id,code\n" + "".join(f"{n},{n}\n" for n in range(100)))
+    (tmp_path / "b.csv").write_text("id,code\n1,x7\n")  # makes code text, when every file is read
+
+    def opened() -> Source:
+        return get_connector("nas-connector").open_source({"linkConfig.rootDirectory": str(tmp_path)}, {
+            "fromJobConfig.inputDirectory": "/", "fromJobConfig.inputFormat": "CSV_FILE",
+            "fromJobConfig.firstRowAsHeader": "true"})
+
+    planner = opened()
+    assert planner.schema().field("code").type == pa.string() and planner.schema().field("id").type == pa.int16()
+    partitions = planner.partitions(2)
+    # Were the copier to infer again, it would now find only integers.
+    (tmp_path / "b.csv").write_text("id,code\n1,7\n")
+    copier = opened()  # as in another process: never asked for its schema
+    batches = [batch for partition in partitions for batch in copier.read(partition, 1000)]
+    assert {batch.schema.field("code").type for batch in batches} == {pa.string()}
+    assert sorted(int(value) for batch in batches for value in batch.column("code").to_pylist()) == [
+        *range(8), 7, *range(8, 100)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import json
 import zipfile
@@ -211,7 +212,8 @@ def _text_streams(
 ) -> Generator[tuple[str, Any, Callable[[], int]], None, None]:
     """(label, stream of UTF-8 bytes, bytes of the stored file read so far) for each text inside
     the file: one, or one per ZIP member; ``byte_range`` (an uncompressed file's) reads those bytes
-    only. The bytes are counted as stored: compressed ones for GZIP and ZIP, before decoding."""
+    only. The bytes are counted as stored: compressed ones for GZIP and ZIP (its members'), before
+    decoding."""
     label = tree.show(file.path)
     encoding = config.csv.encoding
 
@@ -224,7 +226,9 @@ def _text_streams(
                 if member.is_dir():
                     continue
                 with archive.open(member) as inner:
-                    yield f"{label}!{member.filename}", decoded(pa.PythonFile(inner, mode="r")), raw.tell
+                    # Counted whole with the member's first batch: a ZIP member's reads tell no more.
+                    stored = functools.partial(int, member.compress_size)
+                    yield f"{label}!{member.filename}", decoded(pa.PythonFile(inner, mode="r")), stored
         return
     if byte_range is not None:
         start, end = byte_range

@@ -31,6 +31,7 @@ class FileSource(Source):
         self._reader = reader_for(tree, config)
         self._files: list[FoundFile] | None = None
         self._rejected: list[RejectedRow] = []
+        self._into: list[pa.Field | None] = []  # the destination's fields (convert_into)
 
     def _listed(self) -> list[FoundFile]:
         if self._files is None:
@@ -51,8 +52,7 @@ class FileSource(Source):
         return self._reader.schema(self._listed())
 
     def convert_into(self, fields: list[pa.Field | None]) -> None:
-        self.schema()
-        self._reader.convert_into(fields)
+        self._into = fields  # applied by read, once the reader has the schema the run planned
 
     def take_bytes_read(self) -> int | None:
         taken, self._reader.bytes_read = self._reader.bytes_read, 0
@@ -120,6 +120,7 @@ class FileSource(Source):
         files = self._listed()
         planned = partition.spec.get("schema")
         self._reader.schema(files, pa.ipc.read_schema(pa.py_buffer(base64.b64decode(planned))) if planned else None)
+        self._reader.convert_into(self._into)
         units: list[Unit] = partition.spec.get("units") or [(file.path, None, None) for file in files]
         reject = self._rejected.append if self.skip_rejected_rows else None
         for path, start, end in units:
