@@ -4,10 +4,11 @@ Readers stream: ``pyarrow.csv.open_csv`` and ``pyarrow.json.open_json`` read blo
 Parquet by row group (``ParquetFile.iter_batches``). GZIP and ZIP are undone and GBK transcoded on
 the way in, as streams. Writers stream into one output file each.
 
-Types of CSV and JSON text are decided from the first block of the first file (see
-``infer_text_type``) unless columnList declares them, and every later value must fit them. A record
-that does not, or a CSV line with the wrong number of fields, fails the read naming its file and
-line, or is left out and handed to the reader's ``reject`` (dirty data). An uncompressed CSV file
+Types of CSV and JSON text are folded from every value of every file (``TypeFold``) unless
+columnList declares them; with the destination's columns known (``convert_into``), text is
+converted straight into their types. A record with a value that does not convert, or a CSV line
+with the wrong number of fields, fails the read naming its file and line, or is left out and
+handed to the reader's ``reject`` (dirty data). An uncompressed CSV file
 may be read in byte ranges, each from its first line start (``CsvReader.splittable``).
 """
 
@@ -146,13 +147,6 @@ class TypeFold:
 def _fits(low: int, high: int, type_: pa.DataType) -> bool:
     bound = 1 << (type_.bit_width - 1)
     return -bound <= low and high < bound
-
-
-def infer_text_type(values: pa.Array) -> pa.DataType:
-    """The type ``TypeFold`` gives one array of text."""
-    fold = TypeFold()
-    fold.add(values)
-    return fold.type()
 
 
 # Converts a column of text into its column's type; raises one of values.CONVERSION_ERRORS.
@@ -712,7 +706,7 @@ class CsvReader(_TextReader):
                 ),
                 parse_options=self._parse_options(state),
                 convert_options=pacsv.ConvertOptions(
-                    # Text as it is; types are decided by infer_text_type or columnList, not by Arrow.
+                    # Text as it is; types are decided by TypeFold, columnList or the destination, not by Arrow.
                     column_types=dict.fromkeys(self._names, pa.string()),
                     include_columns=[name for name, _ in self._picked] or self._names,
                     strings_can_be_null=True,
