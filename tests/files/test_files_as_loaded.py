@@ -20,6 +20,7 @@ from files_support import failed, postgres_link, rows, run, succeeded
 
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import Source
+from opencdm.connectors.files.formats import TypeFold
 
 from conftest import RunningServer, create_link, pg_connect
 
@@ -196,3 +197,25 @@ def test_every_extractor_reads_with_the_types_the_run_planned(tmp_path: Path, mo
     assert {batch.schema.field("code").type for batch in batches} == {pa.string()}
     assert sorted(int(value) for batch in batches for value in batch.column("code").to_pylist()) == [
         *range(8), 7, *range(8, 100)]
+
+
+@pytest.mark.parametrize(("blocks", "expected"), [
+    ([["1", "-32768", None], ["32767"]], pa.int16()),
+    ([["1"], ["40000"]], pa.int32()),
+    ([["1"], ["-3000000000"]], pa.int64()),
+    ([["12345678901234567890"]], pa.decimal128(20, 0)),
+    ([["1", "007"], ["-12.25"], ["0.125"]], pa.decimal128(5, 3)),  # 2 digits before the point, 3 after
+    ([["+5"]], pa.decimal128(1, 0)),  # Arrow reads no "+" in an integer
+    ([["2024-01-31"], ["2024-02-29"]], pa.date32()),
+    ([["2024-02-30"]], pa.string()),  # the shape of a date, not a date
+    ([["2024-01-31 08:00:00"], ["2024-01-31"]], pa.string()),  # a timestamp, then a date: text
+    ([["1e5"]], pa.string()),
+    ([[None], [None]], pa.string()),
+    ([["true", "FALSE"]], pa.bool_()),
+    ([["1.5"], ["NA"]], pa.string()),
+])
+def test_the_type_folded_from_every_block(blocks: list[list[str | None]], expected: pa.DataType) -> None:
+    fold = TypeFold()
+    for block in blocks:
+        fold.add(pa.array(block, pa.string()))
+    assert fold.type() == expected
