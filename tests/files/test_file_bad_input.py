@@ -128,7 +128,7 @@ def test_malformed_lines_go_to_dirty_data_with_file_and_line(
     if extractors > 1:
         assert f"{extractors} partitions on {extractors} processes" in file_server.log()
 
-    directory = file_server.home / "dirty-data" / out["job"]
+    directory = file_server.home / "dirty-data" / file_server.project_id / out["job"]
     dirty = [json.loads(line) for path in sorted(directory.glob("*.jsonl")) for line in path.read_text().splitlines()]
     by_line = {record["line"]: record for record in dirty}
     assert sorted(by_line) == sorted(BAD_LINES)

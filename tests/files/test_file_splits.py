@@ -74,7 +74,7 @@ def test_csv_byte_ranges_read_every_line_exactly_once(root: Path, newline: str, 
     assert any(content[bound - 1 : bound] != newline[-1].encode() for bound in bounds)
     split = read_partitions(source, partitions)
     # The header is read once, as names (an "id" value would not be an integer); every row once.
-    assert source.schema().field("id").type == pa.int64()
+    assert source.schema().field("id").type == pa.int16()  # the narrowest integer type of every value (1..300)
     assert sorted(split, key=lambda row: row["id"]) == whole
 
 

@@ -200,6 +200,18 @@ class Source(ABC):
         as the rows read are written, and once more after the last batch."""
         return []
 
+    def convert_into(self, fields: list[pa.Field | None]) -> None:  # noqa: B027 - optional hook
+        """Called before ``read`` with the destination's field for each column (None: unknown;
+        ``Sink.target_fields``): a source that reads text (files) converts it straight into
+        them, so that a value that does not fit is named where it is read (file and line) and left
+        out as cheaply as any unreadable row. Batches then have those types."""
+
+    def take_bytes_read(self) -> int | None:
+        """The bytes read from the stored source since the last call (files: as stored, compressed
+        ones compressed); None when the source cannot tell, and the engine counts the Arrow bytes
+        of the batches instead (docs/observability.md, BYTES_READ)."""
+        return None
+
     def native_format(self) -> NativeFormat | None:
         """The native format ``read_native`` produces, or None when there is none."""
         return None
@@ -243,6 +255,12 @@ class Sink(ABC):
     @abstractmethod
     def write(self, batches: Iterator[pa.RecordBatch]) -> Iterator[WriteResult]:
         """Write the batches; yield the rows/bytes written after each batch (for live counters)."""
+
+    def target_fields(self) -> list[pa.Field | None]:
+        """After ``prepare`` or ``attach``: the destination's field each column of the batches
+        ``write`` takes is written into (None: not known or not written); empty when the sink
+        writes what it is given (Source.convert_into)."""
+        return []
 
     def refused_values(self, position: int, array: pa.Array) -> Refused | None:
         """Where ``array``, the column at ``position`` of the batches ``write`` takes, holds values

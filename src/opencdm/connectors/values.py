@@ -8,12 +8,18 @@ rather than writing year 294247 or -290308.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from opencdm.errors import CdmError
 
 TIMESTAMP_KIND, DATE_KIND = "timestamp", "date"
 INFINITE_VALUES: dict[str, tuple[int, int]] = {TIMESTAMP_KIND: (2**63 - 1, -(2**63)), DATE_KIND: (2**31 - 1, -(2**31))}
 INFINITY, MINUS_INFINITY = "infinity", "-infinity"
+# What a conversion of values raises when some of them do not convert (Arrow's, or cast_array's).
+CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, CdmError)
 
 
 def temporal_kind(type_: pa.DataType) -> str | None:
@@ -84,3 +90,36 @@ def unusual_floats(array: pa.Array, *, infinite: bool) -> pa.Array | None:
     if infinite:
         found = pc.or_(found, pc.is_inf(array))
     return pc.fill_null(found, False)
+
+
+def failing_rows(array: pa.Array, convert: Callable[[pa.Array], object]) -> list[int]:
+    """The positions of the values of ``array`` that ``convert`` (an element-wise conversion)
+    refuses, i.e. raises one of ``CONVERSION_ERRORS`` for, in memory and in bulk: the distinct
+    values are tried, by halving, and the rows holding a refused one found in one pass. A bad
+    value written on many rows (``NA``) costs a few conversions, not one per row."""
+    try:
+        convert(array)
+        return []
+    except CONVERSION_ERRORS:
+        pass
+    try:
+        distinct = pc.unique(array)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return _halved(array, convert)  # a type without a hash kernel
+    refused = distinct.take(pa.array(_halved(distinct, convert), pa.int64()))
+    return [int(row) for row in pc.indices_nonzero(pc.is_in(array, value_set=refused)).to_pylist()]
+
+
+def _halved(array: pa.Array, convert: Callable[[pa.Array], object]) -> list[int]:
+    """The positions ``failing_rows`` asks for, found by halving: k bad values among n cost about
+    2·k·log2(n/k) conversions of shrinking slices."""
+    if len(array) == 0:
+        return []
+    try:
+        convert(array)
+        return []
+    except CONVERSION_ERRORS:
+        if len(array) == 1:
+            return [0]
+    half = len(array) // 2
+    return _halved(array.slice(0, half), convert) + [half + index for index in _halved(array.slice(half), convert)]

@@ -81,13 +81,14 @@ class Tally:
     rows_updated: int = 0
     rows_skipped: int = 0
 
-    def count_read(self, chunk: pa.RecordBatch | NativeChunk) -> None:
+    def count_read(self, chunk: pa.RecordBatch | NativeChunk, stored_bytes: int | None = None) -> None:
+        """A chunk read, and the bytes the source read for it where it counts them (Source.take_bytes_read)."""
         if isinstance(chunk, NativeChunk):
             self.rows_read += chunk.rows
-            self.bytes_read += len(chunk.data)
+            self.bytes_read += len(chunk.data) if stored_bytes is None else stored_bytes
         else:
             self.rows_read += chunk.num_rows
-            self.bytes_read += chunk.nbytes
+            self.bytes_read += chunk.nbytes if stored_bytes is None else stored_bytes
 
     def count_written(self, result: WriteResult) -> None:
         self.rows_written += result.rows
@@ -126,13 +127,15 @@ def copy_partition(
     def counted(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         for chunk in chunks:
             check()
-            tally.count_read(chunk)
+            tally.count_read(chunk, source.take_bytes_read())
             yield chunk
+        tally.bytes_read += source.take_bytes_read() or 0  # read after the last chunk (e.g. a file's end)
 
     left_out: list[RejectedRow] = []  # rows holding values the sink cannot hold, with maxErrorRecords
     if native is not None:
         results = sink.write_native(counted(source.read_native(partition)))
     else:
+        source.convert_into(sink.target_fields())
         batches = counted(source.read(partition, batch_rows))
         results = sink.write(held_values(batches, source, sink, None if max_rejected is None else left_out))
     if max_rejected is None:

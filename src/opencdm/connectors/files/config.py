@@ -155,6 +155,17 @@ def _megabytes(inputs: Mapping[str, object], name: str) -> int | None:
     return max(1, int(megabytes * BYTES_PER_MB))
 
 
+def _null_values(inputs: Mapping[str, object], name: str) -> tuple[str, ...]:
+    """Markers separated by ``,``, taken as written (``\\N`` is a backslash and an N)."""
+    value = text(inputs, name)
+    if value is None:
+        return ()
+    markers = tuple(dict.fromkeys(marker.strip() for marker in value.split(",") if marker.strip()))
+    if not markers:
+        raise _invalid(name, value, "must name at least one marker, e.g. NA or NA,NULL,\\N")
+    return markers
+
+
 def _file_format(inputs: Mapping[str, object], name: str) -> FileFormat:
     required(inputs, name)
     return enum_value(inputs, name, FileFormat, FileFormat.CSV)
@@ -338,6 +349,7 @@ _SOURCE_INPUTS = names(
     "useMarkerFile", "markerFile", "columnList", "jsonReferenceNode", "splitFileSize",
     "fieldSeparator", "quoteChar", "lineSeparator", "firstRowAsHeader", "encodeType",
     "filterType", "useWildCard", "useTimeFilter", "pathFilter", "fileFilter", "startTime", "endTime",
+    "nullValue",
 )
 
 
@@ -359,6 +371,8 @@ class SourceConfig:
     marker_file: str | None  # set when useMarkerFile is true
     # Ours, splitFileSize: the smallest byte range a CSV file is cut into for several extractors.
     split_bytes: int = SPLIT_BYTES
+    # Ours, nullValue: texts read as NULL besides the empty field (R's and pandas' NA, MySQL's \N).
+    null_values: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, from_job: Mapping[str, object], with_bucket: bool) -> SourceConfig:
@@ -390,6 +404,7 @@ class SourceConfig:
             filter=FileFilter.parse(from_job),
             marker_file=marker,
             split_bytes=_megabytes(from_job, f"{side}.splitFileSize") or SPLIT_BYTES,
+            null_values=_null_values(from_job, f"{side}.nullValue"),
         )
 
 

@@ -8,6 +8,7 @@ into byte ranges, each read from its first line start (see CsvReader.splittable)
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Iterator
 
@@ -30,6 +31,7 @@ class FileSource(Source):
         self._reader = reader_for(tree, config)
         self._files: list[FoundFile] | None = None
         self._rejected: list[RejectedRow] = []
+        self._into: list[pa.Field | None] = []  # the destination's fields (convert_into)
 
     def _listed(self) -> list[FoundFile]:
         if self._files is None:
@@ -47,7 +49,14 @@ class FileSource(Source):
         return self._files
 
     def schema(self) -> pa.Schema:
-        return self._reader.schema(self._listed()[0])
+        return self._reader.schema(self._listed())
+
+    def convert_into(self, fields: list[pa.Field | None]) -> None:
+        self._into = fields  # applied by read, once the reader has the schema the run planned
+
+    def take_bytes_read(self) -> int | None:
+        taken, self._reader.bytes_read = self._reader.bytes_read, 0
+        return taken
 
     def take_rejected(self) -> list[RejectedRow]:
         rows = list(self._rejected)
@@ -59,8 +68,11 @@ class FileSource(Source):
 
     def partitions(self, max_partitions: int) -> list[Partition]:
         files = self._listed()
+        # The types inferred from every file travel with each partition: a copier in another
+        # process reads with them rather than reading every file again.
+        planned = {"schema": base64.b64encode(self.schema().serialize().to_pybytes()).decode()}
         if max_partitions <= 1:
-            return [Partition(0)]
+            return [Partition(0, planned)]
         units: list[tuple[Unit, int]] = [((file.path, None, None), file.size) for file in files]
         if self._config.format is FileFormat.PARQUET and len(files) < max_partitions:
             units = self._row_group_ranges(files, max_partitions)
@@ -73,7 +85,7 @@ class FileSource(Source):
             load, members = groups[lightest]
             groups[lightest] = (load + size, [*members, unit])
         return [
-            Partition(index, {"units": sorted(members, key=lambda u: (u[0], u[1] or 0))})
+            Partition(index, {**planned, "units": sorted(members, key=lambda u: (u[0], u[1] or 0))})
             for index, (_, members) in enumerate(groups)
         ]
 
@@ -106,7 +118,9 @@ class FileSource(Source):
 
     def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
         files = self._listed()
-        self.schema()
+        planned = partition.spec.get("schema")
+        self._reader.schema(files, pa.ipc.read_schema(pa.py_buffer(base64.b64decode(planned))) if planned else None)
+        self._reader.convert_into(self._into)
         units: list[Unit] = partition.spec.get("units") or [(file.path, None, None) for file in files]
         reject = self._rejected.append if self.skip_rejected_rows else None
         for path, start, end in units:

@@ -826,6 +826,15 @@ def _too_long(array: pa.Array, target: pa.Field) -> Refused | None:
     return Refused.where(pc.greater(lengths, limit), f"longer than the {limit} {unit} of column [{target.name}]")
 
 
+def _conversion_failure(convert: Callable[[pa.Array], pa.Array], value: pa.Array) -> str:
+    """The message of cast_array's refusal of ``value``, one value values.failing_rows found."""
+    try:
+        convert(value)
+    except CdmError as exc:
+        return exc.message
+    raise AssertionError("a value values.failing_rows found converts on its own")
+
+
 # The table beside a resumable run's destination table that records, in each partition's own
 # transaction, that the partition committed (Sink.commit_partition).
 PARTITION_RECORDS_TABLE = "opencdm_partition_commits"
@@ -1085,6 +1094,12 @@ class JdbcSink(Sink):
             with self._dialect.wrap(step.code, step.what):
                 self._dialect.execute(conn, step.sql)
 
+    def target_fields(self) -> list[pa.Field | None]:
+        fields: list[pa.Field | None] = [None] * self._source_width
+        for position, column in zip(self._written, self._targets, strict=True):
+            fields[position] = column.field
+        return fields
+
     def refused_values(self, position: int, array: pa.Array) -> Refused | None:
         found = Refused.where(self._dialect.refused_values(array))
         target = self._limited.get(position)
@@ -1133,9 +1148,37 @@ class JdbcSink(Sink):
             raise CdmError("Cdm.0232", message) from exc
 
     def _write_or_reject(self, batch: pa.RecordBatch, target_schema: pa.Schema) -> tuple[int, list[RejectedRow]]:
-        """Write ``batch``, leaving out the rows the destination refuses: a refused batch is halved
+        """Write ``batch``, leaving out the rows the destination refuses: first, in memory, those
+        with a value that does not convert into its column (values.failing_rows), then those the
+        database refuses (_write_or_refuse)."""
+        unconvertible: dict[int, str] = {}
+        for position, field in enumerate(target_schema):
+            array = batch.column(position)
+
+            def convert(part: pa.Array, field: pa.Field = field) -> pa.Array:
+                return t.cast_array(part, field.type, field.name)
+
+            reasons: dict[str, str] = {}  # cast_array's own message, once per distinct value
+            for row in values.failing_rows(array, convert):
+                shown = values.value_text(array, row)
+                if shown not in reasons:
+                    reasons[shown] = _conversion_failure(convert, array.slice(row, 1))
+                unconvertible.setdefault(row, reasons[shown])
+        if not unconvertible:
+            return self._write_or_refuse(batch, target_schema)
+        left_out = [row in unconvertible for row in range(batch.num_rows)]
+        rejected = [
+            RejectedRow(batch.slice(row, 1).to_pylist()[0], reason) for row, reason in sorted(unconvertible.items())
+        ]
+        updated, refused = self._write_or_refuse(batch.filter(pc.invert(pa.array(left_out))), target_schema)
+        return updated, rejected + refused
+
+    def _write_or_refuse(self, batch: pa.RecordBatch, target_schema: pa.Schema) -> tuple[int, list[RejectedRow]]:
+        """Write ``batch``, leaving out the rows the database refuses: a refused batch is halved
         until the refused rows stand alone, each attempt under a savepoint, so one bad row costs
         about 2·log2(batch) attempts and never its neighbours."""
+        if batch.num_rows == 0:
+            return 0, []
         dialect, conn = self._dialect, self._conn
         assert self._writer is not None
         with dialect.wrap("Cdm.0232", "Data write failed."):
@@ -1150,8 +1193,8 @@ class JdbcSink(Sink):
             if batch.num_rows == 1:
                 return 0, [RejectedRow(batch.to_pylist()[0], exc.message)]
             half = batch.num_rows // 2
-            first = self._write_or_reject(batch.slice(0, half), target_schema)
-            second = self._write_or_reject(batch.slice(half), target_schema)
+            first = self._write_or_refuse(batch.slice(0, half), target_schema)
+            second = self._write_or_refuse(batch.slice(half), target_schema)
             return first[0] + second[0], first[1] + second[1]
         with dialect.wrap("Cdm.0232", "Data write failed."):
             dialect.execute(conn, f"RELEASE SAVEPOINT {REJECT_SAVEPOINT}")
