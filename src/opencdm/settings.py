@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,9 @@ class Settings:
     # A bearer token that reads /metrics of every project (a Prometheus scraper's); without it,
     # /metrics answers an API caller with their own project's figures only (OPENCDM_METRICS_TOKEN).
     metrics_token: str | None = None
+    # Host names, addresses and networks (CIDR) that links may reach; None (unset): any host
+    # (OPENCDM_LINK_ALLOW, see connectors/outbound.py).
+    link_allow: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -67,6 +72,7 @@ class Settings:
             lease_seconds=_positive(os.environ.get("OPENCDM_LEASE_SECONDS"), 15.0),
             log_format=_log_format(os.environ.get("OPENCDM_LOG_FORMAT")),
             metrics_token=os.environ.get("OPENCDM_METRICS_TOKEN") or None,
+            link_allow=_link_allow(os.environ.get("OPENCDM_LINK_ALLOW")),
         )
 
     @property
@@ -79,6 +85,27 @@ def _file_roots(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
     return tuple(part.strip() for part in value.split(os.pathsep) if part.strip())
+
+
+# A host name as DNS spells one (letters, digits, '-', '_', dots); anything else in the list must be
+# an address or a network.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
+
+
+def _link_allow(value: str | None) -> tuple[str, ...] | None:
+    if value is None or not value.strip():
+        return None
+    entries = tuple(part.strip() for part in value.split(",") if part.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if not _HOST_NAME.fullmatch(entry):
+                raise ValueError(
+                    f"OPENCDM_LINK_ALLOW takes host names, addresses and networks (CIDR) separated by ',', "
+                    f"not {entry!r}"
+                ) from None
+    return entries
 
 
 def _niceness(value: str | None) -> int:

@@ -8,6 +8,7 @@ from enum import Enum
 
 from opencdm.connectors.inputs import boolean, columns, enum_value, integer, names, required, tcp_port, text
 from opencdm.connectors.local_paths import allowed_local_path
+from opencdm.connectors.outbound import MYSQL_PORT, POSTGRESQL_PORT, DatabaseServer, check_database_link
 from opencdm.errors import CdmError
 
 SUPPORTED_TYPES = ("POSTGRESQL", "MYSQL", "SQLITE")
@@ -67,6 +68,11 @@ class LinkConfig:
             # The database file, resolved: inside OPENCDM_FILE_ROOTS, never the server's own data.
             database = allowed_local_path("linkConfig.database", database)
         port = tcp_port(link, "linkConfig.port")
+        if host is not None:
+            # libpq tries each of several hosts separated by commas; pymysql takes one.
+            hosts = tuple(host.split(",")) if database_type == "POSTGRESQL" else (host,)
+            default_port = POSTGRESQL_PORT if database_type == "POSTGRESQL" else MYSQL_PORT
+            check_database_link("linkConfig.host", DatabaseServer(hosts, port or default_port, database))
         return cls(
             database_type=database_type,
             host=host,
