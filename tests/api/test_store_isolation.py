@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,22 +90,30 @@ def _admin_pg() -> psycopg.Connection[Any]:
     return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DATABASE, autocommit=True)
 
 
-@pytest.fixture(scope="module")
-def pg_store(pg_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServer]:
+@contextmanager
+def pg_store_database() -> Iterator[str]:
     database = f"opencdm_store_{uuid.uuid4().hex[:8]}"
     with _admin_pg() as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
-    url = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
-    server = start_server(tmp_path_factory.mktemp("pg-store-home"), env={"OPENCDM_DATABASE_URL": url})
     try:
-        tenant = create_tenant(server, f"tenant_{uuid.uuid4().hex[:6]}", url)
-        with httpx.Client(base_url=server.url, headers={"X-Auth-Token": tenant_token(server, tenant)},
-                          timeout=60) as api:
-            yield StoreServer(server, database, tenant, api)
+        yield database
     finally:
-        server.stop()
         with _admin_pg() as conn:
             conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def pg_store(pg_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServer]:
+    with pg_store_database() as database:
+        url = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+        server = start_server(tmp_path_factory.mktemp("pg-store-home"), env={"OPENCDM_DATABASE_URL": url})
+        try:
+            tenant = create_tenant(server, f"tenant_{uuid.uuid4().hex[:6]}", url)
+            with httpx.Client(base_url=server.url, headers={"X-Auth-Token": tenant_token(server, tenant)},
+                              timeout=60) as api:
+                yield StoreServer(server, database, tenant, api)
+        finally:
+            server.stop()
 
 
 def store_link(store: StoreServer, host: str) -> dict[str, str]:
@@ -216,6 +225,32 @@ def test_an_iceberg_sql_catalog_in_the_store_database_is_refused(pg_store: Store
     uri = f"postgresql+psycopg://{PG_USER}@localhost:{PG_PORT}/{PG_DATABASE}"
     _, response = pg_store.create_link({**catalog, "linkConfig.catalogUri": uri}, True, "iceberg-connector")
     assert response.status_code == 200, response.text
+
+
+PG_SOCKET_DIRECTORY = "/var/run/postgresql"
+
+
+@pytest.mark.skipif(not os.path.exists(f"{PG_SOCKET_DIRECTORY}/.s.PGSQL.{PG_PORT}"),
+                    reason="the tests' PostgreSQL has no unix socket in /var/run/postgresql")
+def test_a_store_reached_through_a_unix_socket_is_refused_over_tcp(
+    pg_available: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with pg_store_database() as database:
+        url = f"postgresql+psycopg://{PG_USER}@/{database}?host={PG_SOCKET_DIRECTORY}&port={PG_PORT}"
+        server = start_server(tmp_path_factory.mktemp("socket-store-home"), env={"OPENCDM_DATABASE_URL": url})
+        try:
+            with server.client() as api:
+                for host in ("127.0.0.1", "localhost", socket.gethostname(), PG_SOCKET_DIRECTORY):
+                    link = {**pg_link(), "linkConfig.host": host, "linkConfig.database": database,
+                            "linkConfig.password": PASSWORD}
+                    response = api.post(f"{server.cdm}/link", json={"links": [{
+                        "name": f"l_{uuid.uuid4().hex[:10]}", "connector-name": "generic-jdbc-connector",
+                        "link-config-values": config_values("linkConfig", link)}]})
+                    # A socket directory is a local path: outside OPENCDM_FILE_ROOTS, refused as one.
+                    assert ("metadata store" if host != PG_SOCKET_DIRECTORY else "outside the directories") in (
+                        refusal(response)), host
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="module")
