@@ -58,17 +58,22 @@ def is_socket_host(host: str) -> bool:
 
 def resolve(host: str) -> frozenset[Address]:
     """Every address ``host`` resolves to (empty when it does not), IPv4-mapped IPv6 as IPv4."""
+    return frozenset(resolve_in_order(host))
+
+
+def resolve_in_order(host: str) -> tuple[Address, ...]:
+    """``resolve``, in the order the resolver prefers them (the order a driver tries them in)."""
     name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError, ValueError):  # unknown name, or one no resolver accepts
-        return frozenset()
-    addresses: set[Address] = set()
+        return ()
+    addresses: dict[Address, None] = {}
     for *_, sockaddr in found:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-        addresses.add(mapped or address)
-    return frozenset(addresses)
+        addresses[mapped or address] = None
+    return tuple(addresses)
 
 
 def is_this_machine(address: Address) -> bool:
@@ -123,20 +128,27 @@ def _query_values(url: URL, key: str) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def check_database_link(name: str, server: DatabaseServer) -> None:
+def check_database_link(name: str, server: DatabaseServer) -> tuple[tuple[str, str], ...]:
     """Refuse a link (``name``: its input that names the host) to a database ``server`` that reaches
     the metadata store, or a host outside OPENCDM_LINK_ALLOW; unix sockets must be allowed local
-    paths. Cdm.0014, naming the host as the link gives it (never a password)."""
+    paths. Cdm.0014, naming the host as the link gives it (never a password).
+
+    The (host, address) pairs checked, in the order to try them ("" for a unix socket): a driver
+    that connects to these addresses, rather than resolving the names again, connects where the
+    check looked. A host that resolves to nothing has none: it cannot be reached."""
     settings = Settings.from_env()
     store = database_server(make_url(settings.database_url))
+    checked: list[tuple[str, str]] = []
     for host in server.hosts:
         if is_socket_host(host):
             allowed_local_path(name, host)
-            addresses: frozenset[Address] = frozenset()
+            in_order: tuple[Address, ...] = ()
+            checked.append((host, ""))
         else:
-            addresses = resolve(host)
-            _check_allowed(name, host, addresses, settings.link_allow)
-        if store is not None and _reaches_store(host, addresses, server, store):
+            in_order = resolve_in_order(host)
+            _check_allowed(name, host, frozenset(in_order), settings.link_allow)
+            checked += [(host, str(address)) for address in in_order]
+        if store is not None and _reaches_store(host, frozenset(in_order), server, store):
             if store.database is None:
                 what = f"port {server.port}: the database server of this server's own metadata store"
             else:
@@ -146,6 +158,7 @@ def check_database_link(name: str, server: DatabaseServer) -> None:
                 f"The parameter is invalid: {name} names host [{host}] {what} (OPENCDM_DATABASE_URL), "
                 "which no link can reach.",
             )
+    return tuple(checked)
 
 
 def check_endpoint(name: str, host: str) -> None:
