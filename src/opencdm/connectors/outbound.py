@@ -70,7 +70,9 @@ def resolve_in_order(host: str) -> tuple[Address, ...]:
         return ()
     addresses: dict[Address, None] = {}
     for *_, sockaddr in found:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        # A link-local IPv6 address keeps its zone (the interface), without which it leads nowhere.
+        zone = f"%{sockaddr[3]}" if len(sockaddr) == 4 and sockaddr[3] else ""
+        address = ipaddress.ip_address(f"{sockaddr[0]}{zone}")
         mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
         addresses[mapped or address] = None
     return tuple(addresses)
@@ -141,9 +143,8 @@ def check_database_link(name: str, server: DatabaseServer) -> tuple[tuple[str, s
     checked: list[tuple[str, str]] = []
     for host in server.hosts:
         if is_socket_host(host):
-            allowed_local_path(name, host)
             in_order: tuple[Address, ...] = ()
-            checked.append((host, ""))
+            checked.append((allowed_local_path(name, host), ""))  # the directory, symlinks resolved
         else:
             in_order = resolve_in_order(host)
             _check_allowed(name, host, frozenset(in_order), settings.link_allow)
