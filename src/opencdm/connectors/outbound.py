@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import getpass
 import ipaddress
+import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -96,10 +97,17 @@ def database_server(url: URL) -> DatabaseServer | None:
     """The server a SQLAlchemy URL connects to (the metadata store's, a SQL catalog's); None for
     SQLite (a local path)."""
     backend = url.get_backend_name()
+    default_hosts: list[str] = []
     if backend == "postgresql":
-        port = POSTGRESQL_PORT
-        # libpq's default database is the user's name, and its default user the OS user's.
-        database: str | None = url.database or url.username or getpass.getuser()
+        # What the URL leaves out, libpq takes from PGHOST, PGPORT, PGDATABASE, PGUSER, then its
+        # defaults (a unix socket, 5432, the user's name, the OS user's); psycopg hands the query
+        # to libpq, where ?dbname= wins.
+        default_hosts = [host for host in os.environ.get("PGHOST", "").split(",") if host]
+        port = next((int(p) for p in os.environ.get("PGPORT", "").split(",") if p.isdigit()), POSTGRESQL_PORT)
+        database: str | None = next(iter(_query_values(url, "dbname")), None) or (
+            url.database or os.environ.get("PGDATABASE") or url.username or os.environ.get("PGUSER")
+            or getpass.getuser()
+        )
     elif backend in ("mysql", "mariadb"):
         port, database = MYSQL_PORT, None
     else:
@@ -109,8 +117,9 @@ def database_server(url: URL) -> DatabaseServer | None:
     for key in ("host", "unix_socket"):
         hosts += _query_values(url, key)
     # No host at all: the driver's default unix socket, on this machine.
-    named = [_host_and_port(host) for host in hosts] or [("/", None)]
-    ports = [url.port, *(host_port for _, host_port in named)]
+    named = [_host_and_port(host) for host in hosts or default_hosts] or [("/", None)]
+    query_ports = [int(value) for value in _query_values(url, "port") if value.isdigit()]
+    ports = [url.port, *(host_port for _, host_port in named), *query_ports]
     return DatabaseServer(
         tuple(host for host, _ in named), next((p for p in ports if p is not None), port), database
     )
