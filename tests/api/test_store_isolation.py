@@ -44,9 +44,17 @@ PASSWORD = "Tenant-S3cret-pw"
 
 
 def _own_host_spellings() -> list[str]:
-    """Names of this machine, and its own addresses (those of its interfaces included)."""
+    """This machine's name, the addresses it resolves to, and the addresses of its interfaces that
+    lead out (found by "connecting" a UDP socket, which sends nothing)."""
     hostname = socket.gethostname()
     addresses = {str(info[4][0]) for info in socket.getaddrinfo(hostname, None, proto=socket.IPPROTO_TCP)}
+    for family, outside in ((socket.AF_INET, "198.51.100.1"), (socket.AF_INET6, "2001:db8::1")):
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect((outside, 9))
+            except OSError:  # no route of that family
+                continue
+            addresses.add(str(probe.getsockname()[0]))
     return [hostname, *sorted(addresses)]
 
 
