@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,9 @@ class Settings:
     # (OPENCDM_LOGIN_CLIENT_FAILURES).
     login_failures_per_user: int = 10
     login_failures_per_client: int = 100
+    # Host names, addresses and networks (CIDR) that links may reach; None (unset): any host
+    # (OPENCDM_LINK_ALLOW, see connectors/outbound.py).
+    link_allow: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -78,6 +83,7 @@ class Settings:
             refuse_replays=_flag(os.environ.get("OPENCDM_REFUSE_REPLAYS")),
             login_failures_per_user=_count(os.environ.get("OPENCDM_LOGIN_FAILURES"), 10),
             login_failures_per_client=_count(os.environ.get("OPENCDM_LOGIN_CLIENT_FAILURES"), 100),
+            link_allow=_link_allow(os.environ.get("OPENCDM_LINK_ALLOW")),
         )
 
     @property
@@ -90,6 +96,27 @@ def _file_roots(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
     return tuple(part.strip() for part in value.split(os.pathsep) if part.strip())
+
+
+# A host name as DNS spells one (letters, digits, '-', '_', dots); anything else in the list must be
+# an address or a network.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
+
+
+def _link_allow(value: str | None) -> tuple[str, ...] | None:
+    if value is None or not value.strip():
+        return None
+    entries = tuple(part.strip() for part in value.split(",") if part.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if not _HOST_NAME.fullmatch(entry):
+                raise ValueError(
+                    f"OPENCDM_LINK_ALLOW takes host names, addresses and networks (CIDR) separated by ',', "
+                    f"not {entry!r}"
+                ) from None
+    return entries
 
 
 def _niceness(value: str | None) -> int:

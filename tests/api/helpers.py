@@ -189,10 +189,12 @@ class Tenant:
 
 
 @contextmanager
-def server_store(server: RunningServer) -> Iterator[ServerState]:
-    """The running server's own store (same OPENCDM_HOME, same secret key), opened in this process."""
-    # start_server drops OPENCDM_DATABASE_URL, so the server uses the SQLite file in its home.
-    settings = replace(Settings.from_env(server.home), database_url=f"sqlite:///{server.home / 'opencdm.db'}")
+def server_store(server: RunningServer, database_url: str | None = None) -> Iterator[ServerState]:
+    """The running server's own store (same OPENCDM_HOME, same secret key), opened in this process:
+    ``database_url`` when the server was started with one."""
+    # start_server drops OPENCDM_DATABASE_URL, so unless given one the server uses the SQLite file in its home.
+    url = database_url or f"sqlite:///{server.home / 'opencdm.db'}"
+    settings = replace(Settings.from_env(server.home), database_url=url)
     state = open_state(settings)
     try:
         yield state
@@ -200,9 +202,9 @@ def server_store(server: RunningServer) -> Iterator[ServerState]:
         state.store.dispose()
 
 
-def create_tenant(server: RunningServer, name: str) -> Tenant:
+def create_tenant(server: RunningServer, name: str, database_url: str | None = None) -> Tenant:
     password = f"pw-{name}-Secret1"
-    with server_store(server) as state, state.store.session() as session:
+    with server_store(server, database_url) as state, state.store.session() as session:
         project = iam.create_project(session, name)
         user = iam.create_user(session, f"{name}-admin", password, [project])
         access_key, secret_key = iam.create_access_key(session, state.box, user, project)

@@ -26,6 +26,7 @@ from opencdm.connectors.files.config import (
 from opencdm.connectors.files.sink import FileSink
 from opencdm.connectors.files.tree import FileTree, FoundFile
 from opencdm.connectors.inputs import boolean, required, tcp_port, text
+from opencdm.connectors.outbound import check_endpoint
 from opencdm.errors import CdmError
 from opencdm.settings import Settings
 
@@ -117,6 +118,7 @@ class S3Endpoint:
                 "Cdm.0014", f"The parameter is invalid: linkConfig.protocol [{protocol}] must be https or http."
             )
         port = tcp_port(link, "linkConfig.port")
+        check_endpoint("linkConfig.server", server.rsplit(":", 1)[0] if server.count(":") == 1 else server)
         return cls(
             host=f"{server}:{port}" if port else server,
             scheme=protocol,

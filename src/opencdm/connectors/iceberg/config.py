@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -15,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 from opencdm.connectors.files.obs import REQUEST_SECONDS, S3Endpoint
 from opencdm.connectors.inputs import columns, enum_value, names, required, text
 from opencdm.connectors.local_paths import allowed_local_path
+from opencdm.connectors.outbound import check_database_link, check_endpoint, database_server
 from opencdm.errors import CdmError
 from opencdm.settings import Settings
 
@@ -22,6 +24,9 @@ if TYPE_CHECKING:  # pyiceberg is imported when a catalog is opened, not with th
     from pyiceberg.catalog import Catalog
 
 DEFAULT_CATALOG_NAME = "opencdm"
+# What a PostgreSQL catalog URL may say after "?": other libpq parameters (hostaddr, service,
+# dbname, …) would connect elsewhere than the host, port and database checked here.
+CATALOG_URL_PARAMETERS = ("host", "connect_timeout", "sslmode", "application_name")
 # pyiceberg asks AWS for a bucket's region when none is given: never wanted off AWS.
 DEFAULT_REGION = "us-east-1"
 
@@ -54,6 +59,8 @@ class LinkConfig:
         if catalog_type == "sql":
             uri, password = sql_uri(uri)
             secrets += [password] if password else []
+        else:
+            check_endpoint("linkConfig.catalogUri", urlsplit(uri).hostname or "")
         warehouse = required(link, "linkConfig.warehouse")
         properties = {"uri": uri, "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO"}
         if warehouse.startswith("s3://"):
@@ -98,6 +105,15 @@ def sql_uri(uri: str) -> tuple[str, str | None]:
         ) from None
     shown = url.render_as_string(hide_password=True)
     if url.get_backend_name() == "postgresql":
+        unknown = sorted(set(url.query) - set(CATALOG_URL_PARAMETERS))
+        if unknown:
+            raise invalid(
+                "linkConfig.catalogUri", shown, f"takes no parameter {', '.join(unknown)} (only "
+                f"{', '.join(CATALOG_URL_PARAMETERS)})"
+            )
+        server = database_server(url)
+        assert server is not None  # a PostgreSQL URL always names a server
+        check_database_link("linkConfig.catalogUri", server)
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         if "connect_timeout" not in url.query:  # libpq's, for the whole start-up; whole seconds

@@ -23,6 +23,7 @@ from opencdm.connectors.inputs import (
     text,
 )
 from opencdm.connectors.local_paths import allowed_local_path
+from opencdm.connectors.outbound import MYSQL_PORT, POSTGRESQL_PORT, DatabaseServer, check_database_link
 from opencdm.errors import CdmError
 
 SUPPORTED_TYPES = ("POSTGRESQL", "MYSQL", "SQLITE")
@@ -102,6 +103,9 @@ class LinkConfig:
     username: str | None
     password: str
     fetch_size: int | None
+    # (host, address) pairs the link was checked against (outbound.check_database_link): where a
+    # PostgreSQL connection goes, so that a name resolved anew cannot lead elsewhere.
+    checked_addresses: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, link: Mapping[str, object]) -> LinkConfig:
@@ -126,6 +130,12 @@ class LinkConfig:
             # The database file, resolved: inside OPENCDM_FILE_ROOTS, never the server's own data.
             database = allowed_local_path("linkConfig.database", database)
         port = tcp_port(link, "linkConfig.port")
+        checked: tuple[tuple[str, str], ...] = ()
+        if host is not None:
+            # libpq tries each of several hosts separated by commas; pymysql takes one.
+            hosts = tuple(host.split(",")) if database_type == "POSTGRESQL" else (host,)
+            default_port = POSTGRESQL_PORT if database_type == "POSTGRESQL" else MYSQL_PORT
+            checked = check_database_link("linkConfig.host", DatabaseServer(hosts, port or default_port, database))
         return cls(
             database_type=database_type,
             host=host,
@@ -136,6 +146,7 @@ class LinkConfig:
             # A password may legitimately be empty (trust or socket authentication), so keep it unstripped.
             password=str(link.get("linkConfig.password") or ""),
             fetch_size=integer(link, "linkConfig.fetchSize") or None,
+            checked_addresses=checked,
         )
 
 

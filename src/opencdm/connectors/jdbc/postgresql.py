@@ -260,8 +260,15 @@ class PostgresDialect(Dialect):
 
     def _conninfo(self) -> str:
         link = self.link
+        if not link.checked_addresses:
+            # Its name resolved to nothing when it was checked: libpq resolving it anew could lead
+            # anywhere, the metadata store included.
+            raise CdmError("Cdm.0901", f"Cannot connect to the database server. Cause: {self.unreachable()}")
         params = {
-            "host": link.host or "",
+            # The addresses the link was checked against (an empty one: a unix socket's directory);
+            # libpq still reads the host's name for its password file.
+            "host": ",".join(host for host, _ in link.checked_addresses),
+            "hostaddr": ",".join(address for _, address in link.checked_addresses),
             "port": str(link.port or 5432),
             "dbname": link.database,
             "user": link.username or "",
