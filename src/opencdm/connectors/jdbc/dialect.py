@@ -105,6 +105,8 @@ class Dialect(ABC):
     rejects_need_native_connection: ClassVar[bool] = False
     # Whether a value longer than a column's declared length is refused (SQLite stores it whole).
     enforces_lengths: ClassVar[bool] = True
+    # Whether a float column holds -0 apart from 0; where it does not, -0 is written as 0.
+    negative_zero: ClassVar[bool] = True
 
     def __init__(self, link: LinkConfig, validating: bool = False) -> None:
         self.link = link
@@ -1097,6 +1099,8 @@ class JdbcSink(Sink):
             raise CdmError("Cdm.0234", "Loading error. Cause: prepare() was not called.")
         writer, target_schema = self._writer, pa.schema([column.field for column in self._targets])
         checked = _checked(batches, self._source_width, self._written)
+        if not self._dialect.negative_zero:
+            checked = map(values.without_negative_zeros, checked)
         if self.skip_rejected_rows:
             for batch in checked:
                 updated, rejected = self._write_or_reject(batch, target_schema)

@@ -370,6 +370,7 @@ class MySqlDialect(Dialect):
     transactional_ddl = False
     fast_paths: ClassVar[bool] = True  # False: the generic DB-API reader and writer
     reads_ahead = True  # connectorx: see stream_by_key
+    negative_zero = False  # MariaDB reads a DOUBLE or FLOAT -0 back as 0
 
     def default_schema(self) -> str:
         return self.link.database
@@ -512,7 +513,7 @@ class MySqlDialect(Dialect):
         )
 
     def refused_values(self, array: pa.Array) -> pa.Array | None:
-        # MariaDB's FLOAT and DOUBLE have no NaN or ±Infinity, and store -0 as 0.
+        # MariaDB's FLOAT and DOUBLE have no NaN or ±Infinity.
         floats = values.unusual_floats(array, infinite=True)
         return floats if floats is not None else super().refused_values(array)
 
