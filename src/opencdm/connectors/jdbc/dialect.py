@@ -376,6 +376,11 @@ class Dialect(ABC):
         """A connection able to stream the native format; it also serves every metadata call."""
         raise NotImplementedError
 
+    def copies_by_name(self, conn: Any, schema: str, table: str) -> bool:
+        """Whether ``copy_out`` takes the table by name (``table (columns)``); a relation that is no
+        plain table (a view, say) is read through ``(SELECT ...)``."""
+        return True
+
     def copy_out(self, conn: Any, relation: str) -> Iterator[NativeChunk]:
         """Stream ``relation`` (``table (columns)`` or ``(SELECT ...)``) in the native format."""
         raise NotImplementedError
@@ -734,8 +739,10 @@ class JdbcSource(Source):
         condition = partition.spec.get("condition")
         # COPY names no generated column of a table (PostgreSQL); a query may select it.
         plain = not any(column.generated for column in self._columns)
-        if config.sql is None and self._where is None and condition is None and plain:
-            assert config.table_name is not None
+        if (
+            config.sql is None and self._where is None and condition is None and plain
+            and config.table_name is not None and self._copies_by_name(config.table_name)
+        ):
             names = ", ".join(dialect.quote(column.field.name) for column in self._columns)
             relation = f"{dialect.table_ref(self._schema_name, config.table_name)} ({names})"
         else:
@@ -744,6 +751,10 @@ class JdbcSource(Source):
             self._native_conn = dialect.connect(native=True)
         with dialect.wrap("Cdm.0904", "Error retrieving data from the result set."):
             yield from dialect.copy_out(self._native_conn, relation)
+
+    def _copies_by_name(self, table: str) -> bool:
+        with self._dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+            return self._dialect.copies_by_name(self._conn, self._schema_name, table)
 
     def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
         # A partition may narrow the read with its own condition (e.g. a key range).
