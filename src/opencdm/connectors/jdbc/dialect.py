@@ -198,6 +198,11 @@ class Dialect(ABC):
         with suppress(*self.driver_errors):  # the connection is being discarded anyway
             conn.close()
 
+    @abstractmethod
+    def cancel(self, conn: Any) -> None:
+        """Cancel the statement ``conn`` runs, from another thread than the one blocked in it (a
+        stop), which then gets the driver's error; nothing when ``conn`` runs none."""
+
     def begin(self, conn: Any) -> None:  # noqa: B027 - drivers that are never in autocommit need nothing
         """Start the sink's transaction (before any DDL, where the database makes DDL transactional)."""
 
@@ -780,6 +785,11 @@ class JdbcSource(Source):
             return None
         return key[0]
 
+    def cancel(self) -> None:
+        for conn in (self._conn, self._native_conn):
+            if conn is not None:
+                self._dialect.cancel(conn)
+
     def close(self) -> None:
         self._dialect.close(self._conn)
         if self._native_conn is not None:
@@ -1284,6 +1294,9 @@ class JdbcSink(Sink):
                 dialect.execute(self._conn, f"DROP TABLE IF EXISTS {self._stage_ref}")
                 self._conn.commit()
         self._stage, self._stage_shared = None, False
+
+    def cancel(self) -> None:
+        self._dialect.cancel(self._conn)
 
     def close(self) -> None:
         self._dialect.close(self._conn)

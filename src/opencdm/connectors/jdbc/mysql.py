@@ -630,6 +630,14 @@ class MySqlDialect(Dialect):
         with conn.cursor() as cursor:
             cursor.execute(sql)
 
+    def cancel(self, conn: Any) -> None:
+        # MariaDB cancels a statement by its connection id, from another connection.
+        killer = self._connect()
+        try:
+            self.execute(killer, f"KILL QUERY {int(conn.thread_id())}")
+        finally:
+            killer.close()
+
     @staticmethod
     def _local_infile_enabled(conn: Any) -> bool:
         """MySQL 8 ships with local_infile OFF; such a server gets the generic writer."""

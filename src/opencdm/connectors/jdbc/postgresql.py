@@ -499,6 +499,13 @@ class PostgresDialect(Dialect):
         finally:
             cursor.close()
 
+    def cancel(self, conn: Any) -> None:
+        # PostgreSQL's cancel request, on a connection of its own: safe from another thread.
+        if isinstance(conn, psycopg.Connection):
+            conn.cancel_safe()
+        else:
+            conn.adbc_cancel()
+
     def column_type(self, field: pa.Field) -> str:
         type_ = field.type
         logical = t.logical_of(field)

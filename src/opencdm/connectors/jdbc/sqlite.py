@@ -259,6 +259,9 @@ class SqliteDialect(Dialect):
     def execute(self, conn: Any, sql: str) -> None:
         conn.execute(sql)
 
+    def cancel(self, conn: Any) -> None:
+        conn.interrupt()  # made to be called from another thread
+
     def column_type(self, field: pa.Field) -> str:
         type_ = field.type
         length = t.length_of(field)
