@@ -57,7 +57,7 @@ def _row_texts(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Array:
     for field, column in zip(schema, batch.columns, strict=True):
         if not column.type.equals(field.type):
             column = column.cast(field.type)
-        column = values.without_negative_zero(column)  # -0 equals 0, and some destinations write it so
+        column = values.without_negative_zero(column)  # -0 equals 0; a destination without -0 writes 0
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             text = column.cast(pa.binary())
         else:
