@@ -1,6 +1,7 @@
-"""Values some destinations cannot hold: PostgreSQL's timestamp/date ±infinity and a double's NaN
-and -0. They arrive exactly where the destination holds them, and anywhere else the run fails with
-the column, the row and the value named; a value that does not convert names itself too."""
+"""Values some destinations cannot hold: PostgreSQL's timestamp/date ±infinity and a double's NaN.
+They arrive exactly where the destination holds them, and anywhere else the run fails with the
+column, the row and the value named; a value that does not convert names itself too. A double's -0,
+equal to 0, arrives as 0 where the destination has no -0."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from opencdm.connectors.base import RejectedRow
 from opencdm.connectors.jdbc import JdbcConnector
+from opencdm.connectors.jdbc.mysql import MySqlDialect
 from opencdm.engine.partitions import Tally, copy_partition
 from opencdm.errors import CdmError
 
@@ -114,19 +116,53 @@ def test_pg_finite_extremes_still_reach_sqlite(pg_schema: str, tmp_path: Path) -
     assert copy(pg_link(), _from(pg_schema, "src"), sqlite_link(path), _to(None, "dst")) == 2
 
 
-@pytest.mark.parametrize(("value", "shown"), [("'NaN'", "nan"), ("'-0'", "-0")])
-def test_a_double_sqlite_cannot_hold_fails_naming_column_key_and_value(
-    pg_schema: str, tmp_path: Path, value: str, shown: str
-) -> None:
+def test_a_nan_sqlite_cannot_hold_fails_naming_column_key_and_value(pg_schema: str, tmp_path: Path) -> None:
     with pg_connect() as conn:
         conn.execute(f'CREATE TABLE "{pg_schema}".src (id integer PRIMARY KEY, x double precision)')
-        conn.execute(f'INSERT INTO "{pg_schema}".src VALUES (1, 1.5), (7, {value}), (8, \'Infinity\')')
+        conn.execute(f"INSERT INTO \"{pg_schema}\".src VALUES (1, 1.5), (7, 'NaN'), (8, 'Infinity')")
     with pytest.raises(CdmError) as failure:
         copy(pg_link(), _from(pg_schema, "src"), sqlite_link(str(tmp_path / "dst.db")), _to(None, "dst"))
     assert failure.value.message == (
-        f"Data write failed. Cause: column [x] of the row with id=7 holds [{shown}], "
-        "which the destination cannot hold."
+        "Data write failed. Cause: column [x] of the row with id=7 holds [nan], which the destination cannot hold."
     )
+
+
+def _negative_zeros(schema: str) -> None:
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{schema}".src (id integer PRIMARY KEY, x double precision, r real)')
+        conn.execute(f"INSERT INTO \"{schema}\".src VALUES (1, '-0', '-0'), (2, -1.5, 2.5), (3, NULL, '-0')")
+
+
+def test_a_negative_zero_reaches_sqlite_as_zero(pg_schema: str, tmp_path: Path) -> None:
+    """-0 equals 0 under IEEE 754 and in SQL: a destination without -0 gets 0, and the run goes on."""
+    _negative_zeros(pg_schema)
+    path = str(tmp_path / "dst.db")
+    assert copy(pg_link(), _from(pg_schema, "src"), sqlite_link(path), _to(None, "dst")) == 3
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT id, x, r FROM dst ORDER BY id").fetchall()
+    assert rows == [(1, 0.0, 0.0), (2, -1.5, 2.5), (3, None, 0.0)]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["load-data", "executemany"])
+def test_a_negative_zero_reaches_mariadb_as_zero(
+    pg_schema: str, mysql_database: str, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    monkeypatch.setattr(MySqlDialect, "fast_paths", fast)
+    _negative_zeros(pg_schema)
+    assert copy(pg_link(), _from(pg_schema, "src"), mysql_link(mysql_database), _to(None, "dst")) == 3
+    conn = my_connect(mysql_database)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT id, x, r, CONCAT(x), CONCAT(r) FROM dst ORDER BY id")
+        assert cursor.fetchall() == ((1, 0.0, 0.0, "0", "0"), (2, -1.5, 2.5, "-1.5", "2.5"), (3, None, 0.0, None, "0"))
+    conn.close()
+
+
+def test_a_negative_zero_reaches_postgresql_as_it_is(pg_schema: str) -> None:
+    _negative_zeros(pg_schema)
+    assert copy(pg_link(), _from(pg_schema, "src"), pg_link(), _to(pg_schema, "dst")) == 3
+    with pg_connect() as conn:
+        rows = conn.execute(f'SELECT id, x::text, r::text FROM "{pg_schema}".dst ORDER BY id').fetchall()
+    assert rows == [(1, "-0", "-0"), (2, "-1.5", "2.5"), (3, None, "-0")]
 
 
 def test_doubles_sqlite_holds_arrive_exactly(pg_schema: str, tmp_path: Path) -> None:
@@ -162,7 +198,7 @@ def test_a_value_that_does_not_convert_is_named(pg_schema: str, mysql_database: 
     )
 
 
-@pytest.mark.parametrize(("value", "shown"), [("'NaN'", "nan"), ("'-0'", "-0"), ("'-Infinity'", "-inf")])
+@pytest.mark.parametrize(("value", "shown"), [("'NaN'", "nan"), ("'-Infinity'", "-inf")])
 def test_a_double_mariadb_cannot_hold_fails_naming_column_key_and_value(
     pg_schema: str, mysql_database: str, value: str, shown: str
 ) -> None:
@@ -240,12 +276,12 @@ def test_with_max_error_records_values_a_destination_cannot_hold_are_dirty_rows(
     assert [row.values for row in left_out] == [
         {"id": 2, "x": "nan", "ts": datetime(2024, 1, 2)},
         {"id": 3, "x": 2.5, "ts": "infinity"},
-        {"id": 4, "x": "-0", "ts": "-infinity"},
+        {"id": 4, "x": -0.0, "ts": "-infinity"},
     ]
     assert [row.reason for row in left_out] == [
         "column [x] of the row with id=2 holds [nan], which the destination cannot hold.",
         "column [ts] of the row with id=3 holds [infinity], which the destination cannot hold.",
-        "column [x] of the row with id=4 holds [-0], which the destination cannot hold.",
+        "column [ts] of the row with id=4 holds [-infinity], which the destination cannot hold.",
     ]
     conn = my_connect(mysql_database)
     with conn.cursor() as cursor:

@@ -4,8 +4,9 @@ mismatch fails the run with a clear summary, and a COUNT mismatch rolls the copy
 from __future__ import annotations
 
 import httpx
+import pymysql
 
-from conftest import RunningServer, mysql_link, on_each_executor, pg_connect, pg_link
+from conftest import MY_HOST, MY_PORT, MY_USER, RunningServer, mysql_link, on_each_executor, pg_connect, pg_link
 from job_support import Copy, written
 
 server = on_each_executor()
@@ -36,6 +37,25 @@ def test_checksum_passes_on_an_exact_copy_to_mariadb(
     assert verification["mode"] == "CHECKSUM"
     assert verification["destination_rows"] == 300
     assert verification["source_checksum"] == verification["destination_checksum"]
+
+
+def test_a_negative_zero_arrives_in_mariadb_as_zero_and_its_checksum_passes(
+    api: httpx.Client, server: RunningServer, pg_schema: str, mysql_database: str
+) -> None:
+    """-0 equals 0: MariaDB, which has no -0, gets 0, and the run succeeds with its checksum."""
+    with pg_connect() as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".src (id int PRIMARY KEY, x double precision, r real)')
+        conn.execute(f"INSERT INTO \"{pg_schema}\".src VALUES (1, '-0', '-0'), (2, 0.5, '-0'), (3, '-0', NULL)")
+    job = Copy(api, server, pg_link(), mysql_database, target_link=mysql_link(mysql_database))
+    job.create({"fromJobConfig.schemaName": pg_schema}, driver={"verifyConfig.mode": "CHECKSUM"})
+    done = job.run()
+    assert written(done) == 3
+    assert done["verification"]["passed"] is True, done["verification"]
+    conn = pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_USER, database=mysql_database)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT id, CONCAT(x), CONCAT(r) FROM dst ORDER BY id")
+        assert cursor.fetchall() == ((1, "0", "0"), (2, "0.5", "0"), (3, "0", None))
+    conn.close()
 
 
 def test_count_is_the_default_and_a_short_destination_rolls_back(

@@ -230,6 +230,10 @@ class Source(ABC):
         by default, and a row is then named by its position."""
         return ()
 
+    def cancel(self) -> None:  # noqa: B027 - optional hook
+        """Cancel, from another thread, whatever statement this source's connections run (the run
+        was stopped): the call blocked in it then fails. Nothing where there is nothing to cancel."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
@@ -341,6 +345,10 @@ class Sink(ABC):
 
     def forget_partitions(self, plan: str) -> None:  # noqa: B027 - optional hook
         """Drop the records of ``plan``: its run succeeded."""
+
+    def cancel(self) -> None:  # noqa: B027 - optional hook
+        """Cancel, from another thread, the statement this sink's connection runs (the run was
+        stopped): the write blocked in it then fails, and the run rolls back."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

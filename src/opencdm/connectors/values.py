@@ -81,12 +81,11 @@ def value_text(array: pa.Array, index: int) -> str:
 
 
 def unusual_floats(array: pa.Array, *, infinite: bool) -> pa.Array | None:
-    """Where a float32/float64 array holds NaN or -0.0 (and ±Infinity when ``infinite``), values
-    some databases cannot store; None for other types."""
+    """Where a float32/float64 array holds NaN (and ±Infinity when ``infinite``), values some
+    databases cannot store; None for other types."""
     if array.type not in (pa.float32(), pa.float64()):
         return None
-    bits = array.view(pa.int64() if array.type == pa.float64() else pa.int32())
-    found = pc.or_(pc.is_nan(array), pc.equal(bits, pa.scalar(-(2 ** (bits.type.bit_width - 1)), bits.type)))
+    found = pc.is_nan(array)
     if infinite:
         found = pc.or_(found, pc.is_inf(array))
     return pc.fill_null(found, False)
@@ -123,3 +122,17 @@ def _halved(array: pa.Array, convert: Callable[[pa.Array], object]) -> list[int]
             return [0]
     half = len(array) // 2
     return _halved(array.slice(0, half), convert) + [half + index for index in _halved(array.slice(half), convert)]
+
+
+def without_negative_zero(array: pa.Array) -> pa.Array:
+    """``array`` with a float32/float64 -0.0 as 0.0, for databases that have no negative zero: -0
+    equals 0 under IEEE 754 and in SQL, so a migration writes 0 rather than fail on it."""
+    if array.type not in (pa.float32(), pa.float64()):
+        return array
+    # IEEE 754: -0.0 + 0.0 is 0.0; every other value, NaN and ±Infinity included, stays as it is.
+    return pc.add(array, pa.scalar(0.0, array.type))
+
+
+def without_negative_zeros(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with every float -0.0 as 0.0 (see ``without_negative_zero``)."""
+    return pa.RecordBatch.from_arrays([without_negative_zero(column) for column in batch.columns], schema=batch.schema)

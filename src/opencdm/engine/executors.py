@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -91,8 +92,11 @@ class LocalControl:
     abort: Event
     parent_pid: int
 
+    def stopped(self) -> bool:
+        return self.abort.is_set() or os.getppid() != self.parent_pid
+
     def check(self) -> None:
-        if self.abort.is_set() or os.getppid() != self.parent_pid:
+        if self.stopped():
             raise JobStopped()
 
     def commit_ordered(self, timeout: float) -> bool:
@@ -117,9 +121,11 @@ def copy_in_process(job: PartitionJob, child: int, tasks: Any, events: Any, cont
     import gc
 
     gc.freeze()  # as the worker does: see opencdm.engine.worker.freeze_imported_objects
-    # Forked: the worker's handlers would only set the worker's stop flag, which a copier never reads.
+    # Forked: the worker's handlers would only set the worker's stop flag, which a copier never reads,
+    # and wake the worker's stop watcher (opencdm.engine.worker) through the pipe they share.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.set_wakeup_fd(-1)
     copy_partitions(job, child, _queued(tasks, control), events, control)
 
 
@@ -206,17 +212,20 @@ class DaskControl:
         self._state, self._beat = "copy", -1
         self._heard = self._asked = time.monotonic()
         self.committed: frozenset[int] = frozenset()
+        # The copy's thread and the thread that cancels its statements on a stop both poll.
+        self._polling = threading.Lock()
         self._poll(now=True)
 
     def _poll(self, now: bool = False) -> None:
-        moment = time.monotonic()
-        if not now and moment - self._asked < CONTROL_POLL_SECONDS:
-            return
-        self._asked = moment
-        state, beat, committed = self._variable.get(timeout=DASK_CONNECT_SECONDS)
-        if beat != self._beat:
-            self._beat, self._heard = beat, moment
-        self._state, self.committed = state, frozenset(committed)
+        with self._polling:
+            moment = time.monotonic()
+            if not now and moment - self._asked < CONTROL_POLL_SECONDS:
+                return
+            self._asked = moment
+            state, beat, committed = self._variable.get(timeout=DASK_CONNECT_SECONDS)
+            if beat != self._beat:
+                self._beat, self._heard = beat, moment
+            self._state, self.committed = state, frozenset(committed)
 
     def _abandoned(self) -> bool:
         # The worker's own record of the task (WorkerState, read from the task's thread: a dict
@@ -224,9 +233,12 @@ class DaskControl:
         task = self._worker.state.tasks.get(self._task_key)
         return task is None or task.state in ABANDONED_TASK_STATES
 
-    def check(self) -> None:
+    def stopped(self) -> bool:
         self._poll()
-        if self._state == "abort" or self._abandoned() or time.monotonic() - self._heard > RUN_SILENCE_SECONDS:
+        return self._state == "abort" or self._abandoned() or time.monotonic() - self._heard > RUN_SILENCE_SECONDS
+
+    def check(self) -> None:
+        if self.stopped():
             raise JobStopped()
 
     def commit_ordered(self, timeout: float) -> bool:

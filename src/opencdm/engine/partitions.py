@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -44,7 +46,12 @@ from opencdm.engine.dirty import (
 )
 from opencdm.errors import CdmError, JobStopped
 
+log = logging.getLogger(__name__)
+
 PROGRESS_SECONDS = 0.5
+# A stopped run cancels its ends' statements again this often until it has rolled back: a
+# statement that began just after a cancel request went out must not block the stop.
+CANCEL_AGAIN_SECONDS = 1.0
 Chunk = TypeVar("Chunk", pa.RecordBatch, NativeChunk)
 
 
@@ -205,8 +212,59 @@ def _row_values(batch: pa.RecordBatch, row: int, refused: dict[str, Refused]) ->
     }
 
 
+def cancel_statements(*ends: Source | Sink | None) -> None:
+    """Cancel what the ends' connections run, from another thread than the copy's: best effort,
+    since an end may be closing, or have closed, meanwhile."""
+    for end in ends:
+        if end is None:
+            continue
+        try:
+            end.cancel()
+        except Exception:  # noqa: BLE001 - a stop goes on whatever a driver says here
+            log.debug("cancelling a statement of %s failed", type(end).__name__, exc_info=True)
+
+
+def keep_cancelling(cancel: Callable[[], None], finished: threading.Event) -> None:
+    """``cancel`` now, and again every CANCEL_AGAIN_SECONDS until ``finished`` is set."""
+    while True:
+        cancel()
+        if finished.wait(CANCEL_AGAIN_SECONDS):
+            return
+
+
+@contextlib.contextmanager
+def cancelled_when_stopped(stopped: Callable[[], bool], cancel: Callable[[], None], poll: float) -> Iterator[None]:
+    """While the block runs, a thread asks ``stopped`` every ``poll`` seconds; once it is true, the
+    thread calls ``cancel`` (see keep_cancelling), so that a statement blocked in the database (a
+    locked table, say), which no check between batches reaches, ends at once. No cancel comes after
+    the block: its rollback must not be cancelled."""
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(poll):
+            try:
+                now_stopped = stopped()
+            except Exception:  # noqa: BLE001 - the copy's own check meets the same failure and reports it
+                log.debug("asking whether the run was stopped failed", exc_info=True)
+                continue
+            if now_stopped:
+                keep_cancelling(cancel, finished)
+                return
+
+    watcher = threading.Thread(target=watch, name="opencdm-stop-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        watcher.join()
+
+
 class RunControl(Protocol):
     """What a copier asks of the run that started it."""
+
+    def stopped(self) -> bool:
+        """Whether the run was stopped, failed elsewhere or is gone (asked from any thread)."""
 
     def check(self) -> None:
         """Raise JobStopped when the run was stopped, failed elsewhere or is gone."""
@@ -254,30 +312,32 @@ def copy_partitions(
             source.restrict(job.cursor)
         sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)
         sink.skip_rejected_rows = job.max_rejected is not None
-        # A copier run again (its Dask worker died) finds what its lost attempt committed.
-        recorded = sink.committed_partitions(job.resumable_plan) if job.resumable_plan else {}
-        sink.attach(job.schema, job.native)
-        for partition in partitions:
-            if partition.index in recorded:  # the run counts it unless it heard of it already
-                events.put(("recorded", child, partition.index, recorded[partition.index]))
-                continue
-            partition_rows = 0
-            for result in copy_partition(
-                source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected, recorder(partition)
-            ):
-                tally.count_written(result)
-                partition_rows += result.rows
-                report()
-            if job.resumable_plan is not None:
+        with cancelled_when_stopped(control.stopped, functools.partial(cancel_statements, source, sink), poll=0.2):
+            # A copier run again (its Dask worker died) finds what its lost attempt committed.
+            recorded = sink.committed_partitions(job.resumable_plan) if job.resumable_plan else {}
+            sink.attach(job.schema, job.native)
+            for partition in partitions:
+                if partition.index in recorded:  # the run counts it unless it heard of it already
+                    events.put(("recorded", child, partition.index, recorded[partition.index]))
+                    continue
+                partition_rows = 0
+                for result in copy_partition(
+                    source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected,
+                    recorder(partition),
+                ):
+                    tally.count_written(result)
+                    partition_rows += result.rows
+                    report()
+                if job.resumable_plan is not None:
+                    check()
+                    sink.commit_partition(job.resumable_plan, partition.index, partition_rows)
+                    report(force=True)  # the committed partition's counts, before the run notes it committed
+                    events.put(("partition", child, partition.index, partition_rows))
+                    sink.attach(job.schema, job.native)
+            report(force=True)
+            events.put(("ready", child))
+            while job.resumable_plan is None and not control.commit_ordered(0.2):
                 check()
-                sink.commit_partition(job.resumable_plan, partition.index, partition_rows)
-                report(force=True)  # the committed partition's counts, before the run notes it committed
-                events.put(("partition", child, partition.index, partition_rows))
-                sink.attach(job.schema, job.native)
-        report(force=True)
-        events.put(("ready", child))
-        while job.resumable_plan is None and not control.commit_ordered(0.2):
-            check()
         sink.commit()
         events.put(("committed", child))
     except JobStopped:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
@@ -21,7 +24,7 @@ from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter, received_rows,
 from opencdm.engine.executors import LOCAL, PartitionFailed, executor_for
 from opencdm.engine.incremental import IncrementalRead
 from opencdm.engine.macros import expand_all
-from opencdm.engine.partitions import PartitionJob, Tally, copy_partition
+from opencdm.engine.partitions import PartitionJob, Tally, cancel_statements, copy_partition
 from opencdm.engine.verify import Verification, VerifyMode, add_checksums, checksum, compare_counts
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
@@ -106,6 +109,29 @@ class SubmissionRunner:
         self.progress: status.ProgressWriter | None = None
         # The id of a resumable run's partition plan (its partitions commit one by one).
         self.resumable_plan: str | None = None
+        # The plan whose statements a stop cancels (cancel_statements): from planning until the
+        # commit, or until the rollback begins, which no cancel may interrupt.
+        self._cancellable: Plan | None = None
+        self._cancelling = threading.Lock()
+
+    def cancel_statements(self) -> None:
+        """Cancel what the run's source and sink are running: called by the worker's stop watcher,
+        from its own thread, as the stop is signalled (engine.worker)."""
+        with self._cancelling:
+            if self._cancellable is not None:
+                cancel_statements(self._cancellable.source, self._cancellable.sink)
+
+    @contextmanager
+    def _stop_explains_failures(self) -> Iterator[None]:
+        """A stop cancels the statement running (cancel_statements): the driver's error that the
+        cancelled call raises is the stop, not a failure of the copy."""
+        try:
+            yield
+        except Exception as exc:
+            if self.stop_signalled and not isinstance(exc, JobStopped):
+                log.info("submission %s: stopped during a statement, cancelled: %s", self.submission_id, exc)
+                raise JobStopped() from exc
+            raise
 
     def run(self) -> None:
         if not status.mark_running(self.store, self.submission_id, self.fence):
@@ -116,9 +142,12 @@ class SubmissionRunner:
         plan: Plan | None = None
         began = time.monotonic()
         try:
-            plan = self._plan()
-            planned = time.monotonic()
-            self._copy(plan)
+            with self._stop_explains_failures():
+                plan = self._plan()
+                planned = time.monotonic()
+                self._cancellable = plan
+                self._copy(plan)
+                self._cancellable = None  # committed
             if plan.job.cursor is not None:
                 self._save_cursor(plan.job_id, plan.job.cursor.upper)
             # The plan goes with the success, in its transaction: a run taken over after its last
@@ -619,6 +648,8 @@ class SubmissionRunner:
             self.progress.offer(**values)
 
     def _rollback(self, plan: Plan | None) -> None:
+        with self._cancelling:
+            self._cancellable = None
         if plan is None:
             return
         try:

@@ -18,6 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opencdm.connectors import values
+
 # A value's text is joined to the next with a byte no text form contains; NULL is its own marker,
 # distinct from every text (including the empty one).
 _SEPARATOR = b"\x1f"
@@ -55,6 +57,7 @@ def _row_texts(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Array:
     for field, column in zip(schema, batch.columns, strict=True):
         if not column.type.equals(field.type):
             column = column.cast(field.type)
+        column = values.without_negative_zero(column)  # -0 equals 0; a destination without -0 writes 0
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             text = column.cast(pa.binary())
         else:

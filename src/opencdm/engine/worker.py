@@ -6,9 +6,11 @@ import gc
 import logging
 import os
 import signal
+import threading
 from types import FrameType
 
 from opencdm.connectors import connector_names
+from opencdm.engine.partitions import keep_cancelling
 from opencdm.engine.run_log import RunLogHandler
 from opencdm.engine.runner import SubmissionRunner
 from opencdm.logs import configure_logging
@@ -51,10 +53,33 @@ def run_submission(settings: Settings, submission_id: int, fence: int) -> None:
 
     signal.signal(signal.SIGTERM, _on_stop)
     signal.signal(signal.SIGINT, _on_stop)
+    _cancel_statements_on_stop(runner)
     try:
         runner.run()
     finally:
         store.dispose()
+
+
+def _cancel_statements_on_stop(runner: SubmissionRunner) -> None:
+    """On SIGTERM or SIGINT, cancel the statements the run's connections are running.
+
+    The stop flag is read between batches, and Python runs a signal handler in the main thread
+    only: a run blocked in the database (a locked table) would see neither before the supervisor
+    kills it. The signal's number also goes down a pipe (``signal.set_wakeup_fd``) as it arrives,
+    to a thread that cancels the statements, again until the run has rolled back (keep_cancelling):
+    the blocked call fails at once, and the run ends stopped.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while not {signal.SIGTERM, signal.SIGINT} & set(os.read(read_end, 64)):
+            pass
+        runner.stop_signalled = True
+        keep_cancelling(runner.cancel_statements, threading.Event())
+
+    threading.Thread(target=watch, name="opencdm-stop-watch", daemon=True).start()
 
 
 # Imported by the fork server before it forks any worker: every connector, so no run pays for it.

@@ -105,6 +105,8 @@ class Dialect(ABC):
     rejects_need_native_connection: ClassVar[bool] = False
     # Whether a value longer than a column's declared length is refused (SQLite stores it whole).
     enforces_lengths: ClassVar[bool] = True
+    # Whether a float column holds -0 apart from 0; where it does not, -0 is written as 0.
+    negative_zero: ClassVar[bool] = True
 
     def __init__(self, link: LinkConfig, validating: bool = False) -> None:
         self.link = link
@@ -195,6 +197,11 @@ class Dialect(ABC):
     def close(self, conn: Any) -> None:
         with suppress(*self.driver_errors):  # the connection is being discarded anyway
             conn.close()
+
+    @abstractmethod
+    def cancel(self, conn: Any) -> None:
+        """Cancel the statement ``conn`` runs, from another thread than the one blocked in it (a
+        stop), which then gets the driver's error; nothing when ``conn`` runs none."""
 
     def begin(self, conn: Any) -> None:  # noqa: B027 - drivers that are never in autocommit need nothing
         """Start the sink's transaction (before any DDL, where the database makes DDL transactional)."""
@@ -373,6 +380,11 @@ class Dialect(ABC):
     def native_connect(self) -> Any:
         """A connection able to stream the native format; it also serves every metadata call."""
         raise NotImplementedError
+
+    def copies_by_name(self, conn: Any, schema: str, table: str) -> bool:
+        """Whether ``copy_out`` takes the table by name (``table (columns)``); a relation that is no
+        plain table (a view, say) is read through ``(SELECT ...)``."""
+        return True
 
     def copy_out(self, conn: Any, relation: str) -> Iterator[NativeChunk]:
         """Stream ``relation`` (``table (columns)`` or ``(SELECT ...)``) in the native format."""
@@ -732,8 +744,10 @@ class JdbcSource(Source):
         condition = partition.spec.get("condition")
         # COPY names no generated column of a table (PostgreSQL); a query may select it.
         plain = not any(column.generated for column in self._columns)
-        if config.sql is None and self._where is None and condition is None and plain:
-            assert config.table_name is not None
+        if (
+            config.sql is None and self._where is None and condition is None and plain
+            and config.table_name is not None and self._copies_by_name(config.table_name)
+        ):
             names = ", ".join(dialect.quote(column.field.name) for column in self._columns)
             relation = f"{dialect.table_ref(self._schema_name, config.table_name)} ({names})"
         else:
@@ -742,6 +756,10 @@ class JdbcSource(Source):
             self._native_conn = dialect.connect(native=True)
         with dialect.wrap("Cdm.0904", "Error retrieving data from the result set."):
             yield from dialect.copy_out(self._native_conn, relation)
+
+    def _copies_by_name(self, table: str) -> bool:
+        with self._dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+            return self._dialect.copies_by_name(self._conn, self._schema_name, table)
 
     def read(self, partition: Partition, batch_rows: int) -> Iterator[pa.RecordBatch]:
         # A partition may narrow the read with its own condition (e.g. a key range).
@@ -766,6 +784,11 @@ class JdbcSource(Source):
         if len(key) != 1 or key[0] not in names or not _splittable(names[key[0]].field.type):
             return None
         return key[0]
+
+    def cancel(self) -> None:
+        for conn in (self._conn, self._native_conn):
+            if conn is not None:
+                self._dialect.cancel(conn)
 
     def close(self) -> None:
         self._dialect.close(self._conn)
@@ -1112,6 +1135,8 @@ class JdbcSink(Sink):
             raise CdmError("Cdm.0234", "Loading error. Cause: prepare() was not called.")
         writer, target_schema = self._writer, pa.schema([column.field for column in self._targets])
         checked = _checked(batches, self._source_width, self._written)
+        if not self._dialect.negative_zero:
+            checked = map(values.without_negative_zeros, checked)
         if self.skip_rejected_rows:
             for batch in checked:
                 updated, rejected = self._write_or_reject(batch, target_schema)
@@ -1312,6 +1337,9 @@ class JdbcSink(Sink):
                 dialect.execute(self._conn, f"DROP TABLE IF EXISTS {self._stage_ref}")
                 self._conn.commit()
         self._stage, self._stage_shared = None, False
+
+    def cancel(self) -> None:
+        self._dialect.cancel(self._conn)
 
     def close(self) -> None:
         self._dialect.close(self._conn)

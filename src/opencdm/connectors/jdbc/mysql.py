@@ -370,6 +370,7 @@ class MySqlDialect(Dialect):
     transactional_ddl = False
     fast_paths: ClassVar[bool] = True  # False: the generic DB-API reader and writer
     reads_ahead = True  # connectorx: see stream_by_key
+    negative_zero = False  # MariaDB reads a DOUBLE or FLOAT -0 back as 0
 
     def default_schema(self) -> str:
         return self.link.database
@@ -512,7 +513,7 @@ class MySqlDialect(Dialect):
         )
 
     def refused_values(self, array: pa.Array) -> pa.Array | None:
-        # MariaDB's FLOAT and DOUBLE have no NaN or ±Infinity, and store -0 as 0.
+        # MariaDB's FLOAT and DOUBLE have no NaN or ±Infinity.
         floats = values.unusual_floats(array, infinite=True)
         return floats if floats is not None else super().refused_values(array)
 
@@ -628,6 +629,14 @@ class MySqlDialect(Dialect):
     def execute(self, conn: Any, sql: str) -> None:
         with conn.cursor() as cursor:
             cursor.execute(sql)
+
+    def cancel(self, conn: Any) -> None:
+        # MariaDB cancels a statement by its connection id, from another connection.
+        killer = self._connect()
+        try:
+            self.execute(killer, f"KILL QUERY {int(conn.thread_id())}")
+        finally:
+            killer.close()
 
     @staticmethod
     def _local_infile_enabled(conn: Any) -> bool:

@@ -299,6 +299,16 @@ class PostgresDialect(Dialect):
         # RawCursor takes the same $1 placeholders as ADBC, so every metadata query serves both.
         return psycopg.connect(self._conninfo(), cursor_factory=psycopg.RawCursor)
 
+    def copies_by_name(self, conn: Any, schema: str, table: str) -> bool:
+        # COPY ... TO takes an ordinary table only: "cannot copy from view" (materialized view,
+        # foreign table, partitioned table).
+        rows = self.query(
+            conn,
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {self.literal(schema)} AND c.relname = {self.literal(table)}",
+        )
+        return bool(rows) and rows[0][0] == "r"
+
     def copy_out(self, conn: Any, relation: str) -> Iterator[NativeChunk]:
         # One message per row; the header rides with the first, the trailer comes alone last. This
         # loop runs once per row, so it talks to libpq directly (blocking) rather than through
@@ -495,6 +505,13 @@ class PostgresDialect(Dialect):
             cursor.execute(sql)
         finally:
             cursor.close()
+
+    def cancel(self, conn: Any) -> None:
+        # PostgreSQL's cancel request, on a connection of its own: safe from another thread.
+        if isinstance(conn, psycopg.Connection):
+            conn.cancel_safe()
+        else:
+            conn.adbc_cancel()
 
     def column_type(self, field: pa.Field) -> str:
         type_ = field.type

@@ -151,6 +151,7 @@ class SqliteDialect(Dialect):
     concurrent_writers = False
     temporary_schema = "temp"
     enforces_lengths = False
+    negative_zero = False  # a REAL -0.0 is stored as the integer 0
 
     def default_schema(self) -> str:
         return "main"
@@ -242,7 +243,7 @@ class SqliteDialect(Dialect):
         return insert
 
     def refused_values(self, array: pa.Array) -> pa.Array | None:
-        # SQLite stores a NaN as NULL, and a REAL -0.0 as the integer 0.
+        # SQLite stores a NaN as NULL.
         floats = values.unusual_floats(array, infinite=False)
         return floats if floats is not None else super().refused_values(array)
 
@@ -257,6 +258,9 @@ class SqliteDialect(Dialect):
 
     def execute(self, conn: Any, sql: str) -> None:
         conn.execute(sql)
+
+    def cancel(self, conn: Any) -> None:
+        conn.interrupt()  # made to be called from another thread
 
     def column_type(self, field: pa.Field) -> str:
         type_ = field.type
