@@ -147,6 +147,8 @@ def test_a_killed_owners_run_is_taken_over_within_two_lease_periods_and_retried_
         took = time.monotonic() - killed
         runs = wait_until("the retry", lambda: ended_runs(jobs, name, 2), timeout=60)
     assert taken["error-summary"] == TAKEN_OVER, taken
+    # It showed rows written while it ran; none was committed, so none counts as written.
+    assert taken["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_WRITTEN"] == 0, taken
     assert took <= 2 * LEASE_SECONDS, took
     assert [(run["status"], run["attempt"]) for run in runs] == [("SUCCEEDED", 2), ("FAILED", 1)], runs
     assert jobs.destination_rows(name) == 4000  # the retry replaced what the dead run left uncommitted

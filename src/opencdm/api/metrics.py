@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,11 +40,20 @@ REQUEST_SECONDS = Histogram(
 NO_PROJECT = ""
 # Upper bounds of the run duration buckets, in seconds: from a small table to a day-long one.
 RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
+
+def _committed(written: InstrumentedAttribute[int], committed: InstrumentedAttribute[int]) -> ColumnElement[int]:
+    """Written counts as committed: a run still going counts what it committed so far, not what it
+    may yet roll back (and the sum never goes down when it does)."""
+    return case((Submission.status.in_(ACTIVE), committed), else_=written)
+
+
 MOVED = (
     ("rows_read", Submission.rows_read, "Rows read from sources"),
-    ("rows_written", Submission.rows_written, "Rows written to destinations"),
+    ("rows_written", _committed(Submission.rows_written, Submission.committed_rows),
+     "Rows written to destinations and committed"),
     ("bytes_read", Submission.bytes_read, "Bytes read from sources"),
-    ("bytes_written", Submission.bytes_written, "Bytes written to destinations"),
+    ("bytes_written", _committed(Submission.bytes_written, Submission.committed_bytes),
+     "Bytes written to destinations and committed"),
 )
 
 router = APIRouter(tags=["metrics"])

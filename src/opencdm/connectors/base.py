@@ -251,6 +251,10 @@ class Sink(ABC):
     # that destroys rows (clearing, dropping the table) must then wait for ``gather_writers``, so
     # that it commits with the new rows, and a failed run leaves the destination as it was.
     defer_destruction: bool = False
+    # Set by the engine: called with (schema, table) before the sink creates a table of its own that
+    # outlives a killed run (a stage table other writers see, or one DDL commits at once), so that
+    # the engine records it and the job's next run drops it (``drop_table_left``).
+    announce_lasting_table: Callable[[str, str], None] | None = None
 
     @abstractmethod
     def prepare(self, source_schema: pa.Schema) -> None:
@@ -342,6 +346,11 @@ class Sink(ABC):
         """The partitions of ``plan`` that ``commit_partition`` committed, with their rows (empty
         where the destination keeps no record). Called outside a partition's transaction."""
         return {}
+
+    def drop_table_left(self, schema: str, table: str) -> bool:
+        """Drop a table ``announce_lasting_table`` named, which a killed run of the job left behind;
+        False when it is not there (its run dropped it, or never created it)."""
+        return False
 
     def forget_partitions(self, plan: str) -> None:  # noqa: B027 - optional hook
         """Drop the records of ``plan``: its run succeeded."""

@@ -108,9 +108,13 @@ class Tally:
         for counter, count in zip(fields(Tally), counts, strict=True):
             setattr(self, counter.name, getattr(self, counter.name) + count)
 
+    def counts(self) -> tuple[int, ...]:
+        """The counts, in the order ``add`` takes them."""
+        return tuple(getattr(self, counter.name) for counter in fields(Tally))
+
     def take(self) -> tuple[int, ...]:
         """The counts since the last take."""
-        counts = tuple(getattr(self, counter.name) for counter in fields(Tally))
+        counts = self.counts()
         for counter in fields(Tally):
             setattr(self, counter.name, 0)
         return counts
@@ -294,6 +298,11 @@ def copy_partitions(
             events.put(("progress", child, *tally.take()))
             last_report = time.monotonic()
 
+    def fail(summary: str, details: str) -> None:
+        _rollback(sink)
+        report(force=True)  # what it read and wrote since its last report: written, then rolled back
+        events.put(("failed", child, summary, details))
+
     source = sink = None
     dirty = (
         DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}-{child}.jsonl")
@@ -343,11 +352,9 @@ def copy_partitions(
     except JobStopped:
         _rollback(sink)
     except CdmError as exc:
-        _rollback(sink)
-        events.put(("failed", child, exc.message, f"{exc.code}: {exc.message}"))
+        fail(exc.message, f"{exc.code}: {exc.message}")
     except Exception as exc:
-        _rollback(sink)
-        events.put(("failed", child, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
     finally:
         for end in (source, sink):
             if end is not None:

@@ -33,6 +33,12 @@ def append(store: Store, submission_id: int, level: str, message: str) -> None:
         pass
 
 
+def rolled_back(written: int, kept: int) -> str:
+    """What a failed run wrote and did not keep: its counters say written for committed only."""
+    line = f"{written} rows written, then rolled back"
+    return line if kept == 0 else f"{line} but for the {kept} of its committed partitions"
+
+
 def lines(session: Session, submission_id: int) -> list[RunLogLine]:
     return list(session.scalars(
         select(RunLogLine).where(RunLogLine.submission_id == submission_id).order_by(RunLogLine.id)

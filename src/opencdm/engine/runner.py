@@ -10,7 +10,7 @@ import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from sqlalchemy import delete, func, select, update
@@ -19,7 +19,7 @@ from opencdm.config_values import flatten, input_value_as_str
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import NativeFormat, Partition, Sink, Source, TableScan
 from opencdm.connectors.inputs import ignored_notes
-from opencdm.engine import status
+from opencdm.engine import run_log, status
 from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter, received_rows, run_stem, server_directory
 from opencdm.engine.executors import LOCAL, PartitionFailed, executor_for
 from opencdm.engine.incremental import IncrementalRead
@@ -60,8 +60,12 @@ class Counters(Tally):
     rows_estimate: int | None = None
     progress: float = 0.0
     verification: dict[str, object] | None = None
+    # What the destination committed of the counts above: all of them once the run commits, those
+    # of its committed partitions before that (resumable runs), none when it rolls back.
+    committed: Tally = field(default_factory=Tally)
 
     def as_values(self) -> dict[str, object]:
+        """The live counters: what was written so far, committed or not."""
         return {
             "rows_read": self.rows_read,
             "bytes_read": self.bytes_read,
@@ -72,6 +76,23 @@ class Counters(Tally):
             "rows_estimate": self.rows_estimate,
             "verification": self.verification,
         }
+
+    def committed_values(self) -> dict[str, object]:
+        return {
+            "committed_rows": self.committed.rows_written,
+            "committed_bytes": self.committed.bytes_written,
+            "committed_updates": self.committed.rows_updated,
+        }
+
+    def kept_values(self) -> dict[str, object]:
+        """The counters of a run that ended: written means committed (a rollback took the rest back)."""
+        return {
+            **self.as_values(), **self.committed_values(), "rows_written": self.committed.rows_written,
+            "bytes_written": self.committed.bytes_written, "update_rows": self.committed.rows_updated,
+        }
+
+    def keep_all(self) -> None:
+        self.committed = Tally(*self.counts())
 
     def advance_progress(self) -> None:
         """Progress from rows written against the estimate; below 100 until committed, never backwards."""
@@ -109,6 +130,8 @@ class SubmissionRunner:
         self.progress: status.ProgressWriter | None = None
         # The id of a resumable run's partition plan (its partitions commit one by one).
         self.resumable_plan: str | None = None
+        # The stage table the sink announced ({"schema", "table"}) until a commit or rollback drops it.
+        self.stage_table: dict[str, str] | None = None
         # The plan whose statements a stop cancels (cancel_statements): from planning until the
         # commit, or until the rollback begins, which no cancel may interrupt.
         self._cancellable: Plan | None = None
@@ -155,7 +178,7 @@ class SubmissionRunner:
             forget_plan = delete(ResumablePartition).where(ResumablePartition.job_id == plan.job_id)
             if not status.succeed(
                 self.store, self.submission_id, self.fence, then=lambda session: session.execute(forget_plan),
-                **self.counters.as_values(),
+                **self.counters.kept_values(), stage_table=None,
             ):
                 raise RunTakenOver()
             if self.resumable_plan is not None:
@@ -191,11 +214,16 @@ class SubmissionRunner:
                 plan.sink.close()
 
     def _fail(self, summary: str, details: str, logged: bool = False) -> None:
-        """The run ends FAILED with its counts so far (rolled back already)."""
+        """The run ends FAILED with its counts so far (rolled back already): written, what it committed."""
         if not logged:
             log.error("submission %s failed: %s", self.submission_id, summary)
+        counters = self.counters
+        if counters.rows_written > counters.committed.rows_written:
+            log.warning("submission %s: %s", self.submission_id,
+                        run_log.rolled_back(counters.rows_written, counters.committed.rows_written))
         status.fail_if_active(
-            self.store, self.submission_id, summary, details, self.fence, **self.counters.as_values()
+            self.store, self.submission_id, summary, details, self.fence, **counters.kept_values(),
+            stage_table=self.stage_table,
         )
 
     def _plan(self) -> Plan:
@@ -267,6 +295,8 @@ class SubmissionRunner:
         except BaseException:
             source.close()
             raise
+        self._drop_tables_left(job_id, sink)
+        sink.announce_lasting_table = self._announce_stage_table
         sink.skip_rejected_rows = driver.max_error_records is not None
         partition_job = PartitionJob(
             from_connector, from_link, from_job, to_connector, to_link, to_job,
@@ -331,6 +361,7 @@ class SubmissionRunner:
             )
             gathered = sink.gather_writers()
             if gathered is None:
+                self._keep()
                 self._verify(plan)  # the children committed: a mismatch fails a committed run
                 return
             self.counters.count_written(gathered)
@@ -349,7 +380,7 @@ class SubmissionRunner:
                     self.counters.count_written(written)
                     self._flush()
             for partition in partitions:
-                rows_before = self.counters.rows_written
+                before = self.counters.counts()
                 for written in copy_partition(
                     source, sink, partition, native, batch_rows, self.counters, check, job.max_rejected, dirty
                 ):
@@ -357,9 +388,11 @@ class SubmissionRunner:
                     self._flush()
                 if self.resumable_plan is not None:
                     self._before_commit()
-                    rows = self.counters.rows_written - rows_before
+                    counts = tuple(now - then for now, then in zip(self.counters.counts(), before, strict=True))
+                    rows = Tally(*counts).rows_written
                     sink.commit_partition(self.resumable_plan, partition.index, rows)
                     self._partition_committed(plan.job_id, partition.index, rows)
+                    self._keep(counts)
                     sink.attach(schema, native)
         finally:
             if dirty is not None:
@@ -370,6 +403,7 @@ class SubmissionRunner:
         verification = self._verify_counts(plan)  # in the sink's transaction: a mismatch rolls back
         self._before_commit()
         plan.sink.commit()
+        self._keep()
         if verification is not None:
             self._verify_checksums(plan, verification)
 
@@ -455,8 +489,10 @@ class SubmissionRunner:
             """A partition a lost attempt committed, found by the next one: counted once."""
             if index not in noted:
                 noted.add(index)
-                self.counters.add(*Tally(rows_read=rows, rows_written=rows).take())
+                counts = Tally(rows_read=rows, rows_written=rows).take()
+                self.counters.add(*counts)
                 self._partition_committed(plan.job_id, index, rows)
+                self._keep(counts)
                 executor.note_committed(index)
 
         # Dirty data the copiers send (on Dask), written here: a file per partition, so that the rows
@@ -512,7 +548,7 @@ class SubmissionRunner:
                         self._partition_committed(plan.job_id, *details)
                         executor.note_committed(details[0])
                         noted.add(details[0])
-                        counted[child].take()  # committed: kept, whatever happens to the copier
+                        self._keep(counted[child].take())  # kept, whatever happens to the copier
                     elif kind == "recorded":
                         recorded(*details)
                     elif kind == "dirty":
@@ -539,8 +575,10 @@ class SubmissionRunner:
             for kind, child, *details in executor.finish():
                 if kind == "progress":
                     self.counters.add(*details)
+                    counted[child].add(*details)
                 elif kind == "partition":  # committed: recorded even when the run is failing
                     self._partition_committed(plan.job_id, *details)
+                    self._keep(counted[child].take())
                 elif kind == "recorded":
                     recorded(*details)
                 elif kind == "dirty":
@@ -607,6 +645,49 @@ class SubmissionRunner:
                 .values(committed_rows=rows)
             )
 
+    def _keep(self, counts: tuple[int, ...] | None = None) -> None:
+        """``counts`` (all the counters when None) were committed: kept whatever happens to the run
+        next. Recorded at once, so that a run whose worker dies reports them as written too."""
+        if counts is None:
+            self.counters.keep_all()
+        else:
+            self.counters.committed.add(*counts)
+        # Not raising when the run was taken over meanwhile: its next check says so.
+        status.record_progress(self.store, self.submission_id, self.fence, **self.counters.committed_values())
+
+    def _announce_stage_table(self, schema: str, table: str) -> None:
+        """Recorded before the sink creates it: a worker killed after that leaves it to the next run."""
+        self.stage_table = {"schema": schema, "table": table}
+        self._write_progress(stage_table=self.stage_table)
+
+    def _drop_tables_left(self, job_id: int, sink: Sink) -> None:
+        """Drop the stage tables earlier runs of the job announced and did not drop (their worker was
+        killed outright), and say so in both runs' logs. A table that cannot be dropped now stays
+        recorded for the next run; this run goes on."""
+        with self.store.session() as session:
+            recorded = session.execute(
+                select(Submission.id, Submission.stage_table).where(
+                    Submission.job_id == job_id, Submission.id != self.submission_id,
+                    Submission.stage_table.is_not(None), Submission.status.not_in(status.ACTIVE),
+                )
+            ).all()
+        left = {run_id: table for run_id, table in recorded if table is not None}
+        for run_id, table in left.items():
+            name = f"{table['schema']}.{table['table']}"
+            try:
+                dropped = sink.drop_table_left(table["schema"], table["table"])
+            except Exception:
+                log.warning("submission %s: stage table %s, left by run %s of the job, could not be dropped",
+                            self.submission_id, name, run_id, exc_info=True)
+                continue
+            with self.store.session() as session:
+                session.execute(update(Submission).where(Submission.id == run_id).values(stage_table=None))
+            if dropped:
+                log.info("submission %s: dropped stage table %s, left by run %s of the job (its worker was killed)",
+                         self.submission_id, name, run_id)
+                run_log.append(self.store, run_id, "INFO",
+                               f"stage table {name} dropped by run {self.submission_id} of the job")
+
     def _save_cursor(self, job_id: int, value: str) -> None:
         # After the destination committed: a run that failed or was stopped never moves the cursor.
         with self.store.session() as session:
@@ -656,6 +737,8 @@ class SubmissionRunner:
             plan.sink.rollback()
         except Exception:
             log.exception("rollback of submission %s failed", self.submission_id)
+        else:
+            self.stage_table = None  # dropped by the rollback
 
     def _stop_requested(self) -> bool:
         with self.store.session() as session:

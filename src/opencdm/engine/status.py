@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 
 ACTIVE = ("BOOTING", "RUNNING")
 SYSTEM_USER = "opencdm"
+# The written counters of a run that ended without its worker saying how (it died, or another
+# server took it over): what the destination committed, not what the worker had written, which a
+# rollback took back.
+COMMITTED_WRITES: dict[str, Any] = {
+    "rows_written": Submission.committed_rows,
+    "bytes_written": Submission.committed_bytes,
+    "update_rows": Submission.committed_updates,
+}
 
 
 def now_ms() -> int:

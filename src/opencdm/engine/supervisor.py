@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import or_, select, update
 
 from opencdm.engine import run_log as run_log_lines
-from opencdm.engine.status import ACTIVE, SYSTEM_USER, fail_if_active, now_ms
+from opencdm.engine.status import ACTIVE, COMMITTED_WRITES, SYSTEM_USER, fail_if_active, now_ms
 from opencdm.settings import Settings
 from opencdm.store.db import Store
 from opencdm.store.models import Submission
@@ -129,6 +129,7 @@ class Supervisor:
                 "The run was abandoned: the OpenCDM server that ran it stopped or crashed.",
                 "On restart the server found this submission still marked as running, "
                 "owned by a server process that no longer exists.",
+                **COMMITTED_WRITES,
             )
 
     def _claim(self, submission_id: int) -> int | None:
@@ -207,6 +208,7 @@ class Supervisor:
                         error_details=f"Server {owner} did not renew the run's lease; server {self.instance_id} "
                                       "found it expired and ended the run. Its worker, if still alive, "
                                       "commits nothing.",
+                        **COMMITTED_WRITES,
                     )
                 )
         for submission_id, owner, _ in expired:
@@ -295,9 +297,11 @@ class Supervisor:
 
     def _record_exit(self, submission_id: int, fence: int, returncode: int) -> None:
         with self.store.session() as session:
-            stop_requested = session.scalar(
-                select(Submission.stop_requested).where(Submission.id == submission_id)
-            )
+            run = session.execute(
+                select(Submission.stop_requested, Submission.rows_written, Submission.committed_rows)
+                .where(Submission.id == submission_id)
+            ).first()
+        stop_requested, written, committed = run if run is not None else (False, 0, 0)
         if stop_requested:
             summary, details = "Job stopped by user.", "The worker was stopped on the user's request."
         elif self._closing.is_set() or returncode == -signal.SIGTERM:
@@ -306,7 +310,10 @@ class Supervisor:
         else:
             summary = f"The worker process ended unexpectedly (exit code {returncode})."
             details = "The worker ended without recording a result; see the server log."
-        if fail_if_active(self.store, submission_id, summary, details, fence) or returncode == 0:
+        ended_here = fail_if_active(self.store, submission_id, summary, details, fence, **COMMITTED_WRITES)
+        if ended_here and written > committed:  # the dead worker's transactions were rolled back
+            run_log_lines.append(self.store, submission_id, "WARNING", run_log_lines.rolled_back(written, committed))
+        if ended_here or returncode == 0:
             log_run_end(self.store, submission_id, returncode)
 
 

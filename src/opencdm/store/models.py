@@ -174,6 +174,15 @@ class Submission(Base):
     verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Resumable runs (throttlingConfig.resumable): partitions a failed run had committed, not copied again.
     partitions_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the destination has committed of the run's writes so far (rows_written and the others
+    # count what was written, committed or not, while the run is active): what a run that dies
+    # keeps, and what /metrics counts of a running one.
+    committed_rows: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    committed_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    committed_updates: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The stage table the run created in its destination ({"schema", "table"}), recorded before it
+    # was created: a run killed outright leaves it, and the job's next run drops it.
+    stage_table: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class ResumablePartition(Base):

@@ -817,6 +817,8 @@ class _Step(NamedTuple):
 
 # Bytes of the table name kept in a stage table's name: identifiers are at most 63 bytes in PostgreSQL.
 STAGE_NAME_PREFIX_BYTES = 24
+# In the name of every stage table, and only there: nothing else is ever dropped as a stage table.
+STAGE_MARK = "_opencdm_stage_"
 
 
 def _checked(batches: Iterator[pa.RecordBatch], width: int, written: Sequence[int]) -> Iterator[pa.RecordBatch]:
@@ -1048,8 +1050,11 @@ class JdbcSink(Sink):
         """The stage table: the target's copied columns, or the definitions of the table to create."""
         dialect, config = self._dialect, self._config
         prefix = config.table_name.encode()[:STAGE_NAME_PREFIX_BYTES].decode(errors="ignore")
-        stage = f"{prefix}_opencdm_stage_{uuid.uuid4().hex[:16]}"
+        stage = f"{prefix}{STAGE_MARK}{uuid.uuid4().hex[:16]}"
         ref, schema = dialect.table_ref(self._schema_name, stage), self._schema_name
+        # Committed for the writers, or at once by the DDL: a killed run leaves it behind.
+        if self.announce_lasting_table is not None and (self.defer_destruction or not dialect.transactional_ddl):
+            self.announce_lasting_table(schema, stage)
         with dialect.wrap("Cdm.0063", "Table creation error."):
             if definitions is None:
                 dialect.create_table_like(conn, ref, schema, config.table_name, self._targets, temporary=False)
@@ -1315,6 +1320,18 @@ class JdbcSink(Sink):
             )
             self._conn.commit()
         return {int(index): int(rows) for index, rows in found}
+
+    def drop_table_left(self, schema: str, table: str) -> bool:
+        if STAGE_MARK not in table:
+            raise ValueError(f"{table} is not a stage table")
+        dialect = self._dialect
+        with dialect.wrap("Cdm.0232", "Data write failed."):
+            dialect.begin(self._conn)
+            found = dialect.table_columns(self._conn, schema, table) is not None
+            if found:
+                dialect.execute(self._conn, f"DROP TABLE IF EXISTS {dialect.table_ref(schema, table)}")
+            self._conn.commit()
+        return found
 
     def forget_partitions(self, plan: str) -> None:
         dialect = self._dialect
