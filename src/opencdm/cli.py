@@ -620,6 +620,9 @@ def job_history(
     show(client_of(ctx).job_history(name, page, page_size), as_json, print_history)
 
 
+RunOption = Annotated[int | None, typer.Option(min=1, help="Submission id of the run (default: the last run).")]
+
+
 def last_run(client: CdmClient, job: str) -> int:
     """The submission id of the job's last run."""
     last = client.job_status(job)["submissions"][0]
@@ -631,7 +634,7 @@ def last_run(client: CdmClient, job: str) -> int:
 @job_app.command("log")
 def job_log(
     ctx: typer.Context, name: NameArg,
-    run: Annotated[int | None, typer.Option(min=1, help="Submission id of the run (default: the last run).")] = None,
+    run: RunOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A run's own log: what its server and worker wrote about it, oldest first."""
@@ -653,7 +656,7 @@ DIRTY_PAGE_SIZE = 1000
 @job_app.command("dirty")
 def job_dirty(
     ctx: typer.Context, name: NameArg,
-    run: Annotated[int | None, typer.Option(min=1, help="Submission id of the run (default: the last run).")] = None,
+    run: RunOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The rows a run left out as dirty data (throttlingConfig.recordDirtyData), one JSON line each."""
