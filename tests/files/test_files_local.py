@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -171,7 +172,12 @@ def test_a_run_that_fails_midway_leaves_no_file(
         ("nas-connector", nas, {"toJobConfig.outputDirectory": "/out", "toJobConfig.outputFormat": file_format,
                                 "toJobConfig.markerFile": "DONE"}))
     assert "division by zero" in failed(out)
-    assert out["write_rows"] >= 100
+    # Rows were written before the failure, and none kept: the run says so, and counts 0 written.
+    log = api.get(f"{file_server.cdm}/submissions/{out['submission-id']}/log").json()["lines"]
+    rolled_back = re.compile(r"(\d+) rows written, then rolled back")
+    written = [int(m.group(1)) for line in log if (m := rolled_back.search(line["message"]))]
+    assert written and written[0] >= 100, log
+    assert out["write_rows"] == 0
     assert everything_under(area) == []
 
 
