@@ -1,4 +1,4 @@
-"""Server configuration, read from the environment (documented in README "Configuration")."""
+"""Server configuration, read from the environment (documented in docs/configuration.md)."""
 
 from __future__ import annotations
 
