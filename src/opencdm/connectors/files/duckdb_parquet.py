@@ -41,7 +41,7 @@ from opencdm.connectors.jdbc import types as t
 from opencdm.errors import CdmError
 
 if TYPE_CHECKING:
-    from opencdm.connectors.files.obs import S3Endpoint
+    from opencdm.connectors.files.s3 import S3Endpoint
 
 # A bounded footprint beside the worker's own; DuckDB streams COPY ... TO, so it rarely nears it.
 MEMORY_LIMIT = "1GB"
