@@ -33,11 +33,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from opencdm.connectors import types as t
 from opencdm.connectors import values
 from opencdm.connectors.base import TableScan, WriteResult
 from opencdm.connectors.files.config import FileFormat, SinkConfig
 from opencdm.connectors.files.tree import FileTree
-from opencdm.connectors.jdbc import types as t
 from opencdm.errors import CdmError
 
 if TYPE_CHECKING:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, NamedTuple, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opencdm.connectors import types as t
 from opencdm.connectors import values
 from opencdm.connectors.base import (
     CursorRange,
@@ -41,7 +42,6 @@ from opencdm.connectors.base import (
     primary_key_of,
     with_primary_key,
 )
-from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import (
     BeforeImport,
     LinkConfig,
@@ -50,7 +50,8 @@ from opencdm.connectors.jdbc.config import (
     TablePreparation,
     WriteMode,
 )
-from opencdm.connectors.jdbc.types import Column, cast_batch
+from opencdm.connectors.jdbc.types import Column
+from opencdm.connectors.types import cast_batch
 from opencdm.errors import CdmError
 from opencdm.settings import Settings
 
