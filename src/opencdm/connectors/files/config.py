@@ -25,7 +25,7 @@ from opencdm.connectors.inputs import (
     required,
     text,
 )
-from opencdm.connectors.jdbc.types import JSON, TIMESTAMP, TIMESTAMP_TZ, decimal_type, make_field
+from opencdm.connectors.types import JSON, TIMESTAMP, TIMESTAMP_TZ, decimal_type, make_field
 from opencdm.errors import CdmError
 
 FILE_SEPARATOR = "|"

@@ -33,15 +33,15 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from opencdm.connectors import types as t
 from opencdm.connectors import values
 from opencdm.connectors.base import TableScan, WriteResult
 from opencdm.connectors.files.config import FileFormat, SinkConfig
 from opencdm.connectors.files.tree import FileTree
-from opencdm.connectors.jdbc import types as t
 from opencdm.errors import CdmError
 
 if TYPE_CHECKING:
-    from opencdm.connectors.files.obs import S3Endpoint
+    from opencdm.connectors.files.s3 import S3Endpoint
 
 # A bounded footprint beside the worker's own; DuckDB streams COPY ... TO, so it rarely nears it.
 MEMORY_LIMIT = "1GB"

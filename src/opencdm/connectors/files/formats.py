@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from opencdm.connectors.base import RejectedRow
 from opencdm.connectors.files.config import ColumnSpec, Compression, CsvOptions, FileFormat, SinkConfig, SourceConfig
 from opencdm.connectors.files.tree import FileTree, FoundFile
-from opencdm.connectors.jdbc.types import (
+from opencdm.connectors.types import (
     JSON,
     MAX_DECIMAL256_PRECISION,
     TIMESTAMP,

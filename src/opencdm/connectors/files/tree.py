@@ -20,7 +20,7 @@ from opencdm.connectors.files.config import FileFilter, FilterType
 from opencdm.errors import CdmError
 
 if TYPE_CHECKING:
-    from opencdm.connectors.files.obs import S3Endpoint
+    from opencdm.connectors.files.s3 import S3Endpoint
 
 # Files whose name starts with one of these are skipped when a directory is listed: our own
 # temporaries (".opencdm-tmp-…") and the usual markers of other tools ("_SUCCESS", ".crc").

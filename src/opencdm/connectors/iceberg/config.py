@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from opencdm.connectors.files.obs import REQUEST_SECONDS, S3Endpoint
+from opencdm.connectors.files.s3 import REQUEST_SECONDS, S3Endpoint
 from opencdm.connectors.inputs import columns, enum_value, names, required, text
 from opencdm.connectors.local_paths import allowed_local_path
 from opencdm.connectors.outbound import check_database_link, check_endpoint, database_server

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy.engine import make_url
 
 from opencdm.connectors.base import Connector, InputSpec, Sink, Source
-from opencdm.connectors.files.obs import S3Endpoint, endpoint_inputs
+from opencdm.connectors.files.s3 import S3Endpoint, endpoint_inputs
 from opencdm.connectors.iceberg.config import (
     DEFAULT_CATALOG_NAME,
     SINK_INPUTS,

@@ -32,7 +32,7 @@ from opencdm.connectors.iceberg.tables import (
     new_table,
     read_files,
 )
-from opencdm.connectors.jdbc.types import cast_array, cast_batch
+from opencdm.connectors.types import cast_array, cast_batch
 from opencdm.errors import CdmError
 
 # Arrow bytes buffered before they are written as data files: memory per run, and the files' size

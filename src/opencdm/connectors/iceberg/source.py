@@ -12,7 +12,7 @@ from pyiceberg.table.snapshots import Snapshot
 from opencdm.connectors.base import Partition, Source
 from opencdm.connectors.iceberg.config import LinkConfig, TableConfig, errors, invalid
 from opencdm.connectors.iceberg.tables import FIELD_METADATA, arrow_schema, close_catalog, load_table, read_files
-from opencdm.connectors.jdbc.types import cast_batch
+from opencdm.connectors.types import cast_batch
 from opencdm.errors import CdmError
 
 

@@ -16,8 +16,8 @@ from pyiceberg.table import FileScanTask, Table
 from pyiceberg.transforms import IdentityTransform
 
 from opencdm.connectors.iceberg.config import LinkConfig, TableConfig, errors, invalid
-from opencdm.connectors.jdbc.types import TIMESTAMP_TZ
 from opencdm.connectors.local_paths import allowed_local_path
+from opencdm.connectors.types import TIMESTAMP_TZ
 from opencdm.errors import CdmError
 
 # Table property keeping what Iceberg types cannot say (varchar lengths, json, ...), by field id.

@@ -16,9 +16,11 @@ from opencdm.connectors.jdbc.config import (
     SinkConfig,
     SourceConfig,
 )
-from opencdm.connectors.jdbc.dialect import Dialect, JdbcSink, JdbcSource
+from opencdm.connectors.jdbc.dialect import Dialect
 from opencdm.connectors.jdbc.mysql import MySqlDialect
 from opencdm.connectors.jdbc.postgresql import PostgresDialect
+from opencdm.connectors.jdbc.sink import JdbcSink
+from opencdm.connectors.jdbc.source import JdbcSource
 from opencdm.connectors.jdbc.sqlite import SqliteDialect
 
 _DIALECTS: dict[str, type[Dialect]] = {

@@ -36,8 +36,8 @@ import pymysql.connections
 import pymysql.cursors
 from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 
+from opencdm.connectors import types as t
 from opencdm.connectors import values
-from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import (
     Converter,

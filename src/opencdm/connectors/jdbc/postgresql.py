@@ -20,12 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import pq
 
+from opencdm.connectors import types as t
 from opencdm.connectors import values as v
 from opencdm.connectors.base import NativeChunk, TableScan, WriteResult
-from opencdm.connectors.jdbc import types as t
 from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import APPEND, Dialect, Merge, Writer
-from opencdm.connectors.jdbc.types import Column, cast_batch
+from opencdm.connectors.jdbc.types import Column
+from opencdm.connectors.types import cast_batch
 from opencdm.errors import CdmError
 
 _SIMPLE: dict[str, pa.DataType] = {
