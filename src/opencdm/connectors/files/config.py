@@ -1,6 +1,6 @@
 """fromJobConfig / toJobConfig of the file connectors (nas-connector, obs-connector), parsed once.
 
-Input names and values follow CDM (docs/cdm-api.md §7.4); ours are marked in the README.
+Input names and values follow CDM (docs/cdm-api.md §7.4); ours are marked in docs/connectors/files.md.
 """
 
 from __future__ import annotations
