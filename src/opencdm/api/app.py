@@ -19,8 +19,8 @@ from opencdm.api.metrics import RequestLog
 from opencdm.api.openapi import install_openapi
 from opencdm.api.routes import clusters, connectors, iam, jobs, links
 from opencdm.api.state import ServerState
-from opencdm.engine.scheduler import Scheduler
 from opencdm.engine.supervisor import Supervisor
+from opencdm.service.scheduler import Scheduler
 from opencdm.settings import Settings
 from opencdm.store.db import Store, migrate
 from opencdm.store.private import private_directory, private_file
