@@ -23,10 +23,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import gen_data
+import harness
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-import run as bench
 
 OUTPUT = gen_data.DATA_DIR / "parquet"
 TARGET_RATIO = 1.3
@@ -37,7 +37,7 @@ ROUTES = {"pg-parquet": "local disk", "pg-parquet-s3": "S3 (moto server on loopb
 
 
 def _expected() -> tuple[int, int]:
-    rows, id_sum = bench.pg("SELECT count(*), sum(id) FROM bench.src", fetch=True)[0]
+    rows, id_sum = harness.pg("SELECT count(*), sum(id) FROM bench.src", fetch=True)[0]
     return int(rows), int(id_sum)
 
 
@@ -49,7 +49,7 @@ def _check(dataset: ds.Dataset, expected: tuple[int, int]) -> str:
 
 def _free_port() -> int:
     with socket.socket() as probe:
-        probe.bind((bench.HOST, 0))
+        probe.bind((harness.HOST, 0))
         return int(probe.getsockname()[1])
 
 
@@ -58,10 +58,10 @@ class S3Server:
 
     def __init__(self, log: Path) -> None:
         self.port = _free_port()
-        self.endpoint = f"{bench.HOST}:{self.port}"
+        self.endpoint = f"{harness.HOST}:{self.port}"
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [str(bench.PEERS_PYTHON), "-m", "moto.server", "-H", bench.HOST, "-p", str(self.port)],
+            [str(harness.PEERS_PYTHON), "-m", "moto.server", "-H", harness.HOST, "-p", str(self.port)],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.filesystem = pafs.S3FileSystem(access_key=S3_KEY, secret_key=S3_SECRET, endpoint_override=self.endpoint,
@@ -124,8 +124,8 @@ class S3Tool(ParquetTool):
 
 
 def _duckdb_argv(output: str) -> list[str]:
-    return [str(bench.PEERS_PYTHON), str(bench.BENCH / "peers" / "duckdb_parquet.py"),
-            "--dsn", f"host={bench.HOST} port={bench.PG_PORT} user=postgres dbname=test",
+    return [str(harness.PEERS_PYTHON), str(harness.BENCH / "peers" / "duckdb_parquet.py"),
+            "--dsn", f"host={harness.HOST} port={harness.PG_PORT} user=postgres dbname=test",
             "--table", "bench.src", "--output", output]
 
 
@@ -134,7 +134,7 @@ class DuckDb(ParquetTool):
     name = "DuckDB postgres scanner COPY … TO parquet"
 
     def run(self, log: Path, timeout: float) -> tuple[float, float]:
-        return bench.run_process(_duckdb_argv(str(self.directory / "src.parquet")), dict(os.environ), log, timeout)
+        return harness.run_process(_duckdb_argv(str(self.directory / "src.parquet")), dict(os.environ), log, timeout)
 
 
 class DuckDbS3(S3Tool):
@@ -145,17 +145,17 @@ class DuckDbS3(S3Tool):
     def run(self, log: Path, timeout: float) -> tuple[float, float]:
         argv = [*_duckdb_argv(f"s3://{self.prefix}/src.parquet"),
                 "--s3-endpoint", self.s3.endpoint, "--s3-key", S3_KEY, "--s3-secret", S3_SECRET]
-        return bench.run_process(argv, dict(os.environ), log, timeout)
+        return harness.run_process(argv, dict(os.environ), log, timeout)
 
 
 class OpenCdmJob:
     """OpenCDM's run of one bench job, timed from StartJob to SUCCEEDED, with the server's peak RSS."""
 
-    server: bench.OpenCdmServer
+    server: harness.OpenCdmServer
     job: str
 
     def run(self, log: Path, timeout: float) -> tuple[float, float]:
-        with bench.TreeSampler(self.server.process.pid) as sampler:
+        with harness.TreeSampler(self.server.process.pid) as sampler:
             wall, outcome = self.server.run_job(self.job, timeout)
         log.write_text(json.dumps(outcome, indent=2))
         return wall, sampler.peak_mib
@@ -167,12 +167,12 @@ class OpenCdm(OpenCdmJob, ParquetTool):
     name = "OpenCDM (nas-connector, PARQUET_FILE)"
     job = "bench-pg-parquet"
 
-    def __init__(self, directory: Path, server: bench.OpenCdmServer) -> None:
+    def __init__(self, directory: Path, server: harness.OpenCdmServer) -> None:
         ParquetTool.__init__(self, directory)
         self.server = server
         server._call("POST", "/link", {"links": [{
             "name": "bench-files", "connector-name": "nas-connector", "enabled": True,
-            "link-config-values": bench._configs("linkConfig", {"linkConfig.rootDirectory": str(OUTPUT)})}]})
+            "link-config-values": harness._configs("linkConfig", {"linkConfig.rootDirectory": str(OUTPUT)})}]})
         server.create_job(
             self.job, from_link=server.link_for("pg"), to_link="bench-files",
             from_inputs={"fromJobConfig.schemaName": gen_data.SCHEMA, "fromJobConfig.tableName": "src"},
@@ -188,13 +188,13 @@ class OpenCdmS3(OpenCdmJob, S3Tool):
     name = "OpenCDM (obs-connector, PARQUET_FILE)"
     job = "bench-pg-parquet-s3"
 
-    def __init__(self, directory: Path, s3: S3Server, server: bench.OpenCdmServer) -> None:
+    def __init__(self, directory: Path, s3: S3Server, server: harness.OpenCdmServer) -> None:
         S3Tool.__init__(self, directory, s3)
         self.server = server
         host, port = s3.endpoint.split(":")
         server._call("POST", "/link", {"links": [{
             "name": "bench-s3", "connector-name": "obs-connector", "enabled": True,
-            "link-config-values": bench._configs("linkConfig", {
+            "link-config-values": harness._configs("linkConfig", {
                 "linkConfig.storageType": "S3", "linkConfig.server": host, "linkConfig.port": port,
                 "linkConfig.protocol": "http", "linkConfig.accessKey": S3_KEY, "linkConfig.securityKey": S3_SECRET,
                 "linkConfig.region": "us-east-1"})}]})
@@ -211,46 +211,46 @@ def run_parquet(opencdm_python: str, runs: int, timeout: float, logs: Path, comm
     gen_data.ensure(gen_data.DEFAULT_ROWS, ("pg",))
     expected = _expected()
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    source_bytes = bench.source_bytes("pg")
+    source_bytes = harness.source_bytes("pg")
     s3 = S3Server(logs / "moto-server.log")
     with tempfile.TemporaryDirectory(prefix="opencdm-bench-home-") as home:
-        server = bench.OpenCdmServer(opencdm_python, Path(home), {"OPENCDM_FILE_ROOTS": str(OUTPUT)})
+        server = harness.OpenCdmServer(opencdm_python, Path(home), {"OPENCDM_FILE_ROOTS": str(OUTPUT)})
         try:
             tools: list[ParquetTool] = [
                 DuckDb(OUTPUT / "duckdb"), OpenCdm(OUTPUT / "opencdm", server),
                 DuckDbS3(OUTPUT / "duckdb", s3), OpenCdmS3(OUTPUT / "opencdm", s3, server),
             ]
-            results = {tool.id: bench.Result(tool.id, tool.route, tool.name, "", expected[0], expected[0], 1.0,
+            results = {tool.id: harness.Result(tool.id, tool.route, tool.name, "", expected[0], expected[0], 1.0,
                                              source_bytes) for tool in tools}
             for round_no in range(1, runs + 1):
                 for tool in tools:
                     tool.prepare()
-                    bench.wait_until_quiet()
+                    harness.wait_until_quiet()
                     try:
                         wall, peak = tool.run(logs / f"{tool.id.replace(':', '_')}-parquet-{round_no}.log", timeout)
                         check = _check(tool.dataset(), expected)
                     except Exception as exc:  # noqa: BLE001 - a failed run is a result too
                         wall, peak, check = None, None, f"FAILED: {exc}"[:400]
-                    results[tool.id].runs.append(bench.Run(wall, peak, check))
+                    results[tool.id].runs.append(harness.Run(wall, peak, check))
                     shown = f"{wall:8.2f} s  peak {peak:7.1f} MiB" if wall is not None and peak is not None else ""
                     print(f"  round {round_no}/{runs}  {tool.id:<22} {shown}  {check}", flush=True)
         finally:
             server.stop()
             s3.stop()
-    bench._save("parquet", {"command": command, "runs": runs, "machine": bench.machine(),
+    harness._save("parquet", {"command": command, "runs": runs, "machine": harness.machine(),
                             "results": [asdict(result) for result in results.values()]})
 
 
 def render(data: dict[str, object]) -> list[str]:
     """The docs/performance.md section of a --parquet run: one table per route."""
-    results = [bench.Result.load(dict(r)) for r in data["results"]]  # type: ignore[attr-defined]
+    results = [harness.Result.load(dict(r)) for r in data["results"]]  # type: ignore[attr-defined]
     parts = ["", f"## PostgreSQL → Parquet (issue 5): {results[0].rows:,} rows, {data['runs']} run(s) each", "",
              f"Command: `{data['command']}`. Every tool writes one snappy-compressed file; each run is checked by "
              "row count and the sum of `id` read back from the Parquet files. On S3 the server is moto's, started "
              "by the benchmark on loopback (it keeps objects in memory; its own CPU time is part of every S3 "
              "run). OpenCDM chooses its DuckDB fast path (duckdb_parquet.py) on both routes. OpenCDM's peak RSS is "
              "its whole process tree (API server, fork server, the run's worker), DuckDB's its one process."]
-    if (bench.IMG / "parquet.png").exists():
+    if (harness.IMG / "parquet.png").exists():
         parts += ["", "![Wall time of OpenCDM × DuckDB on each route (bench/chart.py)](img/parquet.png)"]
     for route, label in ROUTES.items():
         chosen = [result for result in results if result.route == route]
@@ -268,8 +268,8 @@ def render(data: dict[str, object]) -> list[str]:
                          f"{result.peak():.0f}" if result.peak() else "",
                          f"{median / duck:.2f}×" if median and duck else ""])
         ratio = ours / duck if ours and duck else None
-        parts += ["", f"### {label}", "",
-                  bench.markdown_table(["tool", "wall s median (min–max)", "rows/s", "peak RSS MiB", "× DuckDB"], rows)]
+        header = ["tool", "wall s median (min–max)", "rows/s", "peak RSS MiB", "× DuckDB"]
+        parts += ["", f"### {label}", "", harness.markdown_table(header, rows)]
         if route == "pg-parquet":
             verdict = "PASS" if ratio is not None and ratio <= TARGET_RATIO else "FAIL"
             parts += ["", f"Target: OpenCDM ≤ {TARGET_RATIO} × DuckDB: {f'{ratio:.2f}×' if ratio else '–'} — {verdict}"]

@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import httpx
 
-from opencdm.api.app import open_state
 from opencdm.api.state import ServerState
+from opencdm.server import open_state
 from opencdm.service import iam
 from opencdm.settings import Settings
 

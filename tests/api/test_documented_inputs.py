@@ -26,7 +26,7 @@ import pytest
 
 from opencdm.connectors import get_connector
 from opencdm.connectors.inputs import Treatment
-from opencdm.service.jobs import DRIVER_UNUSED
+from opencdm.engine.driver import DRIVER_UNUSED
 
 from conftest import RunningServer, config_values, pg_connect, pg_link, sqlite_link
 from helpers import assert_cdm_error

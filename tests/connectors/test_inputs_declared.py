@@ -15,8 +15,9 @@ import opencdm
 from opencdm.connectors import connector_names, get_connector, known_inputs
 from opencdm.connectors.base import ConfigGroup
 from opencdm.connectors.inputs import unused_names
+from opencdm.engine.driver import DRIVER_UNUSED
 from opencdm.engine.incremental import INCREMENTAL_INPUTS
-from opencdm.service.jobs import DRIVER_INPUTS, DRIVER_UNUSED
+from opencdm.service.jobs import DRIVER_INPUTS
 
 SOURCE = Path(opencdm.__file__).parent
 CONNECTOR_INPUT = re.compile(r"\b(?:linkConfig|fromJobConfig|toJobConfig)\.[A-Za-z0-9]+")
@@ -86,7 +87,8 @@ def test_every_connector_input_named_anywhere_is_known_to_some_connector() -> No
 
 
 def test_driver_inputs_are_those_read() -> None:
-    read = set(DRIVER_INPUT.findall(text_of([SOURCE / "service" / "jobs.py", SOURCE / "engine" / "timetable.py"])))
+    read = set(DRIVER_INPUT.findall(text_of([SOURCE / "service" / "jobs.py", SOURCE / "engine" / "driver.py",
+                                              SOURCE / "engine" / "timetable.py"])))
     named = set(DRIVER_INPUT.findall(text_of(sorted(SOURCE.rglob("*.py")))))
     assert named - DRIVER_INPUTS - unused_names(DRIVER_UNUSED) == set()
     assert DRIVER_INPUTS - read == set()

@@ -1,13 +1,11 @@
-"""The FastAPI application: routers, error handlers, and the server's lifetime (start-up recovery,
-clean shutdown of running jobs)."""
+"""The FastAPI application: routers, middleware and error handlers. What it runs on is built, started
+and stopped by server.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.types import Lifespan
 
 from opencdm import __version__
 from opencdm.api import metrics
@@ -19,45 +17,10 @@ from opencdm.api.metrics import RequestLog
 from opencdm.api.openapi import install_openapi
 from opencdm.api.routes import clusters, connectors, iam, jobs, links
 from opencdm.api.state import ServerState
-from opencdm.engine.scheduler import Scheduler
-from opencdm.engine.supervisor import Supervisor
-from opencdm.settings import Settings
-from opencdm.store.db import Store, migrate
-from opencdm.store.private import private_directory, private_file
-from opencdm.store.secrets import SecretBox
 
 
-def open_state(settings: Settings) -> ServerState:
-    """Open (and migrate) the store; nothing is started yet."""
-    private_directory(settings.home)
-    store_file = settings.store_file
-    if store_file is not None:
-        # SQLite gives its -wal and -shm files the database file's mode: 0600 before it opens it.
-        for companion in ("-wal", "-shm"):
-            sibling = store_file.with_name(store_file.name + companion)
-            if sibling.exists():
-                private_file(sibling)
-        private_file(store_file)
-    for kept in ("secret.key", "credentials.json"):  # made 0600; tightened if an older server left them open
-        if (settings.home / kept).exists():
-            private_file(settings.home / kept)
-    store = Store(settings.database_url)
-    migrate(store.engine)
-    box = SecretBox.load(settings.home, settings.secret_key)
-    return ServerState(settings=settings, store=store, box=box, supervisor=Supervisor(settings, store))
-
-
-def create_app(state: ServerState) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state.supervisor.start()  # first, so the runs a dead server left behind are marked FAILED
-        scheduler = Scheduler(state.settings, state.store, state.supervisor)
-        scheduler.start()
-        yield
-        scheduler.stop()  # first, so no run starts while the supervisor stops them
-        state.supervisor.shutdown()
-        state.store.dispose()
-
+def create_app(state: ServerState, lifespan: Lifespan[FastAPI]) -> FastAPI:
+    """The API on ``state``; ``lifespan`` starts and stops what runs beside it (see server.py)."""
     # FastAPIOffline: /docs and /redoc load their scripts from the package, not from a CDN, so they
     # work on a machine without internet access.
     app = FastAPIOffline(

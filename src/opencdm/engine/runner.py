@@ -21,6 +21,7 @@ from opencdm.connectors.base import NativeFormat, Partition, Sink, Source, Table
 from opencdm.connectors.inputs import ignored_notes
 from opencdm.engine import run_log, status
 from opencdm.engine.dirty import DirtyDataPlace, DirtyDataWriter, received_rows, run_stem, server_directory
+from opencdm.engine.driver import DRIVER_UNUSED, DriverConfig
 from opencdm.engine.executors import LOCAL, PartitionFailed, executor_for
 from opencdm.engine.incremental import IncrementalRead
 from opencdm.engine.macros import expand_all
@@ -29,6 +30,7 @@ from opencdm.engine.verify import Verification, VerifyMode, add_checksums, check
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
+from opencdm.store.links import link_values
 from opencdm.store.models import Cluster, Job, Link, ResumablePartition, Submission
 from opencdm.store.secrets import SecretBox
 
@@ -227,9 +229,6 @@ class SubmissionRunner:
         )
 
     def _plan(self) -> Plan:
-        from opencdm.service.jobs import DRIVER_UNUSED, DriverConfig
-        from opencdm.service.links import link_values
-
         with self.store.session() as session:
             submission = session.get(Submission, self.submission_id)
             assert submission is not None

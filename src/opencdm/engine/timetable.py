@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from opencdm.connectors.inputs import names
 from opencdm.errors import CdmError
 
-# The driver inputs Timetable.parse reads (the time zone is the job's: see service.jobs).
+# The driver inputs Timetable.parse reads (the time zone is the job's: see engine.driver).
 SCHEDULE_INPUTS = names("schedulerConfig", "isSchedulerJob", "cycleType", "cycle", "startDate", "stopDate", "runAt")
 CYCLE_TYPES = ("minute", "hour", "day", "week", "month")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

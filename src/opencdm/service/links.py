@@ -12,12 +12,13 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from opencdm.config_values import flatten, input_value_as_str, iter_inputs
+from opencdm.config_values import input_value_as_str, iter_inputs
 from opencdm.connectors import get_connector, known_inputs
 from opencdm.connectors.base import Connector, InputSpec
 from opencdm.connectors.inputs import refuse_unknown
 from opencdm.errors import CdmError
 from opencdm.service.iam import now_ms
+from opencdm.store.links import all_inputs, secrets_of
 from opencdm.store.models import Cluster, Job, Link
 from opencdm.store.secrets import SecretBox
 
@@ -106,7 +107,7 @@ def update_link(
     if draft.connector_name != link.connector_name and _link_in_use(session, link):
         raise CdmError("Cdm.0321", f"Link {name} is in use; its connector cannot change.")
     # A client that re-sends a link without its password keeps the stored one.
-    previous_secrets = _secrets_of(box, link)
+    previous_secrets = secrets_of(box, link)
     merged = {**previous_secrets, **draft.inputs} if draft.connector_name == link.connector_name else draft.inputs
     connector = _checked(LinkDraft(draft.name, draft.connector_name, draft.enabled, merged))
     public, secret = _split_secrets(connector, merged)
@@ -166,19 +167,6 @@ def draft_from_wire(name: str, connector_name: str, enabled: bool, config_values
     )
 
 
-def link_values(box: SecretBox, link: Link) -> dict[str, str]:
-    """Every input of the link as text, secrets decrypted: what a connector is opened with."""
-    return flatten({"configs": [{"inputs": [{"name": k, "value": v} for k, v in _all_inputs(box, link).items()]}]})
-
-
-def _all_inputs(box: SecretBox, link: Link) -> dict[str, Any]:
-    return {**link.inputs, **_secrets_of(box, link)}
-
-
-def _secrets_of(box: SecretBox, link: Link) -> dict[str, Any]:
-    return box.decrypt_json(link.secrets_encrypted) if link.secrets_encrypted else {}
-
-
 def _split_secrets(connector: Connector, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     sensitive = connector.sensitive_inputs
     public = {key: value for key, value in inputs.items() if key not in sensitive}
@@ -190,7 +178,7 @@ def described_inputs(box: SecretBox, link: Link) -> dict[str, list[dict[str, Any
     """The link's inputs grouped by config name, with Sqoop-style metadata; secrets without value."""
     connector = get_connector(link.connector_name)
     specs: dict[str, InputSpec] = {spec.name: spec for spec in connector.link_inputs}
-    present = _all_inputs(box, link)
+    present = all_inputs(box, link)
     grouped: dict[str, list[dict[str, Any]]] = {}
     names = [spec.name for spec in connector.link_inputs if spec.name in present]
     names += [name for name in present if name not in specs]

@@ -16,11 +16,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from opencdm.engine import dirty, run_log
+from opencdm.engine.driver import DriverConfig
 from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
 from opencdm.service.clusters import no_such_cluster
 from opencdm.service.iam import now_ms
-from opencdm.service.jobs import DriverConfig, RunPolicy, active_submission, find_job
+from opencdm.service.jobs import RunPolicy, active_submission, find_job
 from opencdm.store.db import Store
 from opencdm.store.models import Cluster, Job, Link, RunLogLine, Submission
 
