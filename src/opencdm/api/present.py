@@ -10,15 +10,16 @@ from opencdm.config_values import flatten
 from opencdm.service.links import described_inputs
 from opencdm.store.models import Cluster, Job, Link, Submission
 from opencdm.store.secrets import SecretBox
+from opencdm.store.statuses import ClusterStatus
 
-CLUSTER_STATUS_DETAIL = {
-    "100": "Creating",
-    "200": "Normal",
-    "300": "Failed",
-    "500": "Restarting",
-    "900": "Stopped",
-    "910": "Stopping",
-    "920": "Starting",
+CLUSTER_STATUS_DETAIL: dict[str, str] = {
+    ClusterStatus.CREATING: "Creating",
+    ClusterStatus.NORMAL: "Normal",
+    ClusterStatus.FAILED: "Failed",
+    ClusterStatus.RESTARTING: "Restarting",
+    ClusterStatus.STOPPED: "Stopped",
+    ClusterStatus.STOPPING: "Stopping",
+    ClusterStatus.STARTING: "Starting",
 }
 
 

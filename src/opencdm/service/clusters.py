@@ -7,15 +7,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from opencdm.engine.status import ACTIVE
+from opencdm.engine.status import ACTIVE, now_ms
 from opencdm.engine.supervisor import Supervisor
 from opencdm.errors import CdmError
-from opencdm.service.iam import now_ms
 from opencdm.service.links import check_name, delete_once
 from opencdm.store.db import Store
 from opencdm.store.models import Cluster, Submission
-
-RUNNING, STOPPED = "200", "900"
+from opencdm.store.statuses import ClusterStatus
 
 
 def no_such_cluster(cluster_id: str) -> CdmError:
@@ -71,5 +69,5 @@ def act(store: Store, supervisor: Supervisor, cluster_id: str, action: str) -> N
         cluster = session.get(Cluster, cluster_id)
         if cluster is None:  # deleted since the route found it
             raise no_such_cluster(cluster_id)
-        cluster.status = STOPPED if action == "stop" else RUNNING
+        cluster.status = ClusterStatus.STOPPED if action == "stop" else ClusterStatus.NORMAL
         cluster.updated_ms = now_ms()

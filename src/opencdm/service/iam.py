@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import string
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +16,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from opencdm.engine.status import now_ms
 from opencdm.errors import CdmError
 from opencdm.store.db import Store
 from opencdm.store.models import AccessKey, Cluster, Project, ProjectMember, Token, UsedSignature, User
 from opencdm.store.secrets import SecretBox, hash_password, verify_password
+from opencdm.store.statuses import ClusterStatus
 
 DEFAULT_DOMAIN = "Default"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ def create_cluster(
         id=str(uuid.uuid4()),
         project_id=project.id,
         name=name,
-        status="200",
+        status=ClusterStatus.NORMAL,
         executor=executor,
         created_ms=stamp,
         updated_ms=stamp,

@@ -14,9 +14,9 @@ from opencdm.connectors import ConfigGroup, get_connector, known_inputs
 from opencdm.connectors.inputs import boolean, names, refuse_unknown, unused_names
 from opencdm.engine.driver import DRIVER_UNUSED, DriverConfig, time_zone
 from opencdm.engine.incremental import INCREMENTAL_INPUTS, IncrementalRead
+from opencdm.engine.status import ACTIVE, now_ms
 from opencdm.engine.timetable import MINUTE_MS, SCHEDULE_INPUTS, Timetable
 from opencdm.errors import CdmError
-from opencdm.service.iam import now_ms
 from opencdm.service.links import check_name, delete_once, find_link, insert_unique
 from opencdm.store.links import link_values
 from opencdm.store.models import Cluster, Job, ResumablePartition, Submission
@@ -24,7 +24,6 @@ from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STATUSES = ("BOOTING", "RUNNING")
 JOB_TYPES = ("NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB")
 RESERVED_JOB_NAMES = ("all",)
 DISPOSABLE_TYPES = ("NONE", "DELETE_AFTER_SUCCEED", "DELETE")
@@ -117,7 +116,7 @@ def _no_such_job(name: str) -> CdmError:
 
 def active_submission(session: Session, job: Job) -> Submission | None:
     return session.scalar(
-        select(Submission).where(Submission.job_id == job.id, Submission.status.in_(ACTIVE_STATUSES)).limit(1)
+        select(Submission).where(Submission.job_id == job.id, Submission.status.in_(ACTIVE)).limit(1)
     )
 
 

@@ -16,8 +16,8 @@ from opencdm.config_values import input_value_as_str, iter_inputs
 from opencdm.connectors import get_connector, known_inputs
 from opencdm.connectors.base import Connector, InputSpec
 from opencdm.connectors.inputs import refuse_unknown
+from opencdm.engine.status import now_ms
 from opencdm.errors import CdmError
-from opencdm.service.iam import now_ms
 from opencdm.store.links import all_inputs, secrets_of
 from opencdm.store.models import Cluster, Job, Link
 from opencdm.store.secrets import SecretBox

@@ -17,15 +17,14 @@ from sqlalchemy.orm import Session
 
 from opencdm.engine import dirty, run_log
 from opencdm.engine.driver import DriverConfig
+from opencdm.engine.status import now_ms
 from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
 from opencdm.service.clusters import no_such_cluster
-from opencdm.service.iam import now_ms
 from opencdm.service.jobs import RunPolicy, active_submission, find_job
 from opencdm.store.db import Store
 from opencdm.store.models import Cluster, Job, Link, RunLogLine, Submission
-
-CLUSTER_RUNNING = "200"
+from opencdm.store.statuses import ClusterStatus
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def start_job(
 
 
 def _refusal(session: Session, cluster: Cluster, job: Job) -> CdmError | None:
-    if cluster.status != CLUSTER_RUNNING:
+    if cluster.status != ClusterStatus.NORMAL:
         return CdmError("Cdm.0056", f"Cannot submit the job. Cause: cluster {cluster.name} is not running.")
     if not job.enabled:
         return CdmError("Cdm.0059", f"Job {job.name} is disabled; cannot submit.")

@@ -28,11 +28,10 @@ from sqlalchemy import Select, Update, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from opencdm.engine.status import ACTIVE
+from opencdm.engine.status import ACTIVE, now_ms
 from opencdm.engine.supervisor import Supervisor
 from opencdm.errors import CdmError
 from opencdm.service import runs
-from opencdm.service.iam import now_ms
 from opencdm.service.jobs import RunPolicy, active_submission
 from opencdm.settings import Settings
 from opencdm.store.db import Store

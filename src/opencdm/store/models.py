@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from opencdm.store.statuses import ClusterStatus
+
 
 class Base(DeclarativeBase):
     pass
@@ -66,7 +68,7 @@ class Cluster(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(8), default="200")  # CDM's string codes, see docs/cdm-api.md §8
+    status: Mapped[str] = mapped_column(String(8), default=ClusterStatus.NORMAL.value)  # a ClusterStatus code
     executor: Mapped[str] = mapped_column(String(32), default="local")
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)

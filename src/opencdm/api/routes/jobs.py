@@ -18,6 +18,7 @@ from opencdm.errors import CdmError
 from opencdm.service import jobs as job_service
 from opencdm.service import runs
 from opencdm.store.models import Cluster
+from opencdm.store.statuses import ClusterStatus
 
 router = APIRouter(prefix="/v1.1/{project_id}", tags=["jobs"], responses=V11_ERROR_RESPONSES)
 CDM = "/clusters/{cluster_id}/cdm"
@@ -204,7 +205,8 @@ def create_and_start_random_cluster_job(project_id: str, body: wire.RandomCluste
     with state.store.session() as session:
         candidates = session.scalars(
             select(Cluster).where(
-                Cluster.id.in_(body.clusters), Cluster.project_id == caller.project_id, Cluster.status == "200"
+                Cluster.id.in_(body.clusters), Cluster.project_id == caller.project_id,
+                Cluster.status == ClusterStatus.NORMAL,
             )
         ).all()
         if not candidates:
