@@ -21,6 +21,19 @@ def no_such_cluster(cluster_id: str) -> CdmError:
     return CdmError("Cdm.0001", f"Cluster [{cluster_id}] does not exist or is invalid.")
 
 
+def first_running(session: Session, project_id: str, cluster_ids: list[str]) -> Cluster:
+    """One of the project's clusters among ``cluster_ids`` that is running ("random" in CDM; one
+    running cluster is enough here)."""
+    cluster = session.scalars(
+        select(Cluster).where(
+            Cluster.id.in_(cluster_ids), Cluster.project_id == project_id, Cluster.status == ClusterStatus.NORMAL,
+        )
+    ).first()
+    if cluster is None:
+        raise CdmError("Cdm.0056", "Cannot submit the job. Cause: none of the given clusters is running.")
+    return cluster
+
+
 def list_clusters(session: Session, project_id: str) -> list[Cluster]:
     return list(session.scalars(select(Cluster).where(Cluster.project_id == project_id).order_by(Cluster.created_ms)))
 

@@ -21,7 +21,7 @@ from opencdm.engine.status import now_ms
 from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
 from opencdm.service.clusters import no_such_cluster
-from opencdm.service.jobs import RunPolicy, active_submission, find_job
+from opencdm.service.jobs import RunPolicy, active_submission, find_job, group_jobs
 from opencdm.store.db import Store
 from opencdm.store.models import Cluster, Job, Link, RunLogLine, Submission
 from opencdm.store.statuses import ClusterStatus
@@ -52,6 +52,24 @@ def start_job(
             submission = admit(session, cluster, find_job(session, cluster, job_name), Trigger(user, variables))
         launch(store, supervisor, submission)
     return submission
+
+
+def start_group(
+    store: Store, supervisor: Supervisor, cluster_id: str, group_name: str, user: str
+) -> tuple[list[Submission], list[tuple[str, CdmError]]]:
+    """Start every job of the group that can start; the others come back with the reason."""
+    with store.session() as session:
+        cluster = session.get(Cluster, cluster_id)
+        if cluster is None:
+            raise no_such_cluster(cluster_id)
+        names = [job.name for job in group_jobs(session, cluster, group_name)]
+    started, refused = [], []
+    for name in names:
+        try:
+            started.append(start_job(store, supervisor, cluster_id, name, user, {}))
+        except CdmError as exc:
+            refused.append((name, exc))
+    return started, refused
 
 
 def _refusal(session: Session, cluster: Cluster, job: Job) -> CdmError | None:

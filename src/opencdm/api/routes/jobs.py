@@ -7,18 +7,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from sqlalchemy import select
 
 from opencdm.api import wire
 from opencdm.api.errors import V11_ERROR_RESPONSES
 from opencdm.api.present import job_out, never_executed, submission_out
 from opencdm.api.routes.common import Caller, PageNo, PageSize, State, check_cluster, cluster_session
 from opencdm.api.state import ServerState
-from opencdm.errors import CdmError
+from opencdm.service import clusters as cluster_service
 from opencdm.service import jobs as job_service
 from opencdm.service import runs
-from opencdm.store.models import Cluster
-from opencdm.store.statuses import ClusterStatus
 
 router = APIRouter(prefix="/v1.1/{project_id}", tags=["jobs"], responses=V11_ERROR_RESPONSES)
 CDM = "/clusters/{cluster_id}/cdm"
@@ -131,16 +128,11 @@ def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, 
             responses={200: {"model": wire.GroupStartResponse}})
 def start_group(project_id: str, cluster_id: str, group_name: str, caller: Caller, state: State) -> dict[str, Any]:
     """Start every job of the group that can start; the others are listed with the reason."""
-    with cluster_session(state, caller, cluster_id) as (session, cluster):
-        names = [job.name for job in job_service.group_jobs(session, cluster, group_name)]
-    started, refused = [], []
-    for name in names:
-        try:
-            started.append(runs.start_job(state.store, state.supervisor, cluster_id, name, caller.user_name, {}))
-        except CdmError as exc:
-            refused.append(wire.JobRefusal(name=name, err_code=exc.code, message=exc.message))
+    check_cluster(state, caller, cluster_id)
+    started, refused = runs.start_group(state.store, state.supervisor, cluster_id, group_name, caller.user_name)
     return wire.GroupStartResponse(
-        submissions=[submission_out(s) for s in started], validation_result=refused
+        submissions=[submission_out(s) for s in started],
+        validation_result=[wire.JobRefusal(name=name, err_code=exc.code, message=exc.message) for name, exc in refused],
     ).dump()
 
 
@@ -203,16 +195,7 @@ def show_submission_dirty_data(
 def create_and_start_random_cluster_job(project_id: str, body: wire.RandomClusterJobRequest, caller: Caller,
                                         state: State) -> dict[str, Any]:
     with state.store.session() as session:
-        candidates = session.scalars(
-            select(Cluster).where(
-                Cluster.id.in_(body.clusters), Cluster.project_id == caller.project_id,
-                Cluster.status == ClusterStatus.NORMAL,
-            )
-        ).all()
-        if not candidates:
-            raise CdmError("Cdm.0056", "Cannot submit the job. Cause: none of the given clusters is running.")
-        # "Random" in CDM; the least loaded would be better, but one running cluster is enough here.
-        cluster = candidates[0]
+        cluster = cluster_service.first_running(session, caller.project_id, body.clusters)
         for job in body.jobs:
             job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
     submissions = [
