@@ -17,7 +17,7 @@ from opencdm.engine.incremental import INCREMENTAL_INPUTS, IncrementalRead
 from opencdm.engine.status import ACTIVE, now_ms
 from opencdm.engine.timetable import MINUTE_MS, SCHEDULE_INPUTS, Timetable
 from opencdm.errors import CdmError
-from opencdm.service.links import check_name, delete_once, find_link, insert_unique
+from opencdm.service.links import check_name, delete_once, find_link, find_named, insert_unique
 from opencdm.store.links import link_values
 from opencdm.store.models import Cluster, Job, ResumablePartition, Submission
 from opencdm.store.secrets import SecretBox
@@ -104,10 +104,7 @@ def first_run(policy: RunPolicy, saved_ms: int, minute_ms: int) -> int | None:
 
 
 def find_job(session: Session, cluster: Cluster, name: str) -> Job:
-    job = session.scalar(select(Job).where(Job.cluster_id == cluster.id, Job.name == name))
-    if job is None:
-        raise _no_such_job(name)
-    return job
+    return find_named(session, Job, cluster, name, _no_such_job(name))
 
 
 def _no_such_job(name: str) -> CdmError:

@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,8 @@ from opencdm.errors import CdmError
 from opencdm.store.links import all_inputs, secrets_of
 from opencdm.store.models import Cluster, Job, Link
 from opencdm.store.secrets import SecretBox
+
+Named = TypeVar("Named", Link, Job)
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +44,16 @@ class LinkDraft:
     inputs: dict[str, Any]  # as sent: name -> value (any JSON)
 
 
+def find_named(session: Session, model: type[Named], cluster: Cluster, name: str, missing: CdmError) -> Named:
+    """The cluster's link or job called exactly ``name``, or ``missing`` raised."""
+    found = session.scalar(select(model).where(model.cluster_id == cluster.id, model.name == name))
+    if found is None:
+        raise missing
+    return found
+
+
 def find_link(session: Session, cluster: Cluster, name: str) -> Link:
-    link = session.scalar(select(Link).where(Link.cluster_id == cluster.id, Link.name == name))
-    if link is None:
-        raise _no_such_link(name)
-    return link
+    return find_named(session, Link, cluster, name, _no_such_link(name))
 
 
 def _no_such_link(name: str) -> CdmError:
