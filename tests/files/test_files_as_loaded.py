@@ -20,7 +20,7 @@ from files_support import failed, postgres_link, rows, run, succeeded
 
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import Source
-from opencdm.connectors.files.formats import TypeFold
+from opencdm.connectors.files.formats.text_types import TypeFold
 
 from conftest import RunningServer, create_link, pg_connect
 

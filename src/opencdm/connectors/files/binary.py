@@ -27,7 +27,7 @@ import pyarrow.fs as pafs
 from opencdm.connectors.base import NativeChunk, NativeFormat, Partition, Source, WriteResult
 from opencdm.connectors.files.config import DuplicateFileOp, FileFormat, SinkConfig, SourceConfig
 from opencdm.connectors.files.source import FileSource
-from opencdm.connectors.files.tree import FileTree, FoundFile
+from opencdm.connectors.files.tree import FileTree, FoundFile, nothing_to_read
 from opencdm.errors import CdmError
 
 CHUNK_BYTES = 1 << 20
@@ -90,11 +90,7 @@ class BinaryFileSource(Source):
                     )
                 files[found.path] = (found, name)
         if not files:
-            raise CdmError(
-                "Cdm.0420",
-                f"The source file or directory does not exist: no file to read in "
-                f"{', '.join(config.paths)} (after the filters).",
-            )
+            raise nothing_to_read(config.paths)
         self._files = [files[path] for path in sorted(files)]
         return self._files
 

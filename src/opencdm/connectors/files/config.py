@@ -438,6 +438,11 @@ class SinkConfig:
     # Hive-style key=value/ directories, by these source columns (left out of the files).
     partition_by: tuple[str, ...] = ()
 
+    @property
+    def gzipped(self) -> bool:
+        """CSV or JSON written through GZIP (Parquet compresses inside the file, by its codec)."""
+        return self.format is not FileFormat.PARQUET and self.compression == "gzip"
+
     @classmethod
     def parse(cls, to_job: Mapping[str, object], with_bucket: bool) -> SinkConfig:
         side = "toJobConfig"

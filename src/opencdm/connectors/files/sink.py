@@ -24,7 +24,8 @@ import pyarrow.fs as pafs
 from opencdm.connectors.base import NativeChunk, NativeFormat, Sink, TableScan, WriteResult
 from opencdm.connectors.files.binary import BINARY_FILES, BinaryCopy
 from opencdm.connectors.files.config import DuplicateFileOp, FileFormat, SinkConfig
-from opencdm.connectors.files.formats import WRITERS, FileWriter, file_extension
+from opencdm.connectors.files.formats.base import FileWriter
+from opencdm.connectors.files.formats.choice import file_extension, writer_for
 from opencdm.connectors.files.tree import FileTree
 from opencdm.errors import CdmError
 
@@ -195,7 +196,7 @@ class FileSink(Sink):
         final = self._next_name(partition, directory)
         temporary = self._temporary(final)
         config = self._config
-        output = _Output(WRITERS[config.format](self._tree.create(temporary), self._schema, config), temporary, final)
+        output = _Output(writer_for(self._tree.create(temporary), self._schema, config), temporary, final)
         self._open[partition] = output
         return output
 

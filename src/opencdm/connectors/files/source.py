@@ -16,9 +16,9 @@ import pyarrow as pa
 
 from opencdm.connectors.base import Partition, RejectedRow, Source
 from opencdm.connectors.files.config import FileFormat, SourceConfig
-from opencdm.connectors.files.formats import ParquetReader, reader_for
-from opencdm.connectors.files.tree import FileTree, FoundFile
-from opencdm.errors import CdmError
+from opencdm.connectors.files.formats.choice import reader_for
+from opencdm.connectors.files.formats.parquet import ParquetReader
+from opencdm.connectors.files.tree import FileTree, FoundFile, nothing_to_read
 
 # (path, start, end): a range of row groups (Parquet) or bytes (CSV), None, None for the whole file.
 Unit = tuple[str, int | None, int | None]
@@ -40,11 +40,7 @@ class FileSource(Source):
                 self._tree.check_marker(config.paths, config.marker_file)
             files = self._tree.list_files(config.paths, config.filter, skip=config.marker_file)
             if not files:
-                raise CdmError(
-                    "Cdm.0420",
-                    f"The source file or directory does not exist: no file to read in "
-                    f"{', '.join(config.paths)} (after the filters).",
-                )
+                raise nothing_to_read(config.paths)
             self._files = files
         return self._files
 

@@ -148,6 +148,15 @@ class FileTree(ABC):
             raise self.error(exc, f"create file {self.show(path)}", "Cdm.0244") from exc
 
 
+def nothing_to_read(relative_paths: tuple[str, ...]) -> CdmError:
+    """A source job whose paths hold no file to read, once filtered."""
+    return CdmError(
+        "Cdm.0420",
+        f"The source file or directory does not exist: no file to read in "
+        f"{', '.join(relative_paths)} (after the filters).",
+    )
+
+
 def _wildcard_matches(inner: str, file_filter: FileFilter) -> bool:
     """pathFilter matches the file's directory below the input directory, fileFilter its name;
     several patterns are separated by commas."""
