@@ -57,10 +57,19 @@ def length_of(field: pa.Field) -> int | None:
     return int(value) if value is not None else None
 
 
+def is_text(type_: pa.DataType) -> bool:
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def is_binary(type_: pa.DataType) -> bool:
+    """Variable-length binary (not fixed-size)."""
+    return pa.types.is_binary(type_) or pa.types.is_large_binary(type_)
+
+
 def with_length_factor(field: pa.Field, factor: int) -> pa.Field:
     """A character column with its declared length multiplied (extendCharLength)."""
     length = length_of(field)
-    if length is None or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+    if length is None or not is_text(field.type):
         return field
     return field.with_metadata({**(field.metadata or {}), LENGTH.encode(): str(length * factor).encode()})
 

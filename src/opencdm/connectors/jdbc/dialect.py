@@ -29,7 +29,7 @@ from opencdm.connectors import types as t
 from opencdm.connectors import values
 from opencdm.connectors.base import NativeChunk, TableScan, WriteResult
 from opencdm.connectors.jdbc.config import LinkConfig, WriteMode
-from opencdm.connectors.jdbc.types import Column
+from opencdm.connectors.jdbc.types import Column, TypeTable
 from opencdm.errors import CdmError
 from opencdm.settings import Settings
 
@@ -68,6 +68,8 @@ COUNT_BELOW_ROWS = 100_000
 
 class Dialect(ABC):
     quote_char: ClassVar[str] = '"'
+    # Native type names read as Arrow, and Arrow declared as the types of a created table.
+    type_table: ClassVar[TypeTable]
     driver_errors: ClassVar[tuple[type[Exception], ...]]
     # The database's own bulk format a source and sink of this dialect can pass through unchanged.
     native_format_name: ClassVar[str | None] = None
@@ -255,9 +257,9 @@ class Dialect(ABC):
         )
         return [row[0] for row in rows[1:]]
 
-    @abstractmethod
     def column_type(self, field: pa.Field) -> str:
         """The DDL type that keeps the field's meaning."""
+        return self.type_table.declare(field)
 
     def key_constraint(self, key: Sequence[pa.Field]) -> str:
         """The constraint that makes ``key`` the primary key of a table being created."""

@@ -4,37 +4,29 @@ Both fast paths convert values in vectorised Arrow code, never in a Python loop 
 PyMySQL row loop costs ~17 µs a row). The generic DB-API paths (an unbuffered PyMySQL cursor out,
 multi-row INSERTs in) remain the reference the fast paths are tested against, and the writer used
 when the server refuses ``LOAD DATA LOCAL``; ``MySqlDialect.fast_paths = False`` selects them.
+The LOAD DATA writer is in ``mysql_load.py``, the type table in ``mysql_types.py``.
 
 Sessions run with utf8mb4, ``time_zone='+00:00'`` (TIMESTAMP columns read and write as UTC) and
-strict mode (a value that does not fit is an error, not a silent truncation). MariaDB and MySQL
-lack a time-zone-aware type with full range, so a timestamptz column is created as DATETIME(6)
-holding UTC with a column comment that restores tz-awareness when it is read back.
+strict mode (a value that does not fit is an error, not a silent truncation).
 """
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
 import math
-import os
 import queue
 import re
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any, ClassVar
 from urllib.parse import quote as url_quote
 
 import connectorx
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pymysql
-import pymysql.connections
 import pymysql.cursors
-from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 
 from opencdm.connectors import types as t
 from opencdm.connectors import values
@@ -47,22 +39,13 @@ from opencdm.connectors.jdbc.dialect import (
     Writer,
     batch_from_rows,
 )
+from opencdm.connectors.jdbc.mysql_load import LoadDataWriter, LocalInfileConnection
+from opencdm.connectors.jdbc.mysql_types import MYSQL_TYPES, read_field
 from opencdm.connectors.jdbc.types import Column
 from opencdm.errors import CdmError
 
-TZ_COMMENT = "opencdm:timestamptz"
-MAX_PRECISION, MAX_SCALE = 65, 30
-MAX_VARCHAR = 16383  # utf8mb4 characters that fit a VARCHAR's 65,535-byte limit
-_COLUMN_TYPE = re.compile(r"^(\w+)(?:\(([^)]*)\))?((?:\s+\w+)*)$")
+# The column a CHECK clause holds to be JSON (MariaDB's JSON is LONGTEXT with such a check).
 _JSON_CHECK = re.compile(r"json_valid\(`((?:[^`]|``)+)`\)", re.IGNORECASE)
-_INTEGERS = {
-    "tinyint": (pa.int8(), pa.uint8()),
-    "smallint": (pa.int16(), pa.uint16()),
-    "mediumint": (pa.int32(), pa.uint32()),
-    "int": (pa.int32(), pa.uint32()),
-    "integer": (pa.int32(), pa.uint32()),
-    "bigint": (pa.int64(), pa.uint64()),
-}
 # Run by every session, PyMySQL's and connectorx's alike.
 _SESSION_SETUP = (
     "SET SESSION time_zone = '+00:00', "
@@ -79,12 +62,6 @@ PAGE_BATCHES = 2
 READ_AHEAD_BATCHES = 1
 # connectorx errors carry the server's code and message inside the driver's debug text.
 _CONNECTORX_ERROR = re.compile(r"ERROR (\d+) \([0-9A-Z]+\): (.*?) ?\}?$", re.DOTALL)
-# CSV for LOAD DATA: every string quoted (so "" is an empty string and "NULL" the text NULL), an
-# unquoted NULL for SQL NULL, quotes doubled, no backslash escapes. The file is all UTF-8 (binary
-# values travel as hex) and is read as utf8mb4, so a column of another character set gets the
-# server's checked conversion, as an INSERT would, not raw UTF-8 bytes.
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, null_string="NULL", quoting_style="needed")
-_SEVERITY = {"Note": 1, "Warning": 2, "Error": 3}
 # SHOW COLUMNS' Extra of a generated column (MySQL says DEFAULT_GENERATED of an expression default).
 _GENERATED = re.compile(r"\b(?:VIRTUAL|STORED|PERSISTENT) GENERATED\b", re.IGNORECASE)
 # ER_DUP_ENTRY and ER_DUP_ENTRY_WITH_KEY_NAME.
@@ -93,49 +70,6 @@ DUPLICATE_KEY_ERRORS = (1062, 1586)
 MAX_KEY_BYTES = 3072
 UTF8MB4_BYTES = 4
 MAX_FIXED_KEY_BYTES = 32  # a number, date or time: DECIMAL(65,30) takes 30 bytes
-_TEXTS = {"tinytext", "text", "mediumtext", "longtext", "enum", "set"}
-_BLOBS = {"tinyblob", "blob", "mediumblob", "longblob", "bit"}
-
-
-def _field(name: str, native: str, comment: str, json_check: bool) -> pa.Field:
-    match = _COLUMN_TYPE.match(native.lower())
-    if not match:
-        raise t.unsupported(native)
-    base, args, flags = match.group(1), match.group(2), match.group(3).split()
-    numbers = [int(part) for part in args.split(",")] if args and args.replace(",", "").isdigit() else []
-    if base == "tinyint" and numbers == [1] and "unsigned" not in flags:
-        return t.make_field(name, pa.bool_())  # BOOLEAN is tinyint(1)
-    if base in _INTEGERS:
-        return t.make_field(name, _INTEGERS[base]["unsigned" in flags])
-    if base in ("decimal", "numeric"):
-        precision, scale = (numbers + [10, 0])[:2] if numbers else (10, 0)
-        return t.make_field(name, t.decimal_type(precision, scale))
-    if base == "json" or (base == "longtext" and json_check):
-        return t.make_field(name, pa.string(), logical=t.JSON)
-    simple = {
-        "float": pa.float32(),
-        "double": pa.float64(),
-        "real": pa.float64(),
-        "date": pa.date32(),
-        "time": pa.time64("us"),
-        "timestamp": t.TIMESTAMP_TZ,
-        "year": pa.int16(),
-    }
-    if base in simple:
-        return t.make_field(name, simple[base])
-    if base == "datetime":
-        return t.make_field(name, t.TIMESTAMP_TZ if TZ_COMMENT in comment else t.TIMESTAMP)
-    if base == "varchar":
-        return t.make_field(name, pa.string(), length=numbers[0])
-    if base == "char":
-        return t.make_field(name, pa.string(), length=numbers[0] if numbers else 1, logical=t.CHAR)
-    if base in _TEXTS:
-        return t.make_field(name, pa.string())
-    if base in ("binary", "varbinary"):
-        return t.make_field(name, pa.binary(), length=numbers[0] if numbers else None)
-    if base in _BLOBS:
-        return t.make_field(name, pa.binary())
-    raise t.unsupported(native)
 
 
 def _key_bytes(native: str) -> float:
@@ -164,36 +98,6 @@ def _time_from_microseconds(array: pa.Array) -> pa.Array:
     return array.cast(pa.time64("us"))
 
 
-def _hex(array: pa.Array) -> pa.Array:
-    """Binary values as hex digits, vectorised: Arrow's CSV writer accepts only UTF-8, so binary
-    columns travel as hex and the server restores them with UNHEX()."""
-    offset_type = pa.int64() if pa.types.is_large_binary(array.type) else pa.int32()
-    offsets = pa.Array.from_buffers(offset_type, len(array) + 1, [None, array.buffers()[1]], offset=array.offset)
-    start, end = offsets[0].as_py(), offsets[-1].as_py()
-    digits = binascii.hexlify(memoryview(array.buffers()[2])[start:end]) if end > start else b""
-    doubled = pc.multiply(pc.subtract(offsets.cast(pa.int64()), start), 2)
-    validity = pc.is_valid(array).buffers()[1] if array.null_count else None
-    return pa.Array.from_buffers(
-        pa.large_string(), len(array), [validity, doubled.buffers()[1], pa.py_buffer(digits)], array.null_count
-    )
-
-
-def _csv_ready(array: pa.Array) -> pa.Array:
-    """The column in the form LOAD DATA reads back as the same value."""
-    type_ = array.type
-    if pa.types.is_boolean(type_):
-        return array.cast(pa.int8())  # Arrow writes true/false, which MySQL does not take for TINYINT(1)
-    if t.is_tz_timestamp(type_):
-        return array.cast(t.TIMESTAMP)  # the UTC wall time, read in the session's +00:00
-    if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
-        return _hex(array)
-    if pa.types.is_float32(type_):
-        # The shortest float32 spelling of FLT_MAX, 3.4028235e+38, read as a double (as MariaDB
-        # reads it) is above FLT_MAX: "Out of range". The exact double of each value reads back as it.
-        return array.cast(pa.float64())
-    return array
-
-
 def _fits_connectorx_decimal(decimal: pa.Decimal128Type) -> bool:
     """Whether connectorx reads this DECIMAL exactly: at most 10 decimals (its scale) and at most 28
     digits once widened to 10 decimals (rust_decimal's 96-bit mantissa)."""
@@ -213,110 +117,6 @@ def _connectorx_error(exc: BaseException) -> pymysql.MySQLError:
     if match:
         return pymysql.err.OperationalError(int(match.group(1)), match.group(2))
     return pymysql.err.OperationalError(str(exc).strip())
-
-
-class _Connection(pymysql.connections.Connection):
-    """A PyMySQL connection that sends a local file only for its own ``LOAD DATA LOCAL INFILE``.
-
-    PyMySQL answers a server's LOCAL INFILE request with whatever file the server names, so a rogue
-    server behind a link could read any file of the worker. The capability has to be announced at
-    connect time, but it is answered only inside ``local_file`` and only for that file.
-    """
-
-    _allowed_file: bytes | None = None
-    _read_timeout: float | None
-    _write_timeout: float | None
-
-    def __init__(self, handshake_timeout: float | None = None, **kwargs: Any) -> None:
-        super().__init__(local_infile=True, defer_connect=True, **kwargs)
-        self._local_infile = False  # PyMySQL refuses LOCAL INFILE requests while this is off
-        # PyMySQL's connect_timeout covers only the TCP connection: a peer that accepts it and then
-        # stays silent would hold the handshake forever. It gets handshake_timeout; the reads and
-        # writes that follow get the timeouts asked for (None for a job's long queries).
-        steady = self._read_timeout, self._write_timeout
-        if handshake_timeout is not None:
-            self._read_timeout = self._read_timeout or handshake_timeout
-            self._write_timeout = self._write_timeout or handshake_timeout
-        try:
-            self.connect()
-        finally:
-            self._read_timeout, self._write_timeout = steady
-
-    @contextmanager
-    def local_file(self, path: str) -> Iterator[None]:
-        self._local_infile, self._allowed_file = True, os.fsencode(path)
-        try:
-            yield
-        finally:
-            self._local_infile, self._allowed_file = False, None
-
-    def _read_packet(self, packet_type: type[MysqlPacket] = MysqlPacket) -> MysqlPacket:
-        packet = super()._read_packet(packet_type)
-        if self._allowed_file is not None and packet.is_load_local_packet():
-            requested = LoadLocalPacketWrapper(packet).filename
-            if requested != self._allowed_file:
-                self._force_close()  # the protocol cannot continue without sending a file
-                raise pymysql.err.OperationalError(
-                    2000, f"The server asked for local file {requested!r}, not the one being loaded."
-                )
-        return packet
-
-
-class LoadDataWriter(Writer):
-    """Each batch written by Arrow as CSV to a private temporary file, then ``LOAD DATA LOCAL INFILE``.
-
-    LOAD DATA is transactional in InnoDB, so it stays inside the sink's transaction. With LOCAL the
-    server downgrades errors to warnings and skips rows (duplicate keys, truncation), as it cannot
-    stop the client mid-file; any warning therefore fails the batch, and the sink rolls back.
-    """
-
-    def __init__(self, dialect: MySqlDialect, conn: _Connection, schema: str, table: str, targets: Sequence[Column]):
-        names, assignments = [], []
-        for index, column in enumerate(targets):
-            type_ = column.field.type
-            if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
-                names.append(f"@opencdm_{index}")
-                assignments.append(f"{dialect.quote(column.field.name)} = UNHEX(@opencdm_{index})")
-            else:
-                names.append(dialect.quote(column.field.name))
-        assign = f" SET {', '.join(assignments)}" if assignments else ""
-        # Hex literals for the terminators: backslash escapes in string literals depend on sql_mode.
-        self._after_path = (
-            f" INTO TABLE {dialect.table_ref(schema, table)} CHARACTER SET utf8mb4 FIELDS TERMINATED BY X'2C' "
-            f"OPTIONALLY ENCLOSED BY X'22' ESCAPED BY '' LINES TERMINATED BY X'0A' ({', '.join(names)}){assign}"
-        )
-        self._conn = conn
-
-    def write(self, batch: pa.RecordBatch) -> int:
-        ready = pa.RecordBatch.from_arrays([_csv_ready(array) for array in batch.columns], names=batch.schema.names)
-        with tempfile.NamedTemporaryFile(prefix="opencdm-", suffix=".csv") as handle:
-            pacsv.write_csv(ready, handle.name, _CSV_OPTIONS)
-            sql = f"LOAD DATA LOCAL INFILE {self._conn.escape(handle.name)}{self._after_path}"
-            with self._conn.local_file(handle.name), self._conn.cursor() as cursor:
-                loaded = cursor.execute(sql)
-                warnings = cursor.warning_count
-        if warnings:
-            # The worst one explains the failure best (an error is listed after the notes it caused).
-            level, code, message = max(self._conn.show_warnings(), key=lambda row: _SEVERITY.get(row[0], 0))
-            raise pymysql.err.DataError(
-                code, f"{message}{_value_named(message, batch)} ({level}; {warnings} warning(s) in LOAD DATA)"
-            )
-        if loaded != batch.num_rows:
-            raise pymysql.err.DataError(f"LOAD DATA stored {loaded} of {batch.num_rows} rows.")
-        return 0
-
-
-# How MariaDB names the field of a LOAD DATA warning: "… for column 'v' at row 3".
-_WARNED_FIELD = re.compile(r"column '(?P<column>[^']+)' at row (?P<row>\d+)")
-
-
-def _value_named(message: str, batch: pa.RecordBatch) -> str:
-    """The value a LOAD DATA warning is about, which MariaDB does not show, as " (value [x])"."""
-    found = _WARNED_FIELD.search(message)
-    if found is None or found["column"] not in batch.schema.names or not 0 < int(found["row"]) <= batch.num_rows:
-        return ""
-    array, index = batch.column(found["column"]), int(found["row"]) - 1
-    return f" (value [{'NULL' if array[index].as_py() is None else values.value_text(array, index)}])"
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
@@ -365,6 +165,7 @@ def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.Re
 
 class MySqlDialect(Dialect):
     quote_char = "`"
+    type_table = MYSQL_TYPES
     backslash_escapes = True
     driver_errors = (pymysql.MySQLError,)
     transactional_ddl = False
@@ -377,7 +178,7 @@ class MySqlDialect(Dialect):
 
     def _connect(self) -> Any:
         link = self.link
-        conn = _Connection(
+        conn = LocalInfileConnection(
             host=link.host,
             port=link.port or 3306,
             user=link.username,
@@ -451,7 +252,9 @@ class MySqlDialect(Dialect):
             raise
         json_columns = self._json_columns(conn, schema, table)
         return [
-            Column(native, t.with_not_null(_field(name, native, comment, name in json_columns), not_null), generated)
+            Column(
+                native, t.with_not_null(read_field(name, native, comment, name in json_columns), not_null), generated
+            )
             for name, native, comment, not_null, generated in described
         ]
 
@@ -461,7 +264,7 @@ class MySqlDialect(Dialect):
         self.execute(conn, f"CREATE TEMPORARY TABLE {probe} AS SELECT * FROM ({sql}) opencdm_query LIMIT 0")
         try:
             return [
-                Column(native, t.with_not_null(_field(name, native, comment, False), not_null))
+                Column(native, t.with_not_null(read_field(name, native, comment, False), not_null))
                 for name, native, comment, not_null, _ in self._show_columns(conn, probe)
             ]
         finally:
@@ -644,49 +447,6 @@ class MySqlDialect(Dialect):
         with conn.cursor() as cursor:
             cursor.execute("SELECT @@GLOBAL.local_infile")
             return bool(cursor.fetchone()[0])
-
-    def column_type(self, field: pa.Field) -> str:
-        type_ = field.type
-        length = t.length_of(field)
-        logical = t.logical_of(field)
-        if pa.types.is_string(type_) or pa.types.is_large_string(type_):
-            if t.is_json(field):
-                return "JSON"
-            if logical == t.NUMERIC:
-                return f"DECIMAL({MAX_PRECISION},{MAX_SCALE})"
-            if logical == t.CHAR and length and length <= 255:
-                return f"CHAR({length})"
-            return f"VARCHAR({length})" if length and length <= MAX_VARCHAR else "LONGTEXT"
-        if pa.types.is_decimal(type_):
-            if type_.precision <= MAX_PRECISION and type_.scale <= MAX_SCALE:
-                return f"DECIMAL({type_.precision},{type_.scale})"
-            raise t.unsupported(f"decimal({type_.precision},{type_.scale}) (MySQL allows DECIMAL(65,30) at most)")
-        if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
-            return f"VARBINARY({length})" if length and length <= MAX_VARCHAR else "LONGBLOB"
-        if t.is_tz_timestamp(type_):
-            return f"DATETIME(6) COMMENT '{TZ_COMMENT}'"
-        integers = {
-            pa.int8(): "TINYINT",
-            pa.int16(): "SMALLINT",
-            pa.int32(): "INT",
-            pa.int64(): "BIGINT",
-            pa.uint8(): "TINYINT UNSIGNED",
-            pa.uint16(): "SMALLINT UNSIGNED",
-            pa.uint32(): "INT UNSIGNED",
-            pa.uint64(): "BIGINT UNSIGNED",
-        }
-        others = {
-            pa.float32(): "FLOAT",
-            pa.float64(): "DOUBLE",
-            pa.bool_(): "BOOLEAN",
-            pa.date32(): "DATE",
-            pa.time64("us"): "TIME(6)",
-            t.TIMESTAMP: "DATETIME(6)",
-        }
-        native = integers.get(type_) or others.get(type_)
-        if native is None:
-            raise t.unsupported(str(type_))
-        return native
 
     def writer(
         self, conn: Any, schema: str, table: str, targets: Sequence[Column], table_columns: Sequence[Column]

@@ -68,9 +68,9 @@ def _too_long(array: pa.Array, target: pa.Field) -> Refused | None:
         converted = t.cast_array(array, target.type, target.name)
     except CdmError:
         return None  # the write's own conversion fails naming the value
-    if pa.types.is_binary(converted.type) or pa.types.is_large_binary(converted.type):
+    if t.is_binary(converted.type):
         lengths, unit = pc.binary_length(converted), "bytes"
-    elif pa.types.is_string(converted.type) or pa.types.is_large_string(converted.type):
+    elif t.is_text(converted.type):
         lengths, unit = pc.utf8_length(converted), "characters"
     else:
         return None

@@ -1,20 +1,15 @@
 """SQLite through the standard library: ``linkConfig.database`` is the database file.
 
 SQLite keeps a column's meaning only in its declared type, so tables are created with
-descriptive types (DECIMAL(12,2), VARCHAR(64), TIMESTAMPTZ, ...) and values are stored so they
-read back exactly: dates and times as ISO text, booleans as 0/1.
-
-Decimals need care: a declared DECIMAL has NUMERIC affinity, which turns decimal text into a REAL
-keeping only 15 significant digits (even for longer text). Decimals of up to 15 digits are declared
-DECIMAL(p,s) and read back through the REAL's shortest repr; wider ones are declared
-DECIMAL_TEXT(p,s) / NUMERIC_TEXT, whose TEXT affinity stores the digits untouched.
+descriptive types (``sqlite_types.py``) and values are stored so they read back exactly: dates and
+times as ISO text, booleans as 0/1, and decimals of up to 15 digits as REALs (NUMERIC affinity),
+read back through the REAL's shortest repr.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import sqlite3
 import urllib.parse
 import uuid
@@ -29,64 +24,11 @@ from opencdm.connectors import types as t
 from opencdm.connectors import values
 from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import Dialect, ExecuteManyWriter, Merge, ValueReader, Writer, batch_from_rows
+from opencdm.connectors.jdbc.sqlite_types import SQLITE_TYPES, read_field
 from opencdm.connectors.jdbc.types import Column
 from opencdm.errors import CdmError
 
-MAX_REAL_DIGITS = 15
 DUPLICATE_KEY_ERRORS = (sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE)
-_DECLARED = re.compile(r"^([a-z_ ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?$")
-_SIMPLE: dict[str, pa.DataType] = {
-    "tinyint": pa.int8(),
-    "smallint": pa.int16(),
-    "int": pa.int32(),
-    "mediumint": pa.int32(),
-    "integer": pa.int64(),
-    "bigint": pa.int64(),
-    "tinyint unsigned": pa.uint8(),
-    "smallint unsigned": pa.uint16(),
-    "int unsigned": pa.uint32(),
-    "bigint unsigned": pa.uint64(),
-    "float": pa.float32(),
-    "real": pa.float64(),
-    "double": pa.float64(),
-    "double precision": pa.float64(),
-    "boolean": pa.bool_(),
-    "bool": pa.bool_(),
-    "date": pa.date32(),
-    "time": pa.time64("us"),
-    "datetime": t.TIMESTAMP,
-    "timestamp": t.TIMESTAMP,
-    "timestamptz": t.TIMESTAMP_TZ,
-    "timestamp with time zone": t.TIMESTAMP_TZ,
-    "blob": pa.binary(),
-    "bytea": pa.binary(),
-}
-_VARCHARS = {"varchar", "character varying", "nvarchar", "varying character"}
-_TEXTS = {"", "text", "clob", "string"}
-
-
-def _field(name: str, declared: str) -> pa.Field:
-    match = _DECLARED.match(declared.strip().lower())
-    if not match:
-        raise t.unsupported(declared)
-    base, first, second = match.group(1), match.group(2), match.group(3)
-    if base in ("decimal", "numeric", "decimal_text", "numeric_text"):
-        if first is None:
-            return t.make_field(name, pa.string(), logical=t.NUMERIC)
-        return t.make_field(name, t.decimal_type(int(first), int(second or 0)))
-    if base in _VARCHARS:
-        return t.make_field(name, pa.string(), length=int(first) if first else None)
-    if base in ("char", "character", "nchar"):
-        return t.make_field(name, pa.string(), length=int(first or 1), logical=t.CHAR)
-    if base in ("json", "jsonb"):
-        return t.make_field(name, pa.string(), logical=t.JSON)
-    if base in _TEXTS:
-        return t.make_field(name, pa.string())
-    if base == "varbinary":
-        return t.make_field(name, pa.binary(), length=int(first) if first else None)
-    if base in _SIMPLE:
-        return t.make_field(name, _SIMPLE[base])
-    raise t.unsupported(declared)
 
 
 def _decimal(value: Any) -> Decimal:
@@ -146,6 +88,7 @@ class _SqliteWriter(ExecuteManyWriter):
 
 
 class SqliteDialect(Dialect):
+    type_table = SQLITE_TYPES
     driver_errors = (sqlite3.Error,)
 
     concurrent_writers = False
@@ -193,7 +136,7 @@ class SqliteDialect(Dialect):
             (table, schema),
         ).fetchall()
         return [
-            Column(declared, t.with_not_null(_field(name, declared), bool(not_null)), bool(generated))
+            Column(declared, t.with_not_null(read_field(name, declared), bool(not_null)), bool(generated))
             for name, declared, not_null, generated in rows
         ] or None
 
@@ -261,45 +204,6 @@ class SqliteDialect(Dialect):
 
     def cancel(self, conn: Any) -> None:
         conn.interrupt()  # made to be called from another thread
-
-    def column_type(self, field: pa.Field) -> str:
-        type_ = field.type
-        length = t.length_of(field)
-        logical = t.logical_of(field)
-        if pa.types.is_string(type_) or pa.types.is_large_string(type_):
-            if t.is_json(field):
-                return "JSON"
-            if logical == t.NUMERIC:
-                return "NUMERIC_TEXT"
-            if logical == t.CHAR:
-                return f"CHAR({length or 1})"
-            return f"VARCHAR({length})" if length else "TEXT"
-        if pa.types.is_decimal(type_):
-            name = "DECIMAL" if type_.precision <= MAX_REAL_DIGITS else "DECIMAL_TEXT"
-            return f"{name}({type_.precision},{type_.scale})"
-        if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
-            return f"VARBINARY({length})" if length else "BLOB"
-        if type_ == pa.uint64():
-            return "DECIMAL_TEXT(20,0)"  # INTEGER storage is signed 64-bit
-        declared = {
-            pa.int8(): "TINYINT",
-            pa.int16(): "SMALLINT",
-            pa.int32(): "INT",
-            pa.int64(): "BIGINT",
-            pa.uint8(): "TINYINT UNSIGNED",
-            pa.uint16(): "SMALLINT UNSIGNED",
-            pa.uint32(): "INT UNSIGNED",
-            pa.float32(): "FLOAT",
-            pa.float64(): "DOUBLE",
-            pa.bool_(): "BOOLEAN",
-            pa.date32(): "DATE",
-            pa.time64("us"): "TIME",
-            t.TIMESTAMP: "TIMESTAMP",
-            t.TIMESTAMP_TZ: "TIMESTAMPTZ",
-        }.get(type_)
-        if declared is None:
-            raise t.unsupported(str(type_))
-        return declared
 
     def writer(
         self, conn: Any, schema: str, table: str, targets: Sequence[Column], table_columns: Sequence[Column]
