@@ -370,7 +370,7 @@ class Connector(ABC):
     What it is and can do is declared up front, as class attributes: its name, its inputs and
     ``commits_partitions_alone``. What depends on a link or a job is asked with its inputs in hand
     (``carries_as_is``, ``server_disk_place``, ``check_output``: the defaults say "rows", "over the
-    network", "holds no files"), and what depends on the destination itself of an opened sink
+    network", "holds no files"); what depends on the destination itself, of the sink once opened
     (``Sink.parallel_writers``, ``Sink.prepare_native``, ``Sink.prepare_scan``).
 
     ``link``, ``from_job`` and ``to_job`` are flat mappings of input name -> value (strings as
