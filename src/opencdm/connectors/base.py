@@ -364,7 +364,14 @@ class Sink(ABC):
 
 
 class Connector(ABC):
-    """One CDM connector name: its link inputs, and factories for its sources and sinks.
+    """One CDM connector name: its inputs, its capabilities, and factories for its sources and sinks
+    (docs/connectors/writing-a-connector.md; registered by one line of ``opencdm.connectors.CONNECTORS``).
+
+    What it is and can do is declared up front, as class attributes: its name, its inputs and
+    ``commits_partitions_alone``. What depends on a link or a job is asked with its inputs in hand
+    (``carries_as_is``, ``server_disk_place``, ``check_output``: the defaults say "rows", "over the
+    network", "holds no files"); what depends on the destination itself, of the sink once opened
+    (``Sink.parallel_writers``, ``Sink.prepare_native``, ``Sink.prepare_scan``).
 
     ``link``, ``from_job`` and ``to_job`` are flat mappings of input name -> value (strings as
     CDM sends them, secrets decrypted), e.g. ``{"linkConfig.host": "127.0.0.1", ...}``.
@@ -380,8 +387,8 @@ class Connector(ABC):
     # The other inputs CDM documents for this connector (links' and jobs'), which mean nothing here:
     # accepted, and ignored or refused by value (see ``opencdm.connectors.inputs.Unused``).
     unused_inputs: tuple[Unused, ...] = ()
-    # Whether its sinks can commit a run partition by partition and take up another run's
-    # partitions (Sink.attach): throttlingConfig.resumable needs it.
+    # Capability: whether its sinks can commit a run partition by partition and take up another
+    # run's partitions (Sink.attach, Sink.commit_partition): throttlingConfig.resumable needs it.
     commits_partitions_alone: bool = True
 
     @property
