@@ -1,0 +1,183 @@
+"""MariaDB (and MySQL) as the destination of an entire-database job.
+
+Each table's unique constraints and indexes are added by one ALTER TABLE, and its foreign keys by
+another: MariaDB builds several indexes in one pass over the table, and two ALTER TABLEs of one
+table would only wait for each other. Tables created from another engine compare text as it did
+(``utf8mb4_bin``); a MySQL source's tables keep their collation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from opencdm.connectors.jdbc.catalog.ddl import NameSpace, SchemaWriter, Step, TablePlan
+from opencdm.connectors.jdbc.catalog.model import (
+    ColumnDefinition,
+    DatabaseDefinition,
+    Engine,
+    ForeignKey,
+    IndexDefinition,
+    TableDefinition,
+)
+
+MAX_NAME_BYTES = 64
+MAX_KEY_BYTES = 3072  # InnoDB's longest index key
+UTF8MB4_BYTES = 4
+# A type that takes no index without a prefix, or the bytes a column of a sized type takes in one.
+_UNBOUNDED = re.compile(r"^(LONGTEXT|LONGBLOB|JSON|TEXT|BLOB)\b")
+_SIZED = re.compile(r"^(VARCHAR|CHAR|VARBINARY)\((\d+)\)")
+_FIXED_KEY_BYTES = 32  # a number, date or time
+# MySQL's column_type of a time-zone-aware timestamp carries a comment of its own (see mysql.py).
+_TYPE_COMMENT = re.compile(r"^(?P<type>.*?) COMMENT '(?P<comment>[^']*)'$")
+_DEFAULT_COLLATION = "utf8mb4_bin"
+
+
+def _key_bytes(native: str) -> float:
+    sized = _SIZED.match(native)
+    if sized:
+        return int(sized.group(2)) * (1 if sized.group(1) == "VARBINARY" else UTF8MB4_BYTES)
+    return float("inf") if _UNBOUNDED.match(native) else _FIXED_KEY_BYTES
+
+
+class MySqlSchemaWriter(SchemaWriter):
+    engine = Engine.MYSQL
+
+    def start(self, database: DatabaseDefinition) -> None:
+        self._source_engine = database.engine
+        self._foreign_key_names = NameSpace(MAX_NAME_BYTES, fold_case=True)
+        self._types: dict[str, dict[str, str]] = {}
+
+    def column_type(self, table: TableDefinition, column: ColumnDefinition) -> str:
+        native = super().column_type(table, column)
+        self._types.setdefault(table.name, {})[column.name] = native
+        return native
+
+    def _auto_increment(self, table: TableDefinition, notes: list[str]) -> str | None:
+        identities = [column.name for column in table.columns if column.identity]
+        for extra in identities[1:]:
+            notes.append(f"auto-increment of {table.display}.{extra} is not carried: MariaDB has one "
+                         "auto-increment column a table.")
+        return identities[0] if identities else None
+
+    def identity_columns(self, table: TableDefinition, notes: list[str]) -> list[str]:
+        return [column.name for column in table.columns if column.identity][:1]
+
+    def create_statements(self, table: TableDefinition, notes: list[str]) -> list[str]:
+        quote, literal = self.dialect.quote, self.dialect.literal
+        auto = self._auto_increment(table, notes)
+        definitions = []
+        for column in table.columns:
+            native = self.column_type(table, column)
+            comments = [column.comment] if column.comment else []
+            marked = _TYPE_COMMENT.match(native)
+            if marked:
+                native = marked.group("type")
+                comments.insert(0, marked.group("comment"))
+            definition = f"{quote(column.name)} {native}"
+            if not column.nullable or column.name == auto:
+                definition += " NOT NULL"
+            definition += " AUTO_INCREMENT" if column.name == auto else self.default_clause(table, column, notes)
+            if column.on_update_now:
+                if pa.types.is_timestamp(column.field.type):
+                    definition += " ON UPDATE CURRENT_TIMESTAMP(6)"
+                else:
+                    notes.append(f"ON UPDATE CURRENT_TIMESTAMP of {table.display}.{column.name} is not carried.")
+            if comments:
+                definition += f" COMMENT {literal(' '.join(comments))}"
+            definitions.append(definition)
+        if table.primary_key:
+            fields = [table.column(name).field for name in table.primary_key]
+            constraint = self.dialect.key_constraint(fields)
+            if not constraint.startswith("PRIMARY KEY"):
+                notes.append(f"the primary key of {table.display} becomes a unique key: its columns are too long "
+                             "for an InnoDB primary key.")
+            definitions.append(constraint)
+        if auto is not None and table.primary_key[:1] != (auto,):
+            definitions.append(f"KEY ({quote(auto)})")  # MariaDB wants an auto-increment column first in a key
+        collation = table.collation if self._source_engine is Engine.MYSQL and table.collation else _DEFAULT_COLLATION
+        options = f" DEFAULT CHARSET=utf8mb4 COLLATE={collation}" if collation.startswith("utf8mb4") else ""
+        if table.comment:
+            options += f" COMMENT={literal(table.comment)}"
+        return [f"CREATE TABLE {self.ref(table.name)} ({', '.join(definitions)}){options}"]
+
+    def _index_columns(self, table: TableDefinition, index: IndexDefinition, notes: list[str]) -> str:
+        """The columns of a non-unique index, with a prefix where the whole values are too long to index."""
+        types = self._types[table.name]
+        prefixes = list(index.prefixes) or [None] * len(index.columns)
+        if sum(_key_bytes(types[column]) for column, prefix in zip(index.columns, prefixes, strict=True)
+               if prefix is None) > MAX_KEY_BYTES:
+            share = MAX_KEY_BYTES // len(index.columns) // UTF8MB4_BYTES
+            for position, column in enumerate(index.columns):
+                if prefixes[position] is None and _key_bytes(types[column]) > share * UTF8MB4_BYTES:
+                    prefixes[position] = share
+            notes.append(f"index {index.name} of {table.display} indexes the first {share} characters of its "
+                         "longest columns: InnoDB keys are at most 3072 bytes.")
+        quote = self.dialect.quote
+        return ", ".join(quote(column) + (f"({prefix})" if prefix else "")
+                         for column, prefix in zip(index.columns, prefixes, strict=True))
+
+    def index_steps(self, table: TableDefinition, notes: list[str]) -> list[Step]:
+        quote = self.dialect.quote
+        # A unique key longer than InnoDB's keys is kept whole: MariaDB enforces it through a hash.
+        parts = [f"ADD CONSTRAINT {quote(u.name)} UNIQUE ({self.names(u.columns)})" for u in table.unique_constraints]
+        for index in table.indexes:
+            if index.unique and not index.prefixes:
+                parts.append(f"ADD UNIQUE INDEX {quote(index.name)} ({self.names(index.columns)})")
+            else:
+                kind = "UNIQUE INDEX" if index.unique else "INDEX"
+                parts.append(f"ADD {kind} {quote(index.name)} ({self._index_columns(table, index, notes)})")
+        if not parts:
+            return []
+        return [Step(f"indexes of {table.display}", (f"ALTER TABLE {self.ref(table.name)} {', '.join(parts)}",))]
+
+    def foreign_key_steps(
+        self, table: TableDefinition, keys: Sequence[ForeignKey], database: DatabaseDefinition, notes: list[str]
+    ) -> list[Step]:
+        parts = []
+        for key in keys:
+            actions = []
+            for event, action in (("DELETE", key.on_delete), ("UPDATE", key.on_update)):
+                if action == "SET DEFAULT":
+                    notes.append(f"ON {event} SET DEFAULT of foreign key {key.name} of {table.display} becomes "
+                                 "NO ACTION: InnoDB refuses SET DEFAULT.")
+                    action = "NO ACTION"
+                actions.append(f"ON {event} {action}")
+            name = self._foreign_key_names.claim(key.name, table.name)
+            parts.append(
+                f"ADD CONSTRAINT {self.dialect.quote(name)} FOREIGN KEY ({self.names(key.columns)}) "
+                f"REFERENCES {self.ref(key.referenced_table)} ({self.names(key.referenced_columns)}) "
+                + " ".join(actions)
+            )
+        if not parts:
+            return []
+        return [Step(f"foreign keys of {table.display}", (f"ALTER TABLE {self.ref(table.name)} {', '.join(parts)}",))]
+
+    def identity_statements(self, conn: Any, plan: TablePlan) -> list[str]:
+        statements = []
+        for column in plan.identities:
+            with self.dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                rows = self.dialect.query(
+                    conn, f"SELECT COALESCE(MAX({self.dialect.quote(column)}), 0) + 1 FROM {self.ref(plan.name)}"
+                )
+            statements.append(f"ALTER TABLE {self.ref(plan.name)} AUTO_INCREMENT = {max(int(rows[0][0]), 1)}")
+        return statements
+
+    def now(self, field: pa.Field) -> str | None:
+        return "CURRENT_TIMESTAMP(6)"
+
+    def today(self) -> str:
+        return "(CURRENT_DATE)"
+
+    def expression_default(self, text: str) -> str | None:
+        return f"({text})"
+
+    def temporal_value(self, value: dt.date | dt.time | dt.datetime) -> Any:
+        # Time-zone-aware timestamps are stored as their UTC wall time (docs/type-mapping.md).
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value

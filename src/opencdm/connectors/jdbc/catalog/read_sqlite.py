@@ -1,0 +1,131 @@
+"""A SQLite database file read through its pragmas into the neutral model.
+
+SQLite names neither its unique constraints nor its foreign keys: they are named here as PostgreSQL
+would name them (``<table>_<columns>_key``, ``<table>_<columns>_fkey``). A column declared
+``INTEGER PRIMARY KEY`` is the rowid, which SQLite numbers by itself: it is carried as an
+auto-increment column.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from opencdm.connectors.jdbc.catalog.model import (
+    ColumnDefault,
+    ColumnDefinition,
+    DatabaseDefinition,
+    DefaultKind,
+    Engine,
+    ForeignKey,
+    IndexDefinition,
+    NotCarried,
+    TableDefinition,
+    UniqueConstraint,
+)
+from opencdm.connectors.jdbc.catalog.reading import VIEW_REASON, dialect_columns, generated_note, trigger_not_carried
+from opencdm.connectors.jdbc.catalog.select import choose_tables
+from opencdm.connectors.jdbc.dialect import Dialect
+
+SCHEMA = "main"
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_ACTIONS = {"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"}
+
+
+def _default(text: str | None) -> ColumnDefault | None:
+    if text is None:
+        return None
+    upper = text.upper()
+    if upper == "NULL":
+        return ColumnDefault(DefaultKind.NULL, text, Engine.SQLITE)
+    if upper == "CURRENT_TIMESTAMP":
+        return ColumnDefault(DefaultKind.CURRENT_TIMESTAMP, text, Engine.SQLITE)
+    if upper == "CURRENT_DATE":
+        return ColumnDefault(DefaultKind.CURRENT_DATE, text, Engine.SQLITE)
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return ColumnDefault(DefaultKind.LITERAL, text[1:-1].replace("''", "'"), Engine.SQLITE)
+    if _NUMBER.match(text) or upper in ("TRUE", "FALSE"):
+        return ColumnDefault(DefaultKind.LITERAL, text, Engine.SQLITE)
+    return ColumnDefault(DefaultKind.EXPRESSION, text, Engine.SQLITE)
+
+
+def _pragma(dialect: Dialect, conn: Any, sql: str) -> list[tuple[Any, ...]]:
+    with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+        return dialect.query(conn, sql)
+
+
+def _table(dialect: Dialect, conn: Any, name: str, typed: dict[str, Any]) -> TableDefinition:
+    display, literal = f"{SCHEMA}.{name}", dialect.literal(name)
+    notes: list[str] = []
+    described = _pragma(dialect, conn, f'SELECT name, type, "notnull", dflt_value, pk, hidden FROM '
+                        f"pragma_table_xinfo({literal}) WHERE hidden <> 1 ORDER BY cid")
+    keyed = sorted((pk, column) for column, _, _, _, pk, _ in described if pk)
+    primary = tuple(str(column) for _, column in keyed)
+    declared_types = {column: str(declared).upper() for column, declared, *_ in described}
+    rowid = len(primary) == 1 and declared_types[primary[0]] == "INTEGER"
+    columns = []
+    for column, declared, not_null, default, _, hidden in described:
+        generated = hidden in (2, 3)
+        if generated:
+            notes.append(generated_note(display, str(column)))
+        columns.append(ColumnDefinition(
+            str(column), typed[str(column)].field, str(declared), not not_null,
+            None if generated else _default(default), rowid and column == primary[0], generated=generated,
+        ))
+    uniques, indexes = [], []
+    for index, unique, origin, partial in _pragma(
+        dialect, conn, f'SELECT name, "unique", origin, partial FROM pragma_index_list({literal}) ORDER BY name'
+    ):
+        parts = _pragma(dialect, conn, f"SELECT name FROM pragma_index_xinfo({dialect.literal(index)}) "
+                        "WHERE key ORDER BY seqno")
+        names = tuple(part[0] for part in parts)
+        if origin == "pk":
+            continue
+        if partial or None in names:
+            notes.append(f"index {index} of {display} is not carried: it has a WHERE clause or an expression.")
+        elif origin == "u":
+            uniques.append(UniqueConstraint(f"{name}_{'_'.join(names)}_key", names))
+        else:
+            indexes.append(IndexDefinition(str(index), names, bool(unique)))
+    foreign: dict[int, list[tuple[Any, ...]]] = {}
+    for key, *rest in _pragma(dialect, conn, 'SELECT id, "table", "from", "to", on_update, on_delete FROM '
+                              f"pragma_foreign_key_list({literal}) ORDER BY id, seq"):
+        foreign.setdefault(key, []).append(tuple(rest))
+    keys = []
+    for parts in foreign.values():
+        parent, _, _, on_update, on_delete = parts[0]
+        referenced = tuple(part[2] for part in parts)
+        if None in referenced:  # REFERENCES parent without columns: the parent's primary key
+            referenced = tuple(_pragma(dialect, conn, f"SELECT name FROM pragma_table_info({dialect.literal(parent)}) "
+                                       "WHERE pk > 0 ORDER BY pk"))
+            referenced = tuple(part[0] for part in referenced)
+        local = tuple(str(part[1]) for part in parts)
+        keys.append(ForeignKey(
+            f"{name}_{'_'.join(local)}_fkey", local, SCHEMA, str(parent), referenced,
+            on_delete if on_delete in _ACTIONS else "NO ACTION", on_update if on_update in _ACTIONS else "NO ACTION",
+        ))
+    return TableDefinition(SCHEMA, name, tuple(columns), primary, tuple(uniques), tuple(indexes), tuple(keys),
+                           None, tuple(notes))
+
+
+def read_sqlite(
+    dialect: Dialect, conn: Any, schema: str = SCHEMA, selection: str | None = None, excluded: str | None = None
+) -> DatabaseDefinition:
+    objects = _pragma(dialect, conn, "SELECT type, name, tbl_name FROM sqlite_master "
+                      "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+    base = [str(name) for kind, name, _ in objects if kind == "table"]
+    chosen = choose_tables(base, selection, excluded, SCHEMA)
+    not_carried: list[NotCarried] = []
+    tables = []
+    for name in chosen:
+        typed = dialect_columns(dialect, conn, SCHEMA, name)
+        if isinstance(typed, NotCarried):
+            not_carried.append(typed)
+        else:
+            tables.append(_table(dialect, conn, name, typed))
+    for kind, name, table in objects:
+        if kind == "view":
+            not_carried.append(NotCarried("view", f"{SCHEMA}.{name}", VIEW_REASON))
+        elif kind == "trigger" and table in chosen:
+            not_carried.append(trigger_not_carried(SCHEMA, str(name), str(table)))
+    return DatabaseDefinition(Engine.SQLITE, SCHEMA, tuple(tables), tuple(not_carried))
