@@ -192,7 +192,7 @@ class SchemaWriter(ABC):
             sql = self.expression_default(default.text)
         if sql is None:
             notes.append(f"default {default.shown()} of {table.display}.{column.name} is not carried: it does not "
-                         f"translate to a {self.dialect.column_type(field)} column of {self.engine.value}.")
+                         f"translate to a {self.dialect.column_type(field)} column of {self.engine.title}.")
             return ""
         return f" DEFAULT {sql}"
 

@@ -30,6 +30,10 @@ class Engine(Enum):
     POSTGRESQL = "postgresql"
     SQLITE = "sqlite"
 
+    @property
+    def title(self) -> str:
+        return {"mysql": "MySQL/MariaDB", "postgresql": "PostgreSQL", "sqlite": "SQLite"}[self.value]
+
 
 @dataclass(frozen=True)
 class ColumnDefault:

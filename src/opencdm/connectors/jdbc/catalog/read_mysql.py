@@ -116,7 +116,7 @@ def _indexes(rows: list[tuple[Any, ...]], table: str, notes: list[str]) -> tuple
 def _foreign_keys(rows: list[tuple[Any, ...]]) -> list[ForeignKey]:
     keys = []
     for name, parts in grouped(rows).items():
-        _, _, schema, table, _, on_update, on_delete = parts[0]
+        _, schema, table, _, on_update, on_delete = parts[0]
         keys.append(ForeignKey(
             name, tuple(str(part[0]) for part in parts), str(schema), str(table),
             tuple(str(part[3]) for part in parts), str(on_delete), str(on_update),

@@ -47,7 +47,7 @@ ORDER BY c.relname
 """
 _COLUMNS = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-       a.attidentity, a.attgenerated, col_description(c.oid, a.attnum),
+       a.attidentity <> '', a.attgenerated <> '', col_description(c.oid, a.attnum),
        pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) IS NOT NULL,
        ty.typtype IN ('e', 'd', 'c', 'r', 'm') OR tn.nspname NOT IN ('pg_catalog', 'information_schema')
 FROM pg_attribute a
@@ -120,7 +120,7 @@ def _columns(
 ) -> list[ColumnDefinition]:
     columns = []
     for name, native, not_null, default, identity, generated, comment, serial, user_type in rows:
-        is_identity = identity in ("a", "d") or (serial and str(default or "").startswith("nextval("))
+        is_identity = identity or (serial and str(default or "").startswith("nextval("))
         if generated:
             notes.append(generated_note(display, str(name)))
         if user_type:

@@ -41,9 +41,10 @@ def _matching(available: Sequence[str], items: Sequence[str], schema: str, must_
 
 
 def choose_tables(available: Sequence[str], selection: str | None, excluded: str | None, schema: str) -> list[str]:
-    """The tables of ``available`` (the schema's base tables, in its order) that ``selection``
-    names and ``excluded`` does not; an excluded name the schema lacks is no error."""
+    """The tables of ``available`` (the schema's base tables) that ``selection`` names and
+    ``excluded`` does not, in code-point order whatever the catalog's collation; an excluded name
+    the schema lacks is no error."""
     items = parse_selection(selection)
     chosen = set(available) if not items else _matching(available, items, schema, must_exist=True)
     chosen -= _matching(available, parse_selection(excluded), schema, must_exist=False)
-    return [name for name in available if name in chosen]
+    return sorted(chosen)

@@ -1,0 +1,201 @@
+"""The schema of an entire-database job: a shop schema read from MariaDB, PostgreSQL and SQLite,
+created in PostgreSQL and MariaDB (another database or schema of the same server included) in the
+three phases, with the rows copied between the first two by the table jobs' own copy; the
+destination's catalog then has the keys, indexes, foreign keys, defaults, comments and identities,
+and whatever was not carried is named."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import schema_sources as shop
+from schema_catalog import Catalog, count, describe, insert_id, insert_sql
+from test_write_modes import Database, _mysql_database, _pg_database, _sqlite_database
+
+from opencdm.connectors.jdbc import _dialect
+from opencdm.connectors.jdbc.catalog import SchemaPlan, read_database, schema_writer
+from opencdm.connectors.jdbc.catalog.model import DatabaseDefinition
+from opencdm.connectors.jdbc.dialect import Dialect
+
+from conftest import MY_HOST, MY_PORT, MY_USER, pg_connect
+from jdbc_support import copy
+
+
+@dataclass
+class Place:
+    """A database and the schema in it that a test reads from or writes into."""
+
+    database: Database
+    schema: str
+
+
+@pytest.fixture
+def other_pg_schema(pg_available: None) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    with pg_connect() as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    yield name
+    with pg_connect() as conn:
+        conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture
+def other_mysql_database(mysql_available: None) -> Iterator[str]:
+    import pymysql
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    conn = pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_USER, autocommit=True)
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    yield name
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE `{name}`")
+    conn.close()
+
+
+def _place(kind: str, request: pytest.FixtureRequest, path: Path, other: bool = False) -> Place:
+    if kind == "postgresql":
+        schema = request.getfixturevalue("other_pg_schema" if other else "pg_schema")
+        return Place(_pg_database(schema), schema)
+    if kind == "mariadb":
+        database = request.getfixturevalue("other_mysql_database" if other else "mysql_database")
+        return Place(_mysql_database(database), database)
+    return Place(_sqlite_database(path), "main")
+
+
+def built(kind: str, request: pytest.FixtureRequest, path: Path) -> Place:
+    place = _place(kind, request, path)
+    for statement in {"postgresql": shop.POSTGRESQL, "mariadb": shop.MARIADB, "sqlite": shop.SQLITE}[kind]:
+        place.database.execute(statement)
+    return place
+
+
+def _run(dialect: Dialect, statements: Sequence[str]) -> None:
+    conn = dialect.connect()
+    try:
+        for statement in statements:
+            dialect.execute(conn, statement)
+        conn.commit()
+    finally:
+        dialect.close(conn)
+
+
+def migrate(source: Place, target: Place, selection: str = "") -> tuple[DatabaseDefinition, SchemaPlan]:
+    """Read the source schema, then create, load and finish the destination as a job would."""
+    reader = _dialect(source.database.link)
+    conn = reader.connect()
+    try:
+        definition = read_database(reader, conn, source.schema, selection)
+    finally:
+        reader.close(conn)
+    dialect = _dialect(target.database.link)
+    writer = schema_writer(dialect, target.schema)
+    plan = writer.plan(definition)
+    _run(dialect, [statement for table in plan.tables for statement in table.create])
+    for table in plan.tables:
+        copy(
+            source.database.link, {"fromJobConfig.schemaName": source.schema, "fromJobConfig.tableName": table.name},
+            target.database.link, {"toJobConfig.schemaName": target.schema, "toJobConfig.tableName": table.name},
+        )
+    # Each step on a connection of its own, two at a time; foreign keys once every index is there.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda step: _run(dialect, step.statements), [s for t in plan.tables for s in t.indexes]))
+        list(pool.map(lambda step: _run(dialect, step.statements), [s for t in plan.tables for s in t.foreign_keys]))
+    conn = dialect.connect()
+    try:
+        for table in plan.tables:
+            for statement in writer.identity_statements(conn, table):
+                dialect.execute(conn, statement)
+        conn.commit()
+    finally:
+        dialect.close(conn)
+    return definition, plan
+
+
+ROUTES = [
+    ("mariadb", "postgresql"),
+    ("mariadb", "mariadb"),
+    ("postgresql", "mariadb"),
+    ("postgresql", "postgresql"),
+    ("sqlite", "postgresql"),
+    ("sqlite", "mariadb"),
+]
+
+FOREIGN_KEYS = {
+    ("customer", ("first_order",), "Order", ("id",), "SET NULL", "NO ACTION"),
+    ("Order", ("customer_id",), "customer", ("id",), "CASCADE", "NO ACTION"),
+    ("select", ("order_id",), "Order", ("id",), "NO ACTION", "NO ACTION"),
+    ("MixedCase", ("parent_region", "parent_code"), "MixedCase", ("region", "code"), "SET NULL", "CASCADE"),
+}
+DEFAULTS = {
+    ("customer", "created"): "current_timestamp",
+    ("customer", "score"): "1.50",
+    ("customer", "active"): "1",
+    ("Order", "status"): "new",
+    ("Order", "placed"): "2024-01-01",
+    ("select", "from"): "it's",
+    ("select", "qty"): "1",
+}
+
+
+def assert_shop_schema(catalog: Catalog, tables: Sequence[str], commented: bool) -> None:
+    assert sorted(catalog.tables) == sorted(tables)
+    assert {table: catalog.primary[table] for table in ("customer", "Order", "select", "MixedCase")} == {
+        "customer": ("id",), "Order": ("id",), "select": ("order_id", "line"), "MixedCase": ("region", "code"),
+    }
+    assert catalog.unique["customer"] == {("email",)}
+    assert ("name", "created") in catalog.indexes["customer"]
+    assert ("qty", "from") in catalog.indexes["select"]
+    assert ("label",) in catalog.indexes["MixedCase"]
+    assert catalog.foreign == FOREIGN_KEYS
+    assert {key: catalog.defaults.get(key) for key in DEFAULTS} == DEFAULTS
+    assert catalog.identity == {("customer", "id"), ("Order", "id")}
+    if commented:
+        assert catalog.comments[("customer", None)] == "who buys"
+        assert catalog.comments[("Order", "note")] == "free text"
+
+
+@pytest.mark.parametrize(("origin", "destination"), ROUTES, ids=[f"{a}-to-{b}" for a, b in ROUTES])
+def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_and_identities(
+    origin: str, destination: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    source = built(origin, request, tmp_path / "shop.db")
+    target = _place(destination, request, tmp_path / "unused.db", other=origin == destination)
+    definition, plan = migrate(source, target)
+    tables = shop.SQLITE_TABLES if origin == "sqlite" else shop.TABLES
+    assert [table.name for table in definition.tables] == tables
+    catalog = describe(target.database, target.schema)
+    assert_shop_schema(catalog, tables, commented=origin != "sqlite")
+    assert count(target.database, "select") == 2
+    # Identities continue past the copied maximum (customer 2, "Order" 7).
+    assert insert_id(target.database, "customer", "name", "'new'") == 3
+    assert insert_id(target.database, "Order", "customer_id", "1") == 8
+    # The foreign keys hold: a line of an order that does not exist is refused.
+    with pytest.raises(Exception, match="(?i)foreign key"):
+        target.database.execute(insert_sql(target.database, "select", "order_id, line", "999, 1"))
+    not_carried = {(item.kind, item.name.rsplit(".", 1)[-1]) for item in definition.not_carried}
+    report = "\n".join(definition.report() + list(plan.notes))
+    assert {("view", "paid")} <= not_carried
+    if origin == "mariadb":
+        assert {("trigger", "order_note"), ("procedure", "noop"), ("table", "shapes")} <= not_carried
+        assert "`Order`.status of type enum('new','paid')" not in report  # names are shown unquoted
+        assert f"column {source.schema}.Order.status of type enum('new','paid')" in report
+        assert f"column {source.schema}.Order.yr of type year(4)" in report
+        assert "Type point is not supported" in report
+    if origin == "postgresql":
+        assert {("trigger", "order_touch"), ("function", "touch()")} <= not_carried
+        assert f"index lower_email of {source.schema}.customer is not carried" in report
+        assert f"index open_orders of {source.schema}.Order is not carried" in report
+        assert f"check constraint Order_status_check of {source.schema}.Order is not carried" in report
+        assert f"column {source.schema}.customer.feeling of type {source.schema}.mood, a type of the source" in report
+        carried_uuid = destination == "postgresql"
+        assert (f"default gen_random_uuid() of {source.schema}.Order.code is not carried" in report) is not carried_uuid
+        assert (catalog.defaults.get(("Order", "code")) == "gen_random_uuid()") is carried_uuid
+    if origin == "sqlite":
+        assert ("trigger", "order_touch") in not_carried
+        assert "index open_orders of main.Order is not carried" in report
