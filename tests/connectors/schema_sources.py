@@ -15,6 +15,7 @@ MARIADB = [
         id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, email VARCHAR(100) DEFAULT NULL,
         created DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, score DECIMAL(5,2) DEFAULT 1.50,
         active TINYINT(1) NOT NULL DEFAULT 1, first_order INT UNSIGNED,
+        touched DATETIME NULL ON UPDATE CURRENT_TIMESTAMP,
         UNIQUE KEY customer_email (email), KEY by_name (name, created)
     ) COMMENT 'who buys'""",
     """CREATE TABLE `Order` (

@@ -21,6 +21,7 @@ from opencdm.connectors.jdbc import _dialect
 from opencdm.connectors.jdbc.catalog import SchemaPlan, read_database, schema_writer
 from opencdm.connectors.jdbc.catalog.model import DatabaseDefinition
 from opencdm.connectors.jdbc.dialect import Dialect
+from opencdm.errors import CdmError
 
 from conftest import MY_HOST, MY_PORT, MY_USER, pg_connect
 from jdbc_support import copy
@@ -187,6 +188,14 @@ def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_a
         assert f"column {source.schema}.Order.status of type enum('new','paid')" in report
         assert f"column {source.schema}.Order.yr of type year(4)" in report
         assert "Type point is not supported" in report
+        # MySQL's index names are a table's own; PostgreSQL's are the schema's.
+        assert ("note",) in catalog.indexes["Order"]
+        renamed = f"index by_name of {source.schema}.customer is named customer_by_name"
+        assert (renamed in report) is (destination == "postgresql")
+        prefix = f"index mixed_label of {source.schema}.MixedCase indexes whole columns"
+        assert (prefix in report) is (destination == "postgresql")
+        on_update = f"ON UPDATE CURRENT_TIMESTAMP of {source.schema}.customer.touched is not carried"
+        assert (on_update in report) is (destination == "postgresql")
     if origin == "postgresql":
         assert {("trigger", "order_touch"), ("function", "touch()")} <= not_carried
         assert f"index lower_email of {source.schema}.customer is not carried" in report
@@ -199,3 +208,30 @@ def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_a
     if origin == "sqlite":
         assert ("trigger", "order_touch") in not_carried
         assert "index open_orders of main.Order is not carried" in report
+
+
+def test_a_selection_creates_its_tables_and_reports_foreign_keys_to_tables_left_out(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    source = built("mariadb", request, tmp_path / "unused.db")
+    target = _place("postgresql", request, tmp_path / "unused.db")
+    definition, plan = migrate(source, target, selection="Order&select")
+    catalog = describe(target.database, target.schema)
+    assert catalog.tables == {"Order", "select"}
+    assert catalog.foreign == {("select", ("order_id",), "Order", ("id",), "NO ACTION", "NO ACTION")}
+    assert f"foreign key order_customer of {source.schema}.Order is not carried: it references " \
+           f"{source.schema}.customer, which this job does not create." in plan.notes
+    # Triggers are reported with the tables they belong to; the schema's view and procedure always.
+    assert {item.kind for item in definition.not_carried} == {"view", "trigger", "procedure"}
+
+
+def test_a_table_asked_for_that_the_schema_lacks_is_named(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    source = built("mariadb", request, tmp_path / "unused.db")
+    dialect = _dialect(source.database.link)
+    conn = dialect.connect()
+    try:
+        with pytest.raises(CdmError) as failure:
+            read_database(dialect, conn, source.schema, "Order&order")
+    finally:
+        dialect.close(conn)
+    assert (failure.value.code, failure.value.message) == ("Cdm.0900", f"Table [{source.schema}.order] does not exist.")
