@@ -18,7 +18,7 @@ from schema_catalog import Catalog, count, describe, insert_id, insert_sql
 from test_write_modes import Database, _mysql_database, _pg_database, _sqlite_database
 
 from opencdm.connectors.jdbc import _dialect
-from opencdm.connectors.jdbc.catalog import SchemaPlan, read_database, schema_writer
+from opencdm.connectors.jdbc.catalog import SchemaPlan, Step, read_database, schema_writer
 from opencdm.connectors.jdbc.catalog.model import DatabaseDefinition
 from opencdm.connectors.jdbc.dialect import Dialect
 from opencdm.errors import CdmError
@@ -86,7 +86,28 @@ def _run(dialect: Dialect, statements: Sequence[str]) -> None:
         dialect.close(conn)
 
 
-def migrate(source: Place, target: Place, selection: str = "") -> tuple[DatabaseDefinition, SchemaPlan]:
+def _run_in_parallel(dialect: Dialect, steps: Sequence[Step]) -> list[BaseException | None]:
+    """Each step on a connection of its own, two at a time; what each raised, if anything."""
+
+    def run(step: Step) -> BaseException | None:
+        try:
+            _run(dialect, step.statements)
+        except Exception as exc:  # noqa: BLE001 - reported to the test, which expects it or not
+            return exc
+        return None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(run, steps))
+
+
+@dataclass
+class Migration:
+    definition: DatabaseDefinition
+    plan: SchemaPlan
+    failed_validations: dict[str, BaseException]
+
+
+def migrate(source: Place, target: Place, selection: str = "") -> Migration:
     """Read the source schema, then create, load and finish the destination as a job would."""
     reader = _dialect(source.database.link)
     conn = reader.connect()
@@ -103,10 +124,13 @@ def migrate(source: Place, target: Place, selection: str = "") -> tuple[Database
             source.database.link, {"fromJobConfig.schemaName": source.schema, "fromJobConfig.tableName": table.name},
             target.database.link, {"toJobConfig.schemaName": target.schema, "toJobConfig.tableName": table.name},
         )
-    # Each step on a connection of its own, two at a time; foreign keys once every index is there.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda step: _run(dialect, step.statements), [s for t in plan.tables for s in t.indexes]))
-        list(pool.map(lambda step: _run(dialect, step.statements), [s for t in plan.tables for s in t.foreign_keys]))
+    assert _run_in_parallel(dialect, [step for table in plan.tables for step in table.indexes]) == [None] * sum(
+        len(table.indexes) for table in plan.tables
+    )
+    _run(dialect, [statement for table in plan.tables for statement in table.foreign_keys])
+    validations = [step for table in plan.tables for step in table.validations]
+    outcomes = _run_in_parallel(dialect, validations)
+    failed = {step.what: outcome for step, outcome in zip(validations, outcomes, strict=True) if outcome is not None}
     conn = dialect.connect()
     try:
         for table in plan.tables:
@@ -115,7 +139,7 @@ def migrate(source: Place, target: Place, selection: str = "") -> tuple[Database
         conn.commit()
     finally:
         dialect.close(conn)
-    return definition, plan
+    return Migration(definition, plan, failed)
 
 
 ROUTES = [
@@ -167,7 +191,9 @@ def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_a
 ) -> None:
     source = built(origin, request, tmp_path / "shop.db")
     target = _place(destination, request, tmp_path / "unused.db", other=origin == destination)
-    definition, plan = migrate(source, target)
+    migration = migrate(source, target)
+    definition, plan = migration.definition, migration.plan
+    assert migration.failed_validations == {}
     tables = shop.SQLITE_TABLES if origin == "sqlite" else shop.TABLES
     assert [table.name for table in definition.tables] == tables
     catalog = describe(target.database, target.schema)
@@ -215,7 +241,8 @@ def test_a_selection_creates_its_tables_and_reports_foreign_keys_to_tables_left_
 ) -> None:
     source = built("mariadb", request, tmp_path / "unused.db")
     target = _place("postgresql", request, tmp_path / "unused.db")
-    definition, plan = migrate(source, target, selection="Order&select")
+    migration = migrate(source, target, selection="Order&select")
+    definition, plan = migration.definition, migration.plan
     catalog = describe(target.database, target.schema)
     assert catalog.tables == {"Order", "select"}
     assert catalog.foreign == {("select", ("order_id",), "Order", ("id",), "NO ACTION", "NO ACTION")}
@@ -235,3 +262,22 @@ def test_a_table_asked_for_that_the_schema_lacks_is_named(request: pytest.Fixtur
     finally:
         dialect.close(conn)
     assert (failure.value.code, failure.value.message) == ("Cdm.0900", f"Table [{source.schema}.order] does not exist.")
+
+
+@pytest.mark.parametrize("destination", ["postgresql", "mariadb"])
+def test_a_copied_row_that_breaks_a_foreign_key_fails_that_keys_validation_only(
+    destination: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # SQLite checks foreign keys only when a connection asks it to: its files may hold such rows.
+    source = built("sqlite", request, tmp_path / "shop.db")
+    source.database.execute("""INSERT INTO "select" VALUES (999, 1, 'lost', 1)""")
+    target = _place(destination, request, tmp_path / "unused.db")
+    migration = migrate(source, target)
+    assert list(migration.failed_validations) == ["foreign key select_order_id_fkey of main.select"]
+    failure = str(migration.failed_validations["foreign key select_order_id_fkey of main.select"])
+    assert "select_order_id_fkey" in failure
+    # The key is there; the rows are as the source had them.
+    assert ("select", ("order_id",), "Order", ("id",), "NO ACTION", "NO ACTION") in describe(
+        target.database, target.schema
+    ).foreign
+    assert count(target.database, "select") == 3

@@ -3,9 +3,12 @@ entire-database job (docs/decisions/0020-entire-database-schema.md):
 
 1. ``TablePlan.create``: the table with its columns (types as a table job creates them), NOT NULL,
    defaults, comments, identity/auto-increment and the primary key; before the data.
-2. ``TablePlan.indexes`` then ``TablePlan.foreign_keys``: after the data, unique constraints and
-   secondary indexes, then foreign keys once every table has its keys. Each ``Step`` runs on a
-   connection of its own, in parallel with the other steps of its phase.
+2. After the data: ``TablePlan.indexes``, unique constraints and secondary indexes (``Step``s, each
+   on a connection of its own, in parallel with every other table's); once every table has its
+   keys, ``TablePlan.foreign_keys``, statements that only record each foreign key (run one table
+   after another on one connection: two of them on tables that reference each other would wait for
+   each other); then ``TablePlan.validations``, steps that check the copied rows against each
+   foreign key, in parallel. A row that breaks a foreign key fails its validation, naming it.
 3. ``SchemaWriter.identity_statements``: the identity sequence or AUTO_INCREMENT counter of each
    table set past the largest copied value.
 
@@ -35,6 +38,8 @@ from opencdm.connectors.jdbc.catalog.model import (
 )
 from opencdm.connectors.jdbc.dialect import Dialect
 
+# A foreign key with the name it has in the destination.
+NamedKey = tuple[ForeignKey, str]
 _TRUE = {"1", "true", "t", "yes", "on", "b'1'"}
 _FALSE = {"0", "false", "f", "no", "off", "b'0'"}
 
@@ -53,7 +58,8 @@ class TablePlan:
     schema: str  # the destination schema; the table keeps its name
     create: tuple[str, ...]
     indexes: tuple[Step, ...]
-    foreign_keys: tuple[Step, ...]
+    foreign_keys: tuple[str, ...]
+    validations: tuple[Step, ...]
     identities: tuple[str, ...]  # the destination's identity / auto-increment columns
 
     @property
@@ -123,11 +129,16 @@ class SchemaWriter(ABC):
         self.start(database)
         plans = []
         for table in database.tables:
-            keys = [fk for fk in table.foreign_keys if self._references_carried(table, fk, database, carried, notes)]
+            create = self.create_statements(table, notes)
+            indexes = self.index_steps(table, notes)
+            keys = [
+                (key, self.foreign_key_name(table, key)) for key in table.foreign_keys
+                if self._references_carried(table, key, database, carried, notes) and self.takes(table, key, notes)
+            ]
+            foreign_keys = self.foreign_key_statements(table, keys, notes)
             plans.append(TablePlan(
-                table, self.schema, tuple(self.create_statements(table, notes)),
-                tuple(self.index_steps(table, notes)), tuple(self.foreign_key_steps(table, keys, database, notes)),
-                tuple(self.identity_columns(table, notes)),
+                table, self.schema, tuple(create), tuple(indexes), tuple(foreign_keys),
+                tuple(self.validation_steps(table, keys)), tuple(self.identity_columns(table, notes)),
             ))
         return SchemaPlan(tuple(plans), tuple(notes))
 
@@ -150,10 +161,26 @@ class SchemaWriter(ABC):
     @abstractmethod
     def index_steps(self, table: TableDefinition, notes: list[str]) -> list[Step]: ...
 
+    def takes(self, table: TableDefinition, key: ForeignKey, notes: list[str]) -> bool:
+        """Whether the destination can have the foreign key ``key`` of ``table`` (if not, a note says why)."""
+        return True
+
+    def foreign_key_name(self, table: TableDefinition, key: ForeignKey) -> str:
+        return fitted_name(key.name, self.max_name_bytes)
+
     @abstractmethod
-    def foreign_key_steps(
-        self, table: TableDefinition, keys: Sequence[ForeignKey], database: DatabaseDefinition, notes: list[str]
-    ) -> list[Step]: ...
+    def foreign_key_statements(self, table: TableDefinition, keys: Sequence[NamedKey], notes: list[str]) -> list[str]:
+        """Statements that add the foreign keys without reading the table's rows."""
+
+    @abstractmethod
+    def validation_steps(self, table: TableDefinition, keys: Sequence[NamedKey]) -> list[Step]:
+        """A step for each foreign key that fails when a copied row references no row."""
+
+    def references(self, table: TableDefinition, key: ForeignKey, name: str) -> str:
+        """``FOREIGN KEY (...) REFERENCES ...`` with its actions, as both destinations spell it."""
+        return (f"CONSTRAINT {self.dialect.quote(name)} FOREIGN KEY ({self.names(key.columns)}) REFERENCES "
+                f"{self.ref(key.referenced_table)} ({self.names(key.referenced_columns)}) "
+                f"ON DELETE {key.on_delete} ON UPDATE {key.on_update}")
 
     def identity_columns(self, table: TableDefinition, notes: list[str]) -> list[str]:
         return [column.name for column in table.columns if column.identity]

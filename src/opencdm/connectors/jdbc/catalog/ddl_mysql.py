@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors.jdbc.catalog.ddl import NameSpace, SchemaWriter, Step, TablePlan
+from opencdm.connectors.jdbc.catalog.ddl import NamedKey, NameSpace, SchemaWriter, Step, TablePlan
 from opencdm.connectors.jdbc.catalog.model import (
     ColumnDefinition,
     DatabaseDefinition,
@@ -37,6 +38,10 @@ _TYPE_COMMENT = re.compile(r"^(?P<type>.*?) COMMENT '(?P<comment>[^']*)'$")
 _DEFAULT_COLLATION = "utf8mb4_bin"
 
 
+def _no_set_default(action: str) -> str:
+    return "NO ACTION" if action == "SET DEFAULT" else action
+
+
 def _key_bytes(native: str) -> float:
     sized = _SIZED.match(native)
     if sized:
@@ -46,6 +51,7 @@ def _key_bytes(native: str) -> float:
 
 class MySqlSchemaWriter(SchemaWriter):
     engine = Engine.MYSQL
+    max_name_bytes = MAX_NAME_BYTES
 
     def start(self, database: DatabaseDefinition) -> None:
         self._source_engine = database.engine
@@ -123,39 +129,64 @@ class MySqlSchemaWriter(SchemaWriter):
 
     def index_steps(self, table: TableDefinition, notes: list[str]) -> list[Step]:
         quote = self.dialect.quote
+        names = NameSpace(MAX_NAME_BYTES, fold_case=True, taken=["PRIMARY"])
         # A unique key longer than InnoDB's keys is kept whole: MariaDB enforces it through a hash.
-        parts = [f"ADD CONSTRAINT {quote(u.name)} UNIQUE ({self.names(u.columns)})" for u in table.unique_constraints]
+        parts = [f"ADD CONSTRAINT {quote(names.claim(u.name, table.name))} UNIQUE ({self.names(u.columns)})"
+                 for u in table.unique_constraints]
         for index in table.indexes:
+            name = quote(names.claim(index.name, table.name))
             if index.unique and not index.prefixes:
-                parts.append(f"ADD UNIQUE INDEX {quote(index.name)} ({self.names(index.columns)})")
+                parts.append(f"ADD UNIQUE INDEX {name} ({self.names(index.columns)})")
             else:
                 kind = "UNIQUE INDEX" if index.unique else "INDEX"
-                parts.append(f"ADD {kind} {quote(index.name)} ({self._index_columns(table, index, notes)})")
+                parts.append(f"ADD {kind} {name} ({self._index_columns(table, index, notes)})")
+        # InnoDB wants the columns of a foreign key first in an index: built here with the others,
+        # rather than one by one as the foreign keys are added.
+        leading = [table.primary_key, *(u.columns for u in table.unique_constraints)]
+        leading += [index.columns for index in table.indexes]
+        for key in table.foreign_keys:
+            if not any(columns[: len(key.columns)] == key.columns for columns in leading):
+                parts.append(f"ADD INDEX {quote(names.claim(key.name, table.name))} ({self.names(key.columns)})")
+                leading.append(key.columns)
         if not parts:
             return []
         return [Step(f"indexes of {table.display}", (f"ALTER TABLE {self.ref(table.name)} {', '.join(parts)}",))]
 
-    def foreign_key_steps(
-        self, table: TableDefinition, keys: Sequence[ForeignKey], database: DatabaseDefinition, notes: list[str]
-    ) -> list[Step]:
+    def foreign_key_name(self, table: TableDefinition, key: ForeignKey) -> str:
+        return self._foreign_key_names.claim(key.name, table.name)
+
+    def foreign_key_statements(self, table: TableDefinition, keys: Sequence[NamedKey], notes: list[str]) -> list[str]:
         parts = []
-        for key in keys:
-            actions = []
+        for key, name in keys:
             for event, action in (("DELETE", key.on_delete), ("UPDATE", key.on_update)):
                 if action == "SET DEFAULT":
                     notes.append(f"ON {event} SET DEFAULT of foreign key {key.name} of {table.display} becomes "
                                  "NO ACTION: InnoDB refuses SET DEFAULT.")
-                    action = "NO ACTION"
-                actions.append(f"ON {event} {action}")
-            name = self._foreign_key_names.claim(key.name, table.name)
-            parts.append(
-                f"ADD CONSTRAINT {self.dialect.quote(name)} FOREIGN KEY ({self.names(key.columns)}) "
-                f"REFERENCES {self.ref(key.referenced_table)} ({self.names(key.referenced_columns)}) "
-                + " ".join(actions)
-            )
+            kept = replace(key, on_delete=_no_set_default(key.on_delete), on_update=_no_set_default(key.on_update))
+            parts.append(f"ADD {self.references(table, kept, name)}")
         if not parts:
             return []
-        return [Step(f"foreign keys of {table.display}", (f"ALTER TABLE {self.ref(table.name)} {', '.join(parts)}",))]
+        # Without foreign_key_checks InnoDB adds the keys in place, without copying the table; the
+        # validations check the rows.
+        return ["SET SESSION foreign_key_checks = 0", f"ALTER TABLE {self.ref(table.name)} {', '.join(parts)}",
+                "SET SESSION foreign_key_checks = 1"]
+
+    def validation_steps(self, table: TableDefinition, keys: Sequence[NamedKey]) -> list[Step]:
+        quote, literal, steps = self.dialect.quote, self.dialect.literal, []
+        for key, name in keys:
+            # MATCH SIMPLE, as InnoDB checks: a row with a NULL in the key references nothing.
+            complete = " AND ".join(f"c.{quote(column)} IS NOT NULL" for column in key.columns)
+            matched = " AND ".join(f"p.{quote(referenced)} = c.{quote(column)}"
+                                   for column, referenced in zip(key.columns, key.referenced_columns, strict=True))
+            orphans = (f"SELECT 1 FROM {self.ref(table.name)} c WHERE {complete} AND NOT EXISTS "
+                       f"(SELECT 1 FROM {self.ref(key.referenced_table)} p WHERE {matched})")
+            message = literal(f"foreign key {name} of {self.schema}.{table.name}: a copied row references no row "
+                              f"of {self.schema}.{key.referenced_table}")
+            steps.append(Step(f"foreign key {key.name} of {table.display}", (
+                f"BEGIN NOT ATOMIC IF EXISTS ({orphans}) THEN SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = {message}; "
+                "END IF; END",
+            )))
+        return steps
 
     def identity_statements(self, conn: Any, plan: TablePlan) -> list[str]:
         statements = []

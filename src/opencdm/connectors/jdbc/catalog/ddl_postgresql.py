@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors.jdbc.catalog.ddl import NameSpace, SchemaWriter, Step, TablePlan
+from opencdm.connectors.jdbc.catalog.ddl import NamedKey, NameSpace, SchemaWriter, Step, TablePlan
 from opencdm.connectors.jdbc.catalog.model import DatabaseDefinition, Engine, ForeignKey, TableDefinition
 
 MAX_NAME_BYTES = 63
@@ -23,6 +23,7 @@ _IDENTITY_TYPES = ("smallint", "integer", "bigint")
 
 class PostgresSchemaWriter(SchemaWriter):
     engine = Engine.POSTGRESQL
+    max_name_bytes = MAX_NAME_BYTES
 
     def start(self, database: DatabaseDefinition) -> None:
         tables = [table.name for table in database.tables]
@@ -87,23 +88,25 @@ class PostgresSchemaWriter(SchemaWriter):
             )))
         return steps
 
-    def foreign_key_steps(
-        self, table: TableDefinition, keys: Sequence[ForeignKey], database: DatabaseDefinition, notes: list[str]
-    ) -> list[Step]:
-        steps = []
-        for key in keys:
-            if frozenset(key.referenced_columns) not in self._keys[key.referenced_table]:
-                notes.append(f"foreign key {key.name} of {table.display} is not carried: PostgreSQL wants the "
-                             f"referenced columns ({', '.join(key.referenced_columns)}) to be a primary key or "
-                             "unique constraint.")
-                continue
-            name = self.dialect.quote(key.name.encode()[:MAX_NAME_BYTES].decode(errors="ignore"))
-            steps.append(Step(f"foreign key {key.name} of {table.display}", (
-                f"ALTER TABLE {self.ref(table.name)} ADD CONSTRAINT {name} FOREIGN KEY ({self.names(key.columns)}) "
-                f"REFERENCES {self.ref(key.referenced_table)} ({self.names(key.referenced_columns)}) "
-                f"ON DELETE {key.on_delete} ON UPDATE {key.on_update}",
-            )))
-        return steps
+    def takes(self, table: TableDefinition, key: ForeignKey, notes: list[str]) -> bool:
+        if frozenset(key.referenced_columns) in self._keys[key.referenced_table]:
+            return True
+        notes.append(f"foreign key {key.name} of {table.display} is not carried: PostgreSQL wants the referenced "
+                     f"columns ({', '.join(key.referenced_columns)}) to be a primary key or unique constraint.")
+        return False
+
+    def foreign_key_statements(self, table: TableDefinition, keys: Sequence[NamedKey], notes: list[str]) -> list[str]:
+        # NOT VALID: the constraint is recorded without reading the rows, which VALIDATE then reads
+        # under a lock that lets other tables' validations run beside it.
+        return [f"ALTER TABLE {self.ref(table.name)} ADD {self.references(table, key, name)} NOT VALID"
+                for key, name in keys]
+
+    def validation_steps(self, table: TableDefinition, keys: Sequence[NamedKey]) -> list[Step]:
+        return [
+            Step(f"foreign key {key.name} of {table.display}",
+                 (f"ALTER TABLE {self.ref(table.name)} VALIDATE CONSTRAINT {self.dialect.quote(name)}",))
+            for key, name in keys
+        ]
 
     def identity_statements(self, conn: Any, plan: TablePlan) -> list[str]:
         ref, literal, quote = self.ref(plan.name), self.dialect.literal, self.dialect.quote
