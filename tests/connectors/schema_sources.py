@@ -85,7 +85,8 @@ POSTGRESQL = [
         ON DELETE SET NULL ON UPDATE CASCADE
     )""",
     """CREATE INDEX mixed_label ON "MixedCase" (label)""",
-    "CREATE TABLE mixedcase (id int PRIMARY KEY)",
+    "CREATE SEQUENCE ticket",
+    "CREATE TABLE mixedcase (id int PRIMARY KEY, ticket bigint DEFAULT nextval('ticket'))",
     """CREATE VIEW paid AS SELECT id FROM "Order" WHERE status = 'paid'""",
     "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
     """CREATE TRIGGER order_touch BEFORE UPDATE ON "Order" FOR EACH ROW EXECUTE FUNCTION touch()""",

@@ -228,6 +228,9 @@ def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_a
         assert f"index open_orders of {source.schema}.Order is not carried" in report
         assert f"check constraint Order_status_check of {source.schema}.Order is not carried" in report
         assert f"column {source.schema}.customer.feeling of type {source.schema}.mood, a type of the source" in report
+        assert ("sequence", "ticket") in not_carried
+        assert f"default nextval('{source.schema}.ticket'::regclass) of {source.schema}.mixedcase.ticket is not " \
+               "carried" in report
         carried_uuid = destination == "postgresql"
         assert (f"default gen_random_uuid() of {source.schema}.Order.code is not carried" in report) is not carried_uuid
         assert (catalog.defaults.get(("Order", "code")) == "gen_random_uuid()") is carried_uuid

@@ -207,6 +207,13 @@ class MySqlSchemaWriter(SchemaWriter):
     def expression_default(self, text: str) -> str | None:
         return f"({text})"
 
+    def literal_default(self, field: pa.Field, text: str) -> str | None:
+        literal = super().literal_default(field, text)
+        # MySQL takes a default for a TEXT, BLOB or JSON column only as an expression; MariaDB either way.
+        if literal is not None and _UNBOUNDED.match(self.dialect.column_type(field)):
+            return f"({literal})"
+        return literal
+
     def temporal_value(self, value: dt.date | dt.time | dt.datetime) -> Any:
         # Time-zone-aware timestamps are stored as their UTC wall time (docs/type-mapping.md).
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
