@@ -49,8 +49,7 @@ def _default(text: str | None, extra: str, mariadb: bool) -> ColumnDefault | Non
     NULL for a NULL default; MySQL shows a literal bare and marks an expression DEFAULT_GENERATED."""
     if text is None:
         return None
-    expression = "DEFAULT_GENERATED" in extra.upper()
-    if (mariadb and text == "NULL") or (not mariadb and text.upper() == "NULL" and expression):
+    if mariadb and text == "NULL":
         return ColumnDefault(DefaultKind.NULL, text, Engine.MYSQL)
     if _NOW.match(text):
         return ColumnDefault(DefaultKind.CURRENT_TIMESTAMP, text, Engine.MYSQL)
@@ -63,6 +62,7 @@ def _default(text: str | None, extra: str, mariadb: bool) -> ColumnDefault | Non
         if _NUMBER.match(text):
             return ColumnDefault(DefaultKind.LITERAL, text, Engine.MYSQL)
         return ColumnDefault(DefaultKind.EXPRESSION, text, Engine.MYSQL)
+    expression = "DEFAULT_GENERATED" in extra.upper()
     return ColumnDefault(DefaultKind.EXPRESSION if expression else DefaultKind.LITERAL, text, Engine.MYSQL)
 
 
