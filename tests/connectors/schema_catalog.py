@@ -115,12 +115,12 @@ def describe(database: Database, schema: str) -> Catalog:
     return catalog
 
 
-def _quote(database: Database, name: str) -> str:
+def quoted(database: Database, name: str) -> str:
     return f'"{name}"' if database.name == "postgresql" else f"`{name}`"
 
 
 def insert_sql(database: Database, table: str, columns: str, values: str) -> str:
-    return f"INSERT INTO {_quote(database, table)} ({columns}) VALUES ({values})"
+    return f"INSERT INTO {quoted(database, table)} ({columns}) VALUES ({values})"
 
 
 def insert_id(database: Database, table: str, column: str, value: str) -> int:
@@ -128,8 +128,8 @@ def insert_id(database: Database, table: str, column: str, value: str) -> int:
     if database.name == "postgresql":
         return int(database.fetch(insert_sql(database, table, column, value) + " RETURNING id")[0][0])
     database.execute(insert_sql(database, table, column, value))
-    return int(database.fetch(f"SELECT MAX(id) FROM {_quote(database, table)}")[0][0])
+    return int(database.fetch(f"SELECT MAX(id) FROM {quoted(database, table)}")[0][0])
 
 
 def count(database: Database, table: str) -> int:
-    return int(database.fetch(f"SELECT COUNT(*) FROM {_quote(database, table)}")[0][0])
+    return int(database.fetch(f"SELECT COUNT(*) FROM {quoted(database, table)}")[0][0])

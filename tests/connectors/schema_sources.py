@@ -21,15 +21,16 @@ MARIADB = [
     """CREATE TABLE `Order` (
         id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT NULL,
         status ENUM('new', 'paid') NOT NULL DEFAULT 'new', placed DATE DEFAULT '2024-01-01',
-        note VARCHAR(20) COMMENT 'free text', yr YEAR,
-        KEY by_name (note),
+        note VARCHAR(20) COMMENT 'free text', yr YEAR, code VARCHAR(36) DEFAULT (uuid()),
+        KEY by_name (note), FULLTEXT KEY note_words (note),
         CONSTRAINT order_customer FOREIGN KEY (customer_id) REFERENCES customer (id) ON DELETE CASCADE
     )""",
     "ALTER TABLE customer ADD CONSTRAINT customer_first_order FOREIGN KEY (first_order) REFERENCES `Order` (id) "
     "ON DELETE SET NULL",
     """CREATE TABLE `select` (
         order_id INT UNSIGNED NOT NULL, line INT NOT NULL, `from` VARCHAR(10) NOT NULL DEFAULT 'it''s',
-        qty INT NOT NULL DEFAULT 1, PRIMARY KEY (order_id, line), KEY select_qty_from (qty, `from`),
+        qty INT NOT NULL DEFAULT 1 CHECK (qty > 0), total INT AS (qty * 2) PERSISTENT,
+        PRIMARY KEY (order_id, line), KEY select_qty_from (qty, `from`),
         CONSTRAINT select_order FOREIGN KEY (order_id) REFERENCES `Order` (id)
     )""",
     """CREATE TABLE `MixedCase` (
@@ -48,7 +49,7 @@ MARIADB = [
     "INSERT INTO `Order` (id, customer_id, status, note, yr) VALUES (5, 1, 'paid', 'first', 2024), "
     "(7, 2, 'new', NULL, NULL)",
     "UPDATE customer SET first_order = 5 WHERE id = 1",
-    "INSERT INTO `select` VALUES (5, 1, 'a', 2), (7, 1, 'b', 3)",
+    "INSERT INTO `select` (order_id, line, `from`, qty) VALUES (5, 1, 'a', 2), (7, 1, 'b', 3)",
     "INSERT INTO `MixedCase` VALUES ('EU', 1, NULL, NULL, 'europe'), ('FR', 2, 'EU', 1, 'france')",
     "INSERT INTO mixedcase VALUES (1)",
 ]
@@ -76,7 +77,8 @@ POSTGRESQL = [
        ON DELETE SET NULL""",
     """CREATE TABLE "select" (
         order_id int NOT NULL CONSTRAINT select_order REFERENCES "Order" (id), line int NOT NULL,
-        "from" varchar(10) NOT NULL DEFAULT 'it''s', qty int NOT NULL DEFAULT 1, PRIMARY KEY (order_id, line)
+        "from" varchar(10) NOT NULL DEFAULT 'it''s', qty int NOT NULL DEFAULT 1,
+        total int GENERATED ALWAYS AS (qty * 2) STORED, PRIMARY KEY (order_id, line)
     )""",
     """CREATE INDEX select_qty_from ON "select" (qty, "from")""",
     """CREATE TABLE "MixedCase" (
@@ -94,7 +96,7 @@ POSTGRESQL = [
     "('bob', NULL, '2024-02-02 10:00:00+00', false)",
     """INSERT INTO "Order" (id, customer_id, status, note) VALUES (5, 1, 'paid', 'first'), (7, 2, 'new', NULL)""",
     "UPDATE customer SET first_order = 5 WHERE id = 1",
-    """INSERT INTO "select" VALUES (5, 1, 'a', 2), (7, 1, 'b', 3)""",
+    """INSERT INTO "select" (order_id, line, "from", qty) VALUES (5, 1, 'a', 2), (7, 1, 'b', 3)""",
     """INSERT INTO "MixedCase" VALUES ('EU', 1, NULL, NULL, 'europe'), ('FR', 2, 'EU', 1, 'france')""",
     "INSERT INTO mixedcase VALUES (1)",
 ]
@@ -113,7 +115,8 @@ SQLITE = [
     """CREATE INDEX open_orders ON "Order" (placed) WHERE status = 'new'""",
     """CREATE TABLE "select" (
         order_id INTEGER NOT NULL REFERENCES "Order" (id), line INT NOT NULL,
-        "from" VARCHAR(10) NOT NULL DEFAULT 'it''s', qty INT NOT NULL DEFAULT 1, PRIMARY KEY (order_id, line)
+        "from" VARCHAR(10) NOT NULL DEFAULT 'it''s', qty INT NOT NULL DEFAULT 1,
+        total INT GENERATED ALWAYS AS (qty * 2) STORED, PRIMARY KEY (order_id, line)
     )""",
     """CREATE INDEX select_qty_from ON "select" (qty, "from")""",
     """CREATE TABLE "MixedCase" (
@@ -129,6 +132,6 @@ SQLITE = [
     "(2, 'bob', NULL, '2024-02-02 10:00:00', 0)",
     """INSERT INTO "Order" (id, customer_id, status, note) VALUES (5, 1, 'paid', 'first'), (7, 2, 'new', NULL)""",
     "UPDATE customer SET first_order = 5 WHERE id = 1",
-    """INSERT INTO "select" VALUES (5, 1, 'a', 2), (7, 1, 'b', 3)""",
+    """INSERT INTO "select" (order_id, line, "from", qty) VALUES (5, 1, 'a', 2), (7, 1, 'b', 3)""",
     """INSERT INTO "MixedCase" VALUES ('EU', 1, NULL, NULL, 'europe'), ('FR', 2, 'EU', 1, 'france')""",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import schema_sources as shop
-from schema_catalog import Catalog, count, describe, insert_id, insert_sql
+from schema_catalog import Catalog, count, describe, insert_id, insert_sql, quoted
 from test_write_modes import Database, _mysql_database, _pg_database, _sqlite_database
 
 from opencdm.connectors.jdbc import _dialect
@@ -205,6 +205,10 @@ def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_a
     # The foreign keys hold: a line of an order that does not exist is refused.
     with pytest.raises(Exception, match="(?i)foreign key"):
         target.database.execute(insert_sql(target.database, "select", "order_id, line", "999, 1"))
+    # A generated column comes as a plain one holding the copied values.
+    generated = f"generated column {source.schema}.select.total: its expression is not carried"
+    assert generated in "\n".join(definition.report())
+    assert sorted(target.database.fetch(f"SELECT total FROM {quoted(target.database, 'select')}")) == [(4,), (6,)]
     not_carried = {(item.kind, item.name.rsplit(".", 1)[-1]) for item in definition.not_carried}
     report = "\n".join(definition.report() + list(plan.notes))
     assert {("view", "paid")} <= not_carried
@@ -220,6 +224,11 @@ def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_a
         assert (renamed in report) is (destination == "postgresql")
         prefix = f"index mixed_label of {source.schema}.MixedCase indexes whole columns"
         assert (prefix in report) is (destination == "postgresql")
+        assert f"check constraint qty of {source.schema}.select is not carried: CHECK (`qty` > 0)" in report
+        assert f"index note_words of {source.schema}.Order is not carried: FULLTEXT indexes" in report
+        carried_uuid = destination == "mariadb"
+        assert (f"default uuid() of {source.schema}.Order.code is not carried" in report) is not carried_uuid
+        assert (catalog.defaults.get(("Order", "code")) == "uuid()") is carried_uuid
         on_update = f"ON UPDATE CURRENT_TIMESTAMP of {source.schema}.customer.touched is not carried"
         assert (on_update in report) is (destination == "postgresql")
     if origin == "postgresql":

@@ -152,7 +152,8 @@ class SchemaWriter(ABC):
                      f"{key.referenced_schema}.{key.referenced_table}, which this job does not create.")
         return False
 
-    def start(self, database: DatabaseDefinition) -> None:  # noqa: B027 - writers without names to reserve
+    @abstractmethod
+    def start(self, database: DatabaseDefinition) -> None:
         """Reserve the names the whole plan shares, before its first table."""
 
     @abstractmethod
