@@ -21,6 +21,7 @@ from opencdm.connectors.jdbc.catalog.reading import (
     ROUTINE_REASON,
     SEQUENCE_REASON,
     VIEW_REASON,
+    catalog_rows,
     dialect_columns,
     generated_note,
     grouped,
@@ -124,15 +125,16 @@ def _foreign_keys(rows: list[tuple[Any, ...]]) -> list[ForeignKey]:
     return keys
 
 
-def _check_notes(dialect: Dialect, conn: Any, schema: str) -> dict[str, list[str]]:
-    try:
-        rows = dialect.query(
-            conn,
-            "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
-            f"WHERE CONSTRAINT_SCHEMA = {dialect.literal(schema)} ORDER BY TABLE_NAME, CONSTRAINT_NAME",
-        )
-    except dialect.driver_errors:  # MySQL's CHECK_CONSTRAINTS has no TABLE_NAME: its checks go unreported
-        return {}
+def _check_notes(dialect: Dialect, conn: Any, schema: str, mariadb: bool) -> dict[str, list[str]]:
+    if mariadb:  # MariaDB names checks per table (a column's check after the column)
+        sql = ("SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+               "WHERE CONSTRAINT_SCHEMA = {schema} ORDER BY TABLE_NAME, CONSTRAINT_NAME")
+    else:  # MySQL per schema, and its CHECK_CONSTRAINTS does not say whose they are
+        sql = ("SELECT t.TABLE_NAME, t.CONSTRAINT_NAME, c.CHECK_CLAUSE FROM information_schema.TABLE_CONSTRAINTS t "
+               "JOIN information_schema.CHECK_CONSTRAINTS c ON c.CONSTRAINT_SCHEMA = t.CONSTRAINT_SCHEMA "
+               "AND c.CONSTRAINT_NAME = t.CONSTRAINT_NAME WHERE t.CONSTRAINT_TYPE = 'CHECK' "
+               "AND t.CONSTRAINT_SCHEMA = {schema} ORDER BY t.TABLE_NAME, t.CONSTRAINT_NAME")
+    rows = catalog_rows(dialect, conn, sql, schema)
     notes: dict[str, list[str]] = {}
     for table, name, clause in rows:
         if not _JSON_CHECK.match(str(clause)):
@@ -142,16 +144,11 @@ def _check_notes(dialect: Dialect, conn: Any, schema: str) -> dict[str, list[str
     return notes
 
 
-def _by_schema(dialect: Dialect, conn: Any, sql: str, schema: str) -> list[tuple[Any, ...]]:
-    with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
-        return dialect.query(conn, sql.format(schema=dialect.literal(schema)))
-
-
 def read_mysql(
     dialect: Dialect, conn: Any, schema: str, selection: str | None = None, excluded: str | None = None
 ) -> DatabaseDefinition:
-    mariadb = "mariadb" in str(_by_schema(dialect, conn, "SELECT VERSION()", schema)[0][0]).lower()
-    relations = _by_schema(
+    mariadb = "mariadb" in str(catalog_rows(dialect, conn, "SELECT VERSION()", schema)[0][0]).lower()
+    relations = catalog_rows(
         dialect, conn,
         "SELECT TABLE_NAME, TABLE_TYPE, TABLE_COMMENT, TABLE_COLLATION FROM information_schema.TABLES "
         "WHERE TABLE_SCHEMA = {schema} ORDER BY TABLE_NAME", schema,
@@ -162,19 +159,19 @@ def read_mysql(
         NotCarried(kind.lower(), f"{schema}.{name}", VIEW_REASON if kind == "VIEW" else SEQUENCE_REASON)
         for name, kind, _, _ in relations if kind in ("VIEW", "SEQUENCE")
     ]
-    columns = grouped(_by_schema(
+    columns = grouped(catalog_rows(
         dialect, conn,
         "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT, DATA_TYPE "
         "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {schema} ORDER BY TABLE_NAME, ORDINAL_POSITION", schema,
     ))
-    statistics = grouped(_by_schema(
+    statistics = grouped(catalog_rows(
         dialect, conn,
         "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, INDEX_TYPE "
         "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {schema} "
         "ORDER BY TABLE_NAME, INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
         schema,
     ))
-    foreign = grouped(_by_schema(
+    foreign = grouped(catalog_rows(
         dialect, conn,
         "SELECT rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, "
         "k.REFERENCED_COLUMN_NAME, rc.UPDATE_RULE, rc.DELETE_RULE FROM information_schema.REFERENTIAL_CONSTRAINTS rc "
@@ -182,7 +179,7 @@ def read_mysql(
         "AND k.CONSTRAINT_NAME = rc.CONSTRAINT_NAME AND k.TABLE_NAME = rc.TABLE_NAME "
         "WHERE rc.CONSTRAINT_SCHEMA = {schema} ORDER BY rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.ORDINAL_POSITION", schema,
     ))
-    checks = _check_notes(dialect, conn, schema)
+    checks = _check_notes(dialect, conn, schema, mariadb)
     comments = {str(row[0]): (str(row[2] or "") or None, row[3]) for row in relations}
     tables = []
     for name in chosen:
@@ -200,20 +197,20 @@ def read_mysql(
             comment, tuple(notes), None if collation is None else str(collation),
         ))
     chosen_set = set(chosen)
-    for trigger, table in _by_schema(
+    for trigger, table in catalog_rows(
         dialect, conn,
         "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {schema} "
         "ORDER BY TRIGGER_NAME", schema,
     ):
         if table in chosen_set:
             not_carried.append(trigger_not_carried(schema, str(trigger), str(table)))
-    for routine, kind in _by_schema(
+    for routine, kind in catalog_rows(
         dialect, conn,
         "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {schema} "
         "ORDER BY ROUTINE_NAME", schema,
     ):
         not_carried.append(NotCarried(str(kind).lower(), f"{schema}.{routine}", ROUTINE_REASON))
-    for (event,) in _by_schema(
+    for (event,) in catalog_rows(
         dialect, conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {schema} "
         "ORDER BY EVENT_NAME", schema,
     ):

@@ -22,6 +22,7 @@ from opencdm.connectors.jdbc.catalog.reading import (
     ROUTINE_REASON,
     SEQUENCE_REASON,
     VIEW_REASON,
+    catalog_rows,
     dialect_columns,
     generated_note,
     grouped,
@@ -167,24 +168,19 @@ def _indexes(display: str, rows: list[tuple[Any, ...]], notes: list[str]) -> lis
     return indexes
 
 
-def _by_schema(dialect: Dialect, conn: Any, sql: str, schema: str) -> list[tuple[Any, ...]]:
-    with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
-        return dialect.query(conn, sql.format(schema=dialect.literal(schema)))
-
-
 def read_postgresql(
     dialect: Dialect, conn: Any, schema: str, selection: str | None = None, excluded: str | None = None
 ) -> DatabaseDefinition:
-    relations = _by_schema(dialect, conn, _RELATIONS, schema)
+    relations = catalog_rows(dialect, conn, _RELATIONS, schema)
     base = [str(name) for name, kind, partition, _ in relations if kind in ("r", "p") and not partition]
     chosen = choose_tables(base, selection, excluded, schema)
     not_carried = [
         NotCarried(_RELATION_KINDS[kind], f"{schema}.{name}", SEQUENCE_REASON if kind == "S" else VIEW_REASON)
         for name, kind, _, _ in relations if kind in _RELATION_KINDS
     ]
-    columns = grouped(_by_schema(dialect, conn, _COLUMNS, schema))
-    constraints = grouped(_by_schema(dialect, conn, _CONSTRAINTS, schema))
-    indexes = grouped(_by_schema(dialect, conn, _INDEXES, schema))
+    columns = grouped(catalog_rows(dialect, conn, _COLUMNS, schema))
+    constraints = grouped(catalog_rows(dialect, conn, _CONSTRAINTS, schema))
+    indexes = grouped(catalog_rows(dialect, conn, _INDEXES, schema))
     kinds = {str(name): (kind, comment) for name, kind, _, comment in relations}
     tables = []
     for name in chosen:
@@ -207,10 +203,10 @@ def read_postgresql(
     chosen_set = set(chosen)
     not_carried += [
         trigger_not_carried(schema, str(trigger), str(table))
-        for table, trigger in _by_schema(dialect, conn, _TRIGGERS, schema) if table in chosen_set
+        for table, trigger in catalog_rows(dialect, conn, _TRIGGERS, schema) if table in chosen_set
     ]
     not_carried += [
         NotCarried(_ROUTINE_KINDS.get(kind, "routine"), f"{schema}.{routine}", ROUTINE_REASON)
-        for routine, kind in _by_schema(dialect, conn, _ROUTINES, schema)
+        for routine, kind in catalog_rows(dialect, conn, _ROUTINES, schema)
     ]
     return DatabaseDefinition(Engine.POSTGRESQL, schema, tuple(tables), tuple(not_carried))

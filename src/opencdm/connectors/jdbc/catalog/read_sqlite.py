@@ -23,9 +23,16 @@ from opencdm.connectors.jdbc.catalog.model import (
     TableDefinition,
     UniqueConstraint,
 )
-from opencdm.connectors.jdbc.catalog.reading import VIEW_REASON, dialect_columns, generated_note, trigger_not_carried
+from opencdm.connectors.jdbc.catalog.reading import (
+    VIEW_REASON,
+    catalog_rows,
+    dialect_columns,
+    generated_note,
+    trigger_not_carried,
+)
 from opencdm.connectors.jdbc.catalog.select import choose_tables
 from opencdm.connectors.jdbc.dialect import Dialect
+from opencdm.connectors.jdbc.types import Column
 
 SCHEMA = "main"
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -49,70 +56,78 @@ def _default(text: str | None) -> ColumnDefault | None:
     return ColumnDefault(DefaultKind.EXPRESSION, text, Engine.SQLITE)
 
 
-def _pragma(dialect: Dialect, conn: Any, sql: str) -> list[tuple[Any, ...]]:
-    with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
-        return dialect.query(conn, sql)
+def _keys_and_indexes(
+    dialect: Dialect, conn: Any, table: str, notes: list[str]
+) -> tuple[list[UniqueConstraint], list[IndexDefinition]]:
+    uniques, indexes = [], []
+    listed = f'SELECT name, "unique", origin, partial FROM pragma_index_list({dialect.literal(table)}) ORDER BY name'
+    for index, unique, origin, partial in catalog_rows(dialect, conn, listed):
+        if origin == "pk":
+            continue
+        parts = catalog_rows(dialect, conn, f"SELECT name FROM pragma_index_xinfo({dialect.literal(index)}) "
+                             "WHERE key ORDER BY seqno")
+        names = tuple(part[0] for part in parts)
+        if partial or None in names:
+            notes.append(f"index {index} of {SCHEMA}.{table} is not carried: it has a WHERE clause or an expression.")
+        elif origin == "u":
+            uniques.append(UniqueConstraint(f"{table}_{'_'.join(names)}_key", names))
+        else:
+            indexes.append(IndexDefinition(str(index), names, bool(unique)))
+    return uniques, indexes
 
 
-def _table(dialect: Dialect, conn: Any, name: str, typed: dict[str, Any]) -> TableDefinition:
-    display, literal = f"{SCHEMA}.{name}", dialect.literal(name)
+def _primary_key(dialect: Dialect, conn: Any, table: str) -> tuple[str, ...]:
+    rows = catalog_rows(dialect, conn, f"SELECT name FROM pragma_table_info({dialect.literal(table)}) "
+                        "WHERE pk > 0 ORDER BY pk")
+    return tuple(str(row[0]) for row in rows)
+
+
+def _foreign_keys(dialect: Dialect, conn: Any, table: str) -> list[ForeignKey]:
+    parts_of: dict[int, list[tuple[Any, ...]]] = {}
+    for key, *rest in catalog_rows(dialect, conn, 'SELECT id, "table", "from", "to", on_update, on_delete FROM '
+                                   f"pragma_foreign_key_list({dialect.literal(table)}) ORDER BY id, seq"):
+        parts_of.setdefault(key, []).append(tuple(rest))
+    keys = []
+    for parts in parts_of.values():
+        parent, _, _, on_update, on_delete = parts[0]
+        local = tuple(str(part[1]) for part in parts)
+        referenced = tuple(part[2] for part in parts)
+        if None in referenced:  # REFERENCES parent without columns: the parent's primary key
+            referenced = _primary_key(dialect, conn, str(parent))
+        keys.append(ForeignKey(
+            f"{table}_{'_'.join(local)}_fkey", local, SCHEMA, str(parent), referenced,
+            on_delete if on_delete in _ACTIONS else "NO ACTION", on_update if on_update in _ACTIONS else "NO ACTION",
+        ))
+    return keys
+
+
+def _table(dialect: Dialect, conn: Any, name: str, typed: dict[str, Column]) -> TableDefinition:
+    display = f"{SCHEMA}.{name}"
     notes: list[str] = []
-    described = _pragma(dialect, conn, f'SELECT name, type, "notnull", dflt_value, pk, hidden FROM '
-                        f"pragma_table_xinfo({literal}) WHERE hidden <> 1 ORDER BY cid")
-    keyed = sorted((pk, column) for column, _, _, _, pk, _ in described if pk)
-    primary = tuple(str(column) for _, column in keyed)
+    described = catalog_rows(dialect, conn, 'SELECT name, type, "notnull", dflt_value, hidden FROM '
+                             f"pragma_table_xinfo({dialect.literal(name)}) WHERE hidden <> 1 ORDER BY cid")
+    primary = _primary_key(dialect, conn, name)
     declared_types = {column: str(declared).upper() for column, declared, *_ in described}
-    rowid = len(primary) == 1 and declared_types[primary[0]] == "INTEGER"
+    rowid = primary[0] if len(primary) == 1 and declared_types[primary[0]] == "INTEGER" else None
     columns = []
-    for column, declared, not_null, default, _, hidden in described:
+    for column, declared, not_null, default, hidden in described:
         generated = hidden in (2, 3)
         if generated:
             notes.append(generated_note(display, str(column)))
         columns.append(ColumnDefinition(
             str(column), typed[str(column)].field, str(declared), not not_null,
-            None if generated else _default(default), rowid and column == primary[0], generated=generated,
+            None if generated else _default(default), column == rowid, generated=generated,
         ))
-    uniques, indexes = [], []
-    for index, unique, origin, partial in _pragma(
-        dialect, conn, f'SELECT name, "unique", origin, partial FROM pragma_index_list({literal}) ORDER BY name'
-    ):
-        parts = _pragma(dialect, conn, f"SELECT name FROM pragma_index_xinfo({dialect.literal(index)}) "
-                        "WHERE key ORDER BY seqno")
-        names = tuple(part[0] for part in parts)
-        if origin == "pk":
-            continue
-        if partial or None in names:
-            notes.append(f"index {index} of {display} is not carried: it has a WHERE clause or an expression.")
-        elif origin == "u":
-            uniques.append(UniqueConstraint(f"{name}_{'_'.join(names)}_key", names))
-        else:
-            indexes.append(IndexDefinition(str(index), names, bool(unique)))
-    foreign: dict[int, list[tuple[Any, ...]]] = {}
-    for key, *rest in _pragma(dialect, conn, 'SELECT id, "table", "from", "to", on_update, on_delete FROM '
-                              f"pragma_foreign_key_list({literal}) ORDER BY id, seq"):
-        foreign.setdefault(key, []).append(tuple(rest))
-    keys = []
-    for parts in foreign.values():
-        parent, _, _, on_update, on_delete = parts[0]
-        referenced = tuple(part[2] for part in parts)
-        if None in referenced:  # REFERENCES parent without columns: the parent's primary key
-            referenced = tuple(_pragma(dialect, conn, f"SELECT name FROM pragma_table_info({dialect.literal(parent)}) "
-                                       "WHERE pk > 0 ORDER BY pk"))
-            referenced = tuple(part[0] for part in referenced)
-        local = tuple(str(part[1]) for part in parts)
-        keys.append(ForeignKey(
-            f"{name}_{'_'.join(local)}_fkey", local, SCHEMA, str(parent), referenced,
-            on_delete if on_delete in _ACTIONS else "NO ACTION", on_update if on_update in _ACTIONS else "NO ACTION",
-        ))
-    return TableDefinition(SCHEMA, name, tuple(columns), primary, tuple(uniques), tuple(indexes), tuple(keys),
-                           None, tuple(notes))
+    uniques, indexes = _keys_and_indexes(dialect, conn, name, notes)
+    return TableDefinition(SCHEMA, name, tuple(columns), primary, tuple(uniques), tuple(indexes),
+                           tuple(_foreign_keys(dialect, conn, name)), None, tuple(notes))
 
 
 def read_sqlite(
     dialect: Dialect, conn: Any, schema: str = SCHEMA, selection: str | None = None, excluded: str | None = None
 ) -> DatabaseDefinition:
-    objects = _pragma(dialect, conn, "SELECT type, name, tbl_name FROM sqlite_master "
-                      "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+    objects = catalog_rows(dialect, conn, "SELECT type, name, tbl_name FROM sqlite_master "
+                           "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
     base = [str(name) for kind, name, _ in objects if kind == "table"]
     chosen = choose_tables(base, selection, excluded, SCHEMA)
     not_carried: list[NotCarried] = []

@@ -46,6 +46,12 @@ def dialect_columns(dialect: Dialect, conn: Any, schema: str, table: str) -> dic
     return {column.field.name: column for column in columns}
 
 
+def catalog_rows(dialect: Dialect, conn: Any, sql: str, schema: str | None = None) -> list[tuple[Any, ...]]:
+    """The rows of a catalog query, ``{schema}`` in it standing for ``schema`` as a literal."""
+    with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+        return dialect.query(conn, sql if schema is None else sql.format(schema=dialect.literal(schema)))
+
+
 def grouped(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
     """Catalog rows grouped, in order, under their first value (a table's, an index's name)."""
     groups: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
