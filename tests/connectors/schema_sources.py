@@ -63,6 +63,7 @@ POSTGRESQL = [
         first_order int
     )""",
     "COMMENT ON TABLE customer IS 'who buys'",
+    "COMMENT ON COLUMN customer.created IS 'when it began'",
     "CREATE INDEX by_name ON customer (name, created)",
     "CREATE INDEX lower_email ON customer (lower(email))",
     """CREATE TABLE "Order" (

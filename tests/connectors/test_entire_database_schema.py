@@ -107,14 +107,18 @@ class Migration:
     failed_validations: dict[str, BaseException]
 
 
+def read(place: Place, selection: str = "") -> DatabaseDefinition:
+    dialect = _dialect(place.database.link)
+    conn = dialect.connect()
+    try:
+        return read_database(dialect, conn, place.schema, selection)
+    finally:
+        dialect.close(conn)
+
+
 def migrate(source: Place, target: Place, selection: str = "") -> Migration:
     """Read the source schema, then create, load and finish the destination as a job would."""
-    reader = _dialect(source.database.link)
-    conn = reader.connect()
-    try:
-        definition = read_database(reader, conn, source.schema, selection)
-    finally:
-        reader.close(conn)
+    definition = read(source, selection)
     dialect = _dialect(target.database.link)
     writer = schema_writer(dialect, target.schema)
     plan = writer.plan(definition)
@@ -240,6 +244,14 @@ def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_a
         assert ("sequence", "ticket") in not_carried
         assert f"default nextval('{source.schema}.ticket'::regclass) of {source.schema}.mixedcase.ticket is not " \
                "carried" in report
+        # MariaDB keeps a timestamptz as DATETIME(6) marked in its comment, beside the column's own.
+        marked = "opencdm:timestamptz when it began" if destination == "mariadb" else "when it began"
+        assert catalog.comments[("customer", "created")] == marked
+        if destination == "mariadb":
+            customer = read(target).table("customer")
+            assert customer is not None
+            created = customer.column("created")
+            assert (created.comment, str(created.field.type)) == ("when it began", "timestamp[us, tz=UTC]")
         carried_uuid = destination == "postgresql"
         assert (f"default gen_random_uuid() of {source.schema}.Order.code is not carried" in report) is not carried_uuid
         assert (catalog.defaults.get(("Order", "code")) == "gen_random_uuid()") is carried_uuid
@@ -266,13 +278,8 @@ def test_a_selection_creates_its_tables_and_reports_foreign_keys_to_tables_left_
 
 def test_a_table_asked_for_that_the_schema_lacks_is_named(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     source = built("mariadb", request, tmp_path / "unused.db")
-    dialect = _dialect(source.database.link)
-    conn = dialect.connect()
-    try:
-        with pytest.raises(CdmError) as failure:
-            read_database(dialect, conn, source.schema, "Order&order")
-    finally:
-        dialect.close(conn)
+    with pytest.raises(CdmError) as failure:
+        read(source, "Order&order")
     assert (failure.value.code, failure.value.message) == ("Cdm.0900", f"Table [{source.schema}.order] does not exist.")
 
 

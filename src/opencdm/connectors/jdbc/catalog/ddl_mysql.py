@@ -63,19 +63,16 @@ class MySqlSchemaWriter(SchemaWriter):
         self._types.setdefault(table.name, {})[column.name] = native
         return native
 
-    def _auto_increment(self, table: TableDefinition, notes: list[str]) -> str | None:
-        identities = [column.name for column in table.columns if column.identity]
+    def identity_columns(self, table: TableDefinition, notes: list[str]) -> list[str]:
+        identities = super().identity_columns(table, notes)
         for extra in identities[1:]:
             notes.append(f"auto-increment of {table.display}.{extra} is not carried: MariaDB has one "
                          "auto-increment column a table.")
-        return identities[0] if identities else None
-
-    def identity_columns(self, table: TableDefinition, notes: list[str]) -> list[str]:
-        return [column.name for column in table.columns if column.identity][:1]
+        return identities[:1]
 
     def create_statements(self, table: TableDefinition, notes: list[str]) -> list[str]:
         quote, literal = self.dialect.quote, self.dialect.literal
-        auto = self._auto_increment(table, notes)
+        auto = next((column.name for column in table.columns if column.identity), None)
         definitions = []
         for column in table.columns:
             native = self.column_type(table, column)

@@ -29,6 +29,7 @@ from opencdm.connectors.jdbc.catalog.reading import (
 )
 from opencdm.connectors.jdbc.catalog.select import choose_tables
 from opencdm.connectors.jdbc.dialect import Dialect
+from opencdm.connectors.jdbc.mysql import TZ_COMMENT
 from opencdm.connectors.jdbc.types import Column
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -70,7 +71,8 @@ def _default(text: str | None, extra: str, mariadb: bool) -> ColumnDefault | Non
 def _column(table: str, row: tuple[Any, ...], typed: Column, mariadb: bool, notes: list[str]) -> ColumnDefinition:
     name, column_type, nullable, default, extra, comment, data_type = row
     extra = str(extra or "")
-    comment = str(comment or "")
+    # The mark of a time-zone-aware DATETIME (see mysql.py) is the type's, not the column's comment.
+    comment = str(comment or "").replace(TZ_COMMENT, "").strip()
     degraded = _DEGRADED.get(str(data_type).lower())
     if degraded:
         notes.append(f"column {table}.{name} of type {column_type} is carried as {typed.field.type}: {degraded}.")
