@@ -116,7 +116,7 @@ SQLITE = [
     """CREATE INDEX open_orders ON "Order" (placed) WHERE status = 'new'""",
     """CREATE TABLE "select" (
         order_id INTEGER NOT NULL REFERENCES "Order" (id), line INT NOT NULL,
-        "from" VARCHAR(10) NOT NULL DEFAULT 'it''s', qty INT NOT NULL DEFAULT 1,
+        "from" VARCHAR(10) NOT NULL DEFAULT 'it''s', qty INT NOT NULL DEFAULT 1 CHECK (qty > 0),
         total INT GENERATED ALWAYS AS (qty * 2) STORED, PRIMARY KEY (order_id, line)
     )""",
     """CREATE INDEX select_qty_from ON "select" (qty, "from")""",

@@ -258,6 +258,7 @@ def test_a_schema_comes_along_with_keys_indexes_foreign_keys_defaults_comments_a
     if origin == "sqlite":
         assert ("trigger", "order_touch") in not_carried
         assert "index open_orders of main.Order is not carried" in report
+        assert "check constraint of main.select is not carried: CHECK (qty > 0)." in report
 
 
 def test_a_selection_creates_its_tables_and_reports_foreign_keys_to_tables_left_out(

@@ -36,7 +36,22 @@ from opencdm.connectors.jdbc.types import Column
 
 SCHEMA = "main"
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# SQLite keeps CHECK constraints only in the text of its CREATE TABLE.
+_CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
 _ACTIONS = {"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"}
+
+
+def _checks(created: str) -> list[str]:
+    """The ``CHECK (...)`` clauses of a CREATE TABLE text, each up to its closing parenthesis."""
+    checks = []
+    for found in _CHECK.finditer(created):
+        depth, end = 0, found.end() - 1
+        for end in range(found.end() - 1, len(created)):
+            depth += {"(": 1, ")": -1}.get(created[end], 0)
+            if depth == 0:
+                break
+        checks.append(created[found.start() : end + 1])
+    return checks
 
 
 def _default(text: str | None) -> ColumnDefault | None:
@@ -101,9 +116,11 @@ def _foreign_keys(dialect: Dialect, conn: Any, table: str) -> list[ForeignKey]:
     return keys
 
 
-def _table(dialect: Dialect, conn: Any, name: str, typed: dict[str, Column]) -> TableDefinition:
+def _table(dialect: Dialect, conn: Any, name: str, typed: dict[str, Column], created: str) -> TableDefinition:
     display = f"{SCHEMA}.{name}"
     notes: list[str] = []
+    for check in _checks(created):
+        notes.append(f"check constraint of {display} is not carried: {check}.")
     described = catalog_rows(dialect, conn, 'SELECT name, type, "notnull", dflt_value, hidden FROM '
                              f"pragma_table_xinfo({dialect.literal(name)}) WHERE hidden <> 1 ORDER BY cid")
     primary = _primary_key(dialect, conn, name)
@@ -126,9 +143,10 @@ def _table(dialect: Dialect, conn: Any, name: str, typed: dict[str, Column]) -> 
 def read_sqlite(
     dialect: Dialect, conn: Any, schema: str = SCHEMA, selection: str | None = None, excluded: str | None = None
 ) -> DatabaseDefinition:
-    objects = catalog_rows(dialect, conn, "SELECT type, name, tbl_name FROM sqlite_master "
+    objects = catalog_rows(dialect, conn, "SELECT type, name, tbl_name, sql FROM sqlite_master "
                            "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
-    base = [str(name) for kind, name, _ in objects if kind == "table"]
+    created = {str(name): str(sql) for kind, name, _, sql in objects if kind == "table"}
+    base = list(created)
     chosen = choose_tables(base, selection, excluded, SCHEMA)
     not_carried: list[NotCarried] = []
     tables = []
@@ -137,8 +155,8 @@ def read_sqlite(
         if isinstance(typed, NotCarried):
             not_carried.append(typed)
         else:
-            tables.append(_table(dialect, conn, name, typed))
-    for kind, name, table in objects:
+            tables.append(_table(dialect, conn, name, typed, created[name]))
+    for kind, name, table, _ in objects:
         if kind == "view":
             not_carried.append(NotCarried("view", f"{SCHEMA}.{name}", VIEW_REASON))
         elif kind == "trigger" and table in chosen:
