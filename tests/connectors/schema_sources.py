@@ -39,7 +39,7 @@ MARIADB = [
         CONSTRAINT mixed_parent FOREIGN KEY (parent_region, parent_code) REFERENCES `MixedCase` (region, code)
         ON DELETE SET NULL ON UPDATE CASCADE
     )""",
-    "CREATE TABLE mixedcase (id INT PRIMARY KEY)",
+    "CREATE TABLE mixedcase (id INT PRIMARY KEY) PARTITION BY HASH (id) PARTITIONS 2",
     "CREATE TABLE shapes (id INT PRIMARY KEY, g POINT)",
     "CREATE VIEW paid AS SELECT id FROM `Order` WHERE status = 'paid'",
     "CREATE TRIGGER order_note BEFORE INSERT ON `Order` FOR EACH ROW SET NEW.note = COALESCE(NEW.note, 'x')",
@@ -89,7 +89,8 @@ POSTGRESQL = [
     )""",
     """CREATE INDEX mixed_label ON "MixedCase" (label)""",
     "CREATE SEQUENCE ticket",
-    "CREATE TABLE mixedcase (id int PRIMARY KEY, ticket bigint DEFAULT nextval('ticket'))",
+    "CREATE TABLE mixedcase (id int PRIMARY KEY, ticket bigint DEFAULT nextval('ticket')) PARTITION BY RANGE (id)",
+    "CREATE TABLE mixedcase_all PARTITION OF mixedcase DEFAULT",
     """CREATE VIEW paid AS SELECT id FROM "Order" WHERE status = 'paid'""",
     "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
     """CREATE TRIGGER order_touch BEFORE UPDATE ON "Order" FOR EACH ROW EXECUTE FUNCTION touch()""",

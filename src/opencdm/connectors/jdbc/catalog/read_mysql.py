@@ -25,6 +25,7 @@ from opencdm.connectors.jdbc.catalog.reading import (
     dialect_columns,
     generated_note,
     grouped,
+    partitioned_note,
     trigger_not_carried,
 )
 from opencdm.connectors.jdbc.catalog.select import choose_tables
@@ -149,17 +150,17 @@ def _check_notes(dialect: Dialect, conn: Any, schema: str, mariadb: bool) -> dic
 def read_mysql(
     dialect: Dialect, conn: Any, schema: str, selection: str | None = None, excluded: str | None = None
 ) -> DatabaseDefinition:
-    mariadb = "mariadb" in str(catalog_rows(dialect, conn, "SELECT VERSION()", schema)[0][0]).lower()
+    mariadb = "mariadb" in str(catalog_rows(dialect, conn, "SELECT VERSION()")[0][0]).lower()
     relations = catalog_rows(
         dialect, conn,
-        "SELECT TABLE_NAME, TABLE_TYPE, TABLE_COMMENT, TABLE_COLLATION FROM information_schema.TABLES "
-        "WHERE TABLE_SCHEMA = {schema} ORDER BY TABLE_NAME", schema,
+        "SELECT TABLE_NAME, TABLE_TYPE, TABLE_COMMENT, TABLE_COLLATION, CREATE_OPTIONS "
+        "FROM information_schema.TABLES WHERE TABLE_SCHEMA = {schema} ORDER BY TABLE_NAME", schema,
     )
     base = [str(row[0]) for row in relations if row[1] in ("BASE TABLE", "SYSTEM VERSIONED")]
     chosen = choose_tables(base, selection, excluded, schema)
     not_carried = [
         NotCarried(kind.lower(), f"{schema}.{name}", VIEW_REASON if kind == "VIEW" else SEQUENCE_REASON)
-        for name, kind, _, _ in relations if kind in ("VIEW", "SEQUENCE")
+        for name, kind, *_ in relations if kind in ("VIEW", "SEQUENCE")
     ]
     columns = grouped(catalog_rows(
         dialect, conn,
@@ -182,7 +183,10 @@ def read_mysql(
         "WHERE rc.CONSTRAINT_SCHEMA = {schema} ORDER BY rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.ORDINAL_POSITION", schema,
     ))
     checks = _check_notes(dialect, conn, schema, mariadb)
-    comments = {str(row[0]): (str(row[2] or "") or None, row[3]) for row in relations}
+    options = {
+        str(name): (str(comment or "") or None, collation, "partitioned" in str(create_options or ""))
+        for name, _, comment, collation, create_options in relations
+    }
     tables = []
     for name in chosen:
         typed = dialect_columns(dialect, conn, schema, name)
@@ -193,7 +197,9 @@ def read_mysql(
         notes = list(checks.get(name, []))
         defined = tuple(_column(display, row, typed[str(row[0])], mariadb, notes) for row in columns[name])
         primary, uniques, indexes = _indexes(statistics.get(name, []), display, notes)
-        comment, collation = comments[name]
+        comment, collation, partitioned = options[name]
+        if partitioned:
+            notes.append(partitioned_note(display))
         tables.append(TableDefinition(
             schema, name, defined, primary, tuple(uniques), tuple(indexes), tuple(_foreign_keys(foreign.get(name, []))),
             comment, tuple(notes), None if collation is None else str(collation),

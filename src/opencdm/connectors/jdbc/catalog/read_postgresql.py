@@ -26,6 +26,7 @@ from opencdm.connectors.jdbc.catalog.reading import (
     dialect_columns,
     generated_note,
     grouped,
+    partitioned_note,
     trigger_not_carried,
 )
 from opencdm.connectors.jdbc.catalog.select import choose_tables
@@ -38,12 +39,13 @@ _NUMBER = re.compile(r"^\(?([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\)?(?:::[\
 _NOW = re.compile(r"^(now\(\)|CURRENT_TIMESTAMP|LOCALTIMESTAMP|transaction_timestamp\(\))$", re.IGNORECASE)
 _NULL = re.compile(r"^NULL(?:::[\w .\"\[\]()]+)?$", re.IGNORECASE)
 
+# Relations of the schema but those of extensions, and sequences but those of serial and identity columns.
 _RELATIONS = """
 SELECT c.relname, c.relkind, c.relispartition, obj_description(c.oid, 'pg_class')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                  AND d.deptype IN ('a', 'i', 'e'))
+                  AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))
 ORDER BY c.relname
 """
 _COLUMNS = """
@@ -192,7 +194,7 @@ def read_postgresql(
         notes: list[str] = []
         kind, comment = kinds[name]
         if kind == "p":
-            notes.append(f"table {display} is partitioned; it is created as one plain table.")
+            notes.append(partitioned_note(display))
         defined = _columns(display, columns[name], typed, notes)
         primary, uniques, foreign = _constraints(display, constraints.get(name, []), notes)
         secondary = _indexes(display, indexes.get(name, []), notes)

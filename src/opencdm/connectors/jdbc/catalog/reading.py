@@ -27,6 +27,10 @@ def generated_note(display: str, column: str) -> str:
             "holding the copied values.")
 
 
+def partitioned_note(display: str) -> str:
+    return f"table {display} is partitioned; it is created as one plain table."
+
+
 # The foreign key actions as SQL spells them, by the letters PostgreSQL's catalog and SQLite's pragma use.
 ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
