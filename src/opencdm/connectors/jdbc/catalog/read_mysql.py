@@ -30,7 +30,7 @@ from opencdm.connectors.jdbc.catalog.reading import (
 )
 from opencdm.connectors.jdbc.catalog.select import choose_tables
 from opencdm.connectors.jdbc.dialect import Dialect
-from opencdm.connectors.jdbc.mysql import TZ_COMMENT
+from opencdm.connectors.jdbc.mysql_types import TZ_COMMENT
 from opencdm.connectors.jdbc.types import Column
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
