@@ -168,7 +168,7 @@ class LinkValidationResult(Wire):
 
 class JobIn(Wire):
     name: str = Field(**_name("The job's name ('all' is reserved)"))
-    job_type: str = Field(default="NORMAL_JOB", alias="job_type", **_documented(enum=["NORMAL_JOB"]))
+    job_type: str = Field(default="NORMAL_JOB", alias="job_type", **_documented(enum=["NORMAL_JOB", "BATCH_JOB"]))
     from_connector_name: str = Field(alias="from-connector-name", json_schema_extra=_connector_names)
     from_link_name: str = Field(alias="from-link-name", **_name("An existing link"))
     to_connector_name: str = Field(alias="to-connector-name", json_schema_extra=_connector_names)

@@ -432,6 +432,18 @@ class Connector(ABC):
     @abstractmethod
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink: ...
 
+    # --- entire-database jobs (CDM's BATCH_JOB): one sub-job per table ----------------------------
+    def database_tables(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> list[str]:
+        """The tables an entire-database job copies from this link, in the order they are copied:
+        the source's base tables chosen by fromJobConfig.tableName, less fromJobConfig.excludedTables."""
+        raise CdmError("Cdm.0014", f"{self.name} cannot be the source of an entire-database job (BATCH_JOB).")
+
+    def table_job(self, group: ConfigGroup, job: Mapping[str, str], table: str) -> dict[str, str]:
+        """The fromJobConfig (or toJobConfig) inputs of the sub-job that copies ``table``, from those
+        of its entire-database job, ``job``."""
+        side = "source" if group == "fromJobConfig" else "destination"
+        raise CdmError("Cdm.0014", f"{self.name} cannot be the {side} of an entire-database job (BATCH_JOB).")
+
     def server_disk_place(self, link: Mapping[str, str]) -> str | None:
         """What of this link lies on the server's own disk (e.g. "the SQLite database /data/a.db"),
         which a Dask worker on another machine cannot see; None for a link reached over the network."""

@@ -27,6 +27,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import aliased
 
 from opencdm.engine import run_log as run_log_lines
 from opencdm.engine.status import ACTIVE, COMMITTED_WRITES, SYSTEM_USER, fail_if_active, now_ms
@@ -175,6 +176,14 @@ class Supervisor:
                     Submission.creation_ms < now_ms() - self.lease_ms,
                 )
             ).all()
+            # The table runs an entire-database run of this server's admitted (engine.batch).
+            parents = aliased(Submission)
+            tables = session.scalars(
+                select(Submission.id).join(parents, parents.id == Submission.parent_submission_id).where(
+                    Submission.status == "BOOTING", Submission.owner.is_(None),
+                    parents.owner == me, parents.status.in_(ACTIVE),
+                ).order_by(Submission.id)
+            ).all()
         for submission_id in lost:
             log.warning("submission %s was taken over by another server: its worker here is stopped", submission_id)
         for submission_id in (*to_stop, *lost):
@@ -184,6 +193,9 @@ class Supervisor:
             log.warning("submission %s was admitted by a server that did not start it: starting it here",
                         submission_id)
             self.launch(submission_id)
+        for submission_id in tables:
+            if submission_id not in unstarted:
+                self.launch(submission_id)
 
     def take_over_expired(self) -> None:
         """Runs whose owner let their lease expire become FAILED under a new fencing token; the

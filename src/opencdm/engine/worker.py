@@ -9,13 +9,17 @@ import signal
 import threading
 from types import FrameType
 
+from sqlalchemy import select
+
 from opencdm.connectors import connector_names
+from opencdm.engine.batch import DatabaseRunner
 from opencdm.engine.partitions import keep_cancelling
 from opencdm.engine.run_log import RunLogHandler
 from opencdm.engine.runner import SubmissionRunner
 from opencdm.logs import configure_logging
 from opencdm.settings import Settings
 from opencdm.store.db import Store
+from opencdm.store.models import Job, Submission
 from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
@@ -44,9 +48,12 @@ def run_submission(settings: Settings, submission_id: int, fence: int) -> None:
     store = Store(settings.database_url)
     logging.getLogger("opencdm").addHandler(RunLogHandler(store, submission_id))
     log.info("worker process %s started", os.getpid())
-    runner = SubmissionRunner(
-        settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id, fence
-    )
+    with store.session() as session:
+        job_type = session.scalar(
+            select(Job.job_type).join(Submission, Submission.job_id == Job.id).where(Submission.id == submission_id)
+        )
+    runner_class = DatabaseRunner if job_type == "BATCH_JOB" else SubmissionRunner
+    runner = runner_class(settings, store, SecretBox.load(settings.home, settings.secret_key), submission_id, fence)
 
     def _on_stop(_signum: int, _frame: FrameType | None) -> None:
         runner.stop_signalled = True
@@ -60,7 +67,7 @@ def run_submission(settings: Settings, submission_id: int, fence: int) -> None:
         store.dispose()
 
 
-def _cancel_statements_on_stop(runner: SubmissionRunner) -> None:
+def _cancel_statements_on_stop(runner: SubmissionRunner | DatabaseRunner) -> None:
     """On SIGTERM or SIGINT, cancel the statements the run's connections are running.
 
     The stop flag is read between batches, and Python runs a signal handler in the main thread

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from opencdm.config_values import flatten
 from opencdm.connectors import ConfigGroup, get_connector, known_inputs
 from opencdm.connectors.inputs import boolean, names, refuse_unknown, unused_names
+from opencdm.engine.batch import DATABASE_DRIVER_INPUTS, DatabaseRunConfig
 from opencdm.engine.driver import DRIVER_UNUSED, DriverConfig, time_zone
 from opencdm.engine.incremental import INCREMENTAL_INPUTS, IncrementalRead
 from opencdm.engine.status import ACTIVE, now_ms
@@ -152,8 +153,9 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
         raise CdmError("Cdm.0320", f"Job name '{draft.name}' is reserved.")
     if draft.job_type not in JOB_TYPES:
         raise CdmError("Cdm.0014", f"job_type must be one of {', '.join(JOB_TYPES)}, got '{draft.job_type}'.")
-    if draft.job_type != "NORMAL_JOB":
-        raise CdmError("Cdm.0014", f"job_type {draft.job_type} is not supported yet; use NORMAL_JOB.")
+    if draft.job_type == "SCENARIO_JOB":
+        raise CdmError("Cdm.0014", "job_type SCENARIO_JOB is not supported; use NORMAL_JOB or BATCH_JOB.")
+    entire_database = draft.job_type == "BATCH_JOB"
     sides: tuple[tuple[str, str, str, dict[str, Any], ConfigGroup, frozenset[str], str], ...] = (
         ("from", draft.from_link_name, draft.from_connector_name, draft.from_config, "fromJobConfig",
          INCREMENTAL_INPUTS, "check_from_job"),
@@ -168,12 +170,24 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
                 f"{side}-connector-name {connector_name} does not match link {link_name}, "
                 f"which uses {link.connector_name}.",
             )
-        refuse_unknown(flatten(config), known_inputs(connector_name, group) | engine_inputs, f"the {connector_name}")
-        getattr(get_connector(connector_name), check)(link_values(box, link), flatten(config))
+        inputs = flatten(config)
+        refuse_unknown(inputs, known_inputs(connector_name, group) | engine_inputs, f"the {connector_name}")
+        if entire_database:
+            inputs = _table_job(connector_name, group, inputs)
+        elif TABLE_CHOICE in inputs:
+            raise CdmError("Cdm.0014", f"{TABLE_CHOICE} chooses tables of an entire-database job (BATCH_JOB); "
+                                       "a NORMAL_JOB copies the one table fromJobConfig.tableName names.")
+        getattr(get_connector(connector_name), check)(link_values(box, link), inputs)
     _check_carried_alike(draft)
     incremental = IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
-    refuse_unknown(flatten(draft.driver_config), DRIVER_INPUTS | unused_names(DRIVER_UNUSED), "driver-config-values")
+    refuse_unknown(flatten(draft.driver_config), DRIVER_INPUTS | DATABASE_DRIVER_INPUTS | unused_names(DRIVER_UNUSED),
+                   "driver-config-values")
     driver = DriverConfig.parse(draft.driver_config)
+    if entire_database:
+        DatabaseRunConfig.parse(flatten(draft.driver_config))
+        if incremental:
+            raise CdmError("Cdm.0014", "An entire-database job (BATCH_JOB) copies whole tables: "
+                                       "fromJobConfig.incrMigration is for a NORMAL_JOB.")
     if driver.resumable and (incremental or boolean(flatten(draft.to_config), "toJobConfig.useStageTable")):
         raise CdmError(
             "Cdm.0014",
@@ -194,6 +208,22 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
             link_values(box, dirty_link), driver.dirty_data_bucket, driver.dirty_data_directory
         )
     return driver, RunPolicy.parse(draft.driver_config)
+
+
+# The source input that only entire-database jobs read (connectors.jdbc.tables).
+TABLE_CHOICE = "fromJobConfig.excludedTables"
+
+
+def _table_job(connector_name: str, group: ConfigGroup, inputs: dict[str, str]) -> dict[str, str]:
+    """The inputs of the sub-jobs an entire-database job makes, for a check as the job is saved:
+    each one names its own table, which the job itself must leave to them."""
+    if group == "toJobConfig" and "toJobConfig.tableName" in inputs:
+        raise CdmError("Cdm.0014", "An entire-database job (BATCH_JOB) writes each table under its own name: "
+                                   "leave toJobConfig.tableName out.")
+    if group == "fromJobConfig" and boolean(inputs, "fromJobConfig.useSql"):
+        raise CdmError("Cdm.0014", "An entire-database job (BATCH_JOB) copies tables: fromJobConfig.useSql "
+                                   "must be false.")
+    return get_connector(connector_name).table_job(group, inputs, "table")
 
 
 def _cursor_start(job_config: dict[str, Any]) -> tuple[str, str | None] | None:
@@ -277,7 +307,8 @@ def list_jobs(
     session: Session, cluster: Cluster, name_filter: str | None, job_type: str, page_no: int, page_size: int,
     group_name: str | None = None,
 ) -> tuple[int, list[Job]]:
-    query = select(Job).where(Job.cluster_id == cluster.id, Job.job_type == job_type)
+    # The sub-jobs of entire-database jobs are found by name, not listed.
+    query = select(Job).where(Job.cluster_id == cluster.id, Job.job_type == job_type, Job.parent_job_id.is_(None))
     if name_filter:
         query = query.where(Job.name.contains(name_filter, autoescape=True))
     if group_name:
@@ -290,7 +321,8 @@ def list_jobs(
 def group_jobs(session: Session, cluster: Cluster, group_name: str) -> list[Job]:
     """The jobs of a group (groupJobConfig.groupName), by name; an empty group does not exist."""
     jobs = session.scalars(
-        select(Job).where(Job.cluster_id == cluster.id, Job.group_name == group_name).order_by(Job.name)
+        select(Job).where(Job.cluster_id == cluster.id, Job.group_name == group_name, Job.parent_job_id.is_(None))
+        .order_by(Job.name)
     ).all()
     if not jobs:
         raise CdmError("Cdm.0001", f"Group [{group_name}] has no jobs.")

@@ -122,6 +122,12 @@ class Job(Base):
     # Incremental jobs: the greatest fromJobConfig.checkColumn value committed so far (text), where
     # the next run starts; None before the first run and after fromJobConfig.lastValue changes.
     incremental_cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A sub-job of an entire-database job (BATCH_JOB): its parent, and the source table it copies.
+    # Made by the parent's runs, named "<parent>_<table>" as in CDM, and deleted with the parent.
+    parent_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE", name="fk_jobs_parent_job_id"), nullable=True, index=True
+    )
+    source_table: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Submission(Base):
@@ -185,6 +191,8 @@ class Submission(Base):
     # The stage table the run created in its destination ({"schema", "table"}), recorded before it
     # was created: a run killed outright leaves it, and the job's next run drops it.
     stage_table: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # The run of an entire-database job that started this run of one of its sub-jobs.
+    parent_submission_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class ResumablePartition(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.base import ConfigGroup, Connector, InputSpec, Sink, Source
 from opencdm.connectors.jdbc.config import (
     LINK_UNUSED,
     SINK_INPUTS,
@@ -22,6 +22,8 @@ from opencdm.connectors.jdbc.postgresql import PostgresDialect
 from opencdm.connectors.jdbc.sink import JdbcSink
 from opencdm.connectors.jdbc.source import JdbcSource
 from opencdm.connectors.jdbc.sqlite import SqliteDialect
+from opencdm.connectors.jdbc.tables import DATABASE_SOURCE_INPUTS, NOT_INHERITED, choose_tables
+from opencdm.errors import CdmError
 
 _DIALECTS: dict[str, type[Dialect]] = {
     "POSTGRESQL": PostgresDialect,
@@ -51,7 +53,7 @@ class JdbcConnector(Connector):
         InputSpec("linkConfig.useSSL", "BOOLEAN", default="false"),
         InputSpec("linkConfig.jdbcProperties", "MAP"),
     )
-    source_inputs = SOURCE_INPUTS
+    source_inputs = SOURCE_INPUTS | DATABASE_SOURCE_INPUTS
     sink_inputs = SINK_INPUTS
     unused_inputs = (*LINK_UNUSED, *SOURCE_UNUSED, *SINK_UNUSED)
 
@@ -79,3 +81,20 @@ class JdbcConnector(Connector):
 
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
         return JdbcSink(_dialect(link), SinkConfig.parse(to_job))
+
+    def database_tables(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> list[str]:
+        dialect = _dialect(link)
+        config = SourceConfig.parse({**from_job, "fromJobConfig.tableName": "*"})
+        if config.sql is not None:
+            raise CdmError("Cdm.0014", "An entire-database job copies tables: fromJobConfig.useSql must be false.")
+        conn = dialect.connect()
+        try:
+            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
+                available = dialect.base_tables(conn, dialect.schema_for(config.schema_name))
+        finally:
+            dialect.close(conn)
+        return choose_tables(available, from_job)
+
+    def table_job(self, group: ConfigGroup, job: Mapping[str, str], table: str) -> dict[str, str]:
+        inherited = {name: value for name, value in job.items() if name not in NOT_INHERITED}
+        return {**inherited, f"{group}.tableName": table}

@@ -1,0 +1,294 @@
+"""Entire-database jobs (CDM's BATCH_JOB): one run copies many tables, each as the run of a
+sub-job of its own.
+
+A run of the entire-database job (the parent run) lists the source's tables, makes or updates one
+sub-job per table, named ``<job>_<table>`` as CDM names them, and admits their runs (child runs),
+at most ``throttlingConfig.concurrentSubJobs`` at a time. Its server's supervisor starts each child
+run in a worker of its own, like any other run: each one plans, partitions, commits, resumes and
+stops on its own, and the cluster's executor (local or Dask) spreads its partitions. The parent
+run waits for them, adds their counters up, and ends SUCCEEDED when every table did. A parent run
+that follows a failed one runs only the tables that did not succeed then.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from opencdm.config_values import flatten, iter_inputs
+from opencdm.connectors import get_connector
+from opencdm.connectors.inputs import boolean, names
+from opencdm.engine import status
+from opencdm.engine.status import ACTIVE, now_ms
+from opencdm.errors import CdmError, JobStopped
+from opencdm.settings import Settings
+from opencdm.store.db import Store
+from opencdm.store.links import link_values
+from opencdm.store.models import Job, Link, Submission
+from opencdm.store.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+# The driver inputs of an entire-database job: CDM's concurrentSubJobs (in the driver config of
+# the jobs CDM exports), and ours, to stop every table at the first that fails.
+DATABASE_DRIVER_INPUTS = names("throttlingConfig", "concurrentSubJobs", "stopOnSubJobFailure")
+# What a sub-job does not take from its entire-database job's driver config: the tables' bound, and
+# what belongs to the parent's own runs (its schedule, retries, group).
+_PARENT_ONLY_PREFIXES = ("schedulerConfig.", "retryJobConfig.", "groupJobConfig.")
+DEFAULT_CONCURRENT_SUB_JOBS = 4
+MAX_CONCURRENT_SUB_JOBS = 64
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class DatabaseRunConfig:
+    """How an entire-database job runs its tables."""
+
+    concurrent_sub_jobs: int
+    stop_on_failure: bool
+
+    @classmethod
+    def parse(cls, driver_values: Mapping[str, str]) -> DatabaseRunConfig:
+        raw = driver_values.get("throttlingConfig.concurrentSubJobs") or str(DEFAULT_CONCURRENT_SUB_JOBS)
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_CONCURRENT_SUB_JOBS:
+            raise CdmError("Cdm.0024", f"[throttlingConfig.concurrentSubJobs] must be within the range "
+                                       f"[1, {MAX_CONCURRENT_SUB_JOBS}], got '{raw}'.")
+        return cls(int(raw), boolean(driver_values, "throttlingConfig.stopOnSubJobFailure"))
+
+
+def sub_job_name(job_name: str, table: str) -> str:
+    return f"{job_name}_{table}"
+
+
+def _config(group: str, values: Mapping[str, str]) -> dict[str, Any]:
+    """Flat inputs as CDM-shaped config values of one config group."""
+    return {"configs": [{"name": group, "inputs": [{"name": n, "value": v} for n, v in values.items()]}]}
+
+
+def _sub_job_driver(parent_driver: Mapping[str, Any]) -> dict[str, Any]:
+    """The parent's driver config values, less what is the parent's own."""
+    configs = []
+    for config in parent_driver.get("configs") or []:
+        inputs = [item for item in iter_inputs({"configs": [config]})
+                  if item["name"] not in DATABASE_DRIVER_INPUTS and not item["name"].startswith(_PARENT_ONLY_PREFIXES)]
+        if inputs:
+            configs.append({"name": config.get("name"), "inputs": inputs})
+    return {"configs": configs}
+
+
+class DatabaseRunner:
+    """Runs one run of an entire-database job: see the module's docstring."""
+
+    def __init__(self, settings: Settings, store: Store, box: SecretBox, submission_id: int, fence: int) -> None:
+        self.settings = settings
+        self.store = store
+        self.box = box
+        self.submission_id = submission_id
+        self.fence = fence
+        self.stop_signalled = False
+
+    def cancel_statements(self) -> None:
+        """Nothing to cancel here: the tables' own runs are stopped through the store."""
+
+    def run(self) -> None:
+        if not status.mark_running(self.store, self.submission_id, self.fence):
+            return
+        try:
+            tables = self._tables()
+            sub_jobs = self._sub_jobs(tables)
+            failed = self._run(sub_jobs)
+            totals = self._totals(self._children())
+            if failed:
+                summary = (f"{len(failed)} of {len(sub_jobs)} tables failed: {', '.join(failed)}. Start the job "
+                           "again to copy only the tables that did not succeed.")
+                status.fail_if_active(self.store, self.submission_id, summary, summary, self.fence, **totals)
+            elif not status.succeed(self.store, self.submission_id, self.fence, **totals):
+                log.warning("submission %s ended meanwhile (stopped or taken over)", self.submission_id)
+        except JobStopped:
+            self._stop_children()
+            status.fail_if_active(self.store, self.submission_id, "Job stopped by user.",
+                                  "The run and the runs of its tables were stopped.", self.fence)
+        except CdmError as exc:
+            self._stop_children()
+            status.fail_if_active(self.store, self.submission_id, exc.message, f"{exc.code}: {exc.message}",
+                                  self.fence)
+        except Exception as exc:
+            self._stop_children()
+            log.exception("submission %s failed", self.submission_id)
+            status.fail_if_active(self.store, self.submission_id, f"{type(exc).__name__}: {exc}",
+                                  "See the run's log.", self.fence)
+
+    # --- planning -----------------------------------------------------------------------------
+    def _job(self, session: Session) -> tuple[Submission, Job]:
+        run = session.get(Submission, self.submission_id)
+        assert run is not None
+        job = session.get(Job, run.job_id)
+        assert job is not None
+        return run, job
+
+    def _tables(self) -> list[str]:
+        with self.store.session() as session:
+            _, job = self._job(session)
+            link = session.scalar(select(Link).where(Link.cluster_id == job.cluster_id,
+                                                     Link.name == job.from_link_name))
+            if link is None:
+                raise CdmError("Cdm.0101", f"Link [{job.from_link_name}] does not exist.")
+            from_link, from_job = link_values(self.box, link), flatten(job.from_config)
+            connector = job.from_connector_name
+        tables = get_connector(connector).database_tables(from_link, from_job)
+        log.info("submission %s: %d tables chosen: %s", self.submission_id, len(tables), ", ".join(tables))
+        return tables
+
+    def _sub_jobs(self, tables: list[str]) -> list[tuple[str, int]]:
+        """Make or update each table's sub-job; the (table, sub-job id) pairs of the tables this run
+        copies: all of them, or, after a failed run, those that did not succeed then."""
+        with self.store.session() as session:
+            run, job = self._job(session)
+            from_job, to_job = flatten(job.from_config), flatten(job.to_config)
+            source, destination = get_connector(job.from_connector_name), get_connector(job.to_connector_name)
+            existing = {sub.name: sub for sub in session.scalars(select(Job).where(Job.cluster_id == job.cluster_id,
+                        Job.name.in_([sub_job_name(job.name, table) for table in tables])))}
+            chosen: list[tuple[str, Job]] = []
+            for table in tables:
+                name = sub_job_name(job.name, table)
+                sub = existing.get(name)
+                if sub is not None and sub.parent_job_id != job.id:
+                    raise CdmError("Cdm.0104", f"The job name {name}, which the sub-job of table {table} takes, "
+                                               "belongs to another job: rename or delete that job.")
+                if sub is None:
+                    sub = Job(cluster_id=job.cluster_id, name=name, job_type="NORMAL_JOB", parent_job_id=job.id,
+                              creation_user=run.creation_user, creation_ms=now_ms(), enabled=True)
+                    session.add(sub)
+                sub.source_table = table
+                sub.from_connector_name, sub.from_link_name = job.from_connector_name, job.from_link_name
+                sub.to_connector_name, sub.to_link_name = job.to_connector_name, job.to_link_name
+                sub.from_config = _config("fromJobConfig", source.table_job("fromJobConfig", from_job, table))
+                sub.to_config = _config("toJobConfig", destination.table_job("toJobConfig", to_job, table))
+                sub.driver_config = _sub_job_driver(job.driver_config)
+                sub.group_name = job.group_name
+                sub.update_user, sub.update_ms = run.creation_user, now_ms()
+                chosen.append((table, sub))
+            session.flush()
+            busy = [sub.name for _, sub in chosen if session.scalar(
+                select(Submission.id).where(Submission.job_id == sub.id, Submission.status.in_(ACTIVE)).limit(1))]
+            if busy:
+                raise CdmError("Cdm.0052", f"Sub-jobs {', '.join(busy)} are running: stop them first.")
+            done = self._succeeded_last_time(session, job, [sub for _, sub in chosen])
+            skipped = [table for table, sub in chosen if sub.name in done]
+            to_run = [(table, sub.id) for table, sub in chosen if sub.name not in done]
+        # Logged once the session is over: the run's log is written in a transaction of its own.
+        if skipped:
+            log.info("submission %s: the job's last run failed; its %d tables that succeeded are not copied "
+                     "again: %s", self.submission_id, len(skipped), ", ".join(skipped))
+        return to_run
+
+    def _succeeded_last_time(self, session: Session, job: Job, subs: list[Job]) -> set[str]:
+        """After a failed run of the job, the sub-jobs whose last run succeeded; none after a success."""
+        previous = session.scalar(select(Submission).where(
+            Submission.job_id == job.id, Submission.id < self.submission_id).order_by(Submission.id.desc()).limit(1))
+        if previous is None or previous.status == "SUCCEEDED":
+            return set()
+        newest = (select(func.max(Submission.id)).where(Submission.job_id.in_([sub.id for sub in subs]))
+                  .group_by(Submission.job_id))
+        return {run.job_name for run in session.scalars(select(Submission).where(Submission.id.in_(newest)))
+                if run.status == "SUCCEEDED"}
+
+    # --- running ------------------------------------------------------------------------------
+    def _admit(self, table: str, sub_job_id: int) -> int:
+        with self.store.session() as session:
+            parent, _ = self._job(session)
+            sub = session.get(Job, sub_job_id)
+            assert sub is not None
+            stamp = now_ms()
+            child = Submission(
+                job_id=sub.id, cluster_id=sub.cluster_id, job_name=sub.name, status="BOOTING", progress=0.0,
+                creation_user=parent.creation_user, creation_ms=stamp, last_update_user=parent.creation_user,
+                last_update_ms=stamp, is_execute_auto=parent.is_execute_auto, variables=parent.variables,
+                parent_submission_id=self.submission_id,
+            )
+            session.add(child)
+            session.flush()
+            child_id, sub_name = child.id, sub.name
+        log.info("submission %s: table %s: run %s of sub-job %s admitted", self.submission_id, table, child_id,
+                 sub_name)
+        return child_id
+
+    def _run(self, sub_jobs: list[tuple[str, int]]) -> list[str]:
+        """Run the tables' sub-jobs, a bounded number at a time; the tables that failed."""
+        with self.store.session() as session:
+            _, job = self._job(session)
+            config = DatabaseRunConfig.parse(flatten(job.driver_config))
+        waiting = list(sub_jobs)
+        running: dict[str, int] = {}  # table -> its child run
+        ended: dict[str, str] = {}  # table -> how its child run ended
+        total = len(sub_jobs)
+        while waiting or running:
+            if self.stop_signalled or self._stop_requested():
+                raise JobStopped()
+            while waiting and len(running) < config.concurrent_sub_jobs:
+                table, sub_job_id = waiting.pop(0)
+                running[table] = self._admit(table, sub_job_id)
+            time.sleep(POLL_SECONDS)
+            children = self._children()
+            for table, child_id in list(running.items()):
+                child = children[child_id]
+                if child["status"] in ACTIVE:
+                    continue
+                del running[table]
+                ended[table] = child["status"]
+                log.info("submission %s: table %s: %s, %d rows written%s", self.submission_id, table,
+                         child["status"], child["rows_written"],
+                         f" ({child['error_summary']})" if child["error_summary"] else "")
+                if child["status"] != "SUCCEEDED" and config.stop_on_failure:
+                    log.warning("submission %s: table %s failed and throttlingConfig.stopOnSubJobFailure is "
+                                "true: the other tables are stopped", self.submission_id, table)
+                    waiting.clear()
+                    self._stop_children()
+            self._write_totals(children, done=sum(1 for s in ended.values() if s == "SUCCEEDED"), total=total)
+        return sorted(table for table, outcome in ended.items() if outcome != "SUCCEEDED")
+
+    def _children(self) -> dict[int, dict[str, Any]]:
+        with self.store.session() as session:
+            rows = session.execute(select(
+                Submission.id, Submission.status, Submission.progress, Submission.rows_read, Submission.rows_written,
+                Submission.rows_skipped, Submission.bytes_read, Submission.bytes_written, Submission.update_rows,
+                Submission.error_summary,
+            ).where(Submission.parent_submission_id == self.submission_id)).mappings().all()
+        return {row["id"]: dict(row) for row in rows}
+
+    @staticmethod
+    def _totals(children: dict[int, dict[str, Any]]) -> dict[str, int]:
+        counted = ("rows_read", "rows_written", "rows_skipped", "bytes_read", "bytes_written", "update_rows")
+        return {name: sum(int(child[name] or 0) for child in children.values()) for name in counted}
+
+    def _write_totals(self, children: dict[int, dict[str, Any]], done: int, total: int) -> None:
+        # Each table weighs the same: a table ended counts whole, a running one by its own progress.
+        running = sum(max(float(child["progress"] or 0), 0.0) for child in children.values()
+                      if child["status"] in ACTIVE)
+        progress = min(99.0, (done * 100.0 + running) / max(total, 1))
+        status.record_progress(self.store, self.submission_id, self.fence, progress=progress,
+                               **self._totals(children))
+
+    def _stop_requested(self) -> bool:
+        with self.store.session() as session:
+            return bool(session.scalar(select(Submission.stop_requested).where(Submission.id == self.submission_id)))
+
+    def _stop_children(self) -> None:
+        """Ask the table runs still active to stop (their supervisor stops their workers); the admitted
+        ones no worker has started yet end at once."""
+        with self.store.session() as session:
+            session.execute(update(Submission).where(
+                Submission.parent_submission_id == self.submission_id, Submission.status.in_(ACTIVE),
+            ).values(stop_requested=True, last_update_ms=now_ms()))
+            unstarted = session.scalars(select(Submission.id).where(
+                Submission.parent_submission_id == self.submission_id, Submission.status == "BOOTING",
+                Submission.owner.is_(None))).all()
+        for child_id in unstarted:
+            status.fail_if_active(self.store, child_id, "Job stopped by user.",
+                                  "The entire-database run that admitted it was stopped before it started.")
