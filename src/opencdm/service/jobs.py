@@ -41,6 +41,7 @@ DRIVER_INPUTS = (
     | names("schedulerConfig", "timeZone", "disposableType")
     | names("retryJobConfig", "retryJobType")
     | SCHEDULE_INPUTS
+    | DATABASE_DRIVER_INPUTS
 )
 
 
@@ -180,8 +181,7 @@ def _check(session: Session, box: SecretBox, cluster: Cluster, draft: JobDraft) 
         getattr(get_connector(connector_name), check)(link_values(box, link), inputs)
     _check_carried_alike(draft)
     incremental = IncrementalRead.parse(flatten(draft.from_config), flatten(draft.to_config))
-    refuse_unknown(flatten(draft.driver_config), DRIVER_INPUTS | DATABASE_DRIVER_INPUTS | unused_names(DRIVER_UNUSED),
-                   "driver-config-values")
+    refuse_unknown(flatten(draft.driver_config), DRIVER_INPUTS | unused_names(DRIVER_UNUSED), "driver-config-values")
     driver = DriverConfig.parse(draft.driver_config)
     if entire_database:
         DatabaseRunConfig.parse(flatten(draft.driver_config))
