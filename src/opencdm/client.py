@@ -231,8 +231,10 @@ class CdmClient:
     def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._cdm("POST", "/job", body=body)
 
-    def list_jobs(self, name_filter: str | None = None, page_no: int = 1, page_size: int = 100) -> dict[str, Any]:
-        params: dict[str, Any] = {"page_no": page_no, "page_size": page_size, "jobType": "NORMAL_JOB"}
+    def list_jobs(
+        self, name_filter: str | None = None, page_no: int = 1, page_size: int = 100, job_type: str = "NORMAL_JOB"
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"page_no": page_no, "page_size": page_size, "jobType": job_type}
         if name_filter:
             params["filter"] = name_filter
         return self._cdm("GET", "/job/all", params=params)

@@ -136,13 +136,13 @@ def create_link(sdk: Any, server: RunningServer, name: str, inputs: dict[str, st
 
 def create_job(
     sdk: Any, server: RunningServer, name: str, from_link: str, from_job: dict[str, str], to_link: str,
-    to_job: dict[str, str],
+    to_job: dict[str, str], job_type: str = "NORMAL_JOB",
 ) -> None:
     from huaweicloudsdkcdm.v1 import CdmCreateJobJsonReq, ConfigValues, CreateJobRequest, Job
 
     job = Job(
         name=name,
-        job_type="NORMAL_JOB",
+        job_type=job_type,
         from_connector_name="generic-jdbc-connector",
         from_link_name=from_link,
         from_config_values=ConfigValues(configs=[_config("fromJobConfig", from_job)]),
@@ -265,3 +265,34 @@ def test_history_is_newest_first_and_paged(
     assert len(ids) == 2 and ids[0] > ids[1]
     # shouldClearTable: the second run replaced the rows instead of adding to them.
     assert len(_rows(source_table, "hist")) == len(ROWS)
+
+
+def test_an_entire_database_job_is_listed_started_and_polled_with_its_sub_jobs_through_the_sdk(
+    sdk: Any, server: RunningServer, pg_schema: str, pg_link: str
+) -> None:
+    from huaweicloudsdkcdm.v1 import ShowJobsRequest, ShowJobStatusRequest
+
+    with pg_connect() as conn:
+        for table, rows in (("alpha", 3), ("beta", 4)):
+            conn.execute(f'CREATE TABLE "{pg_schema}".{table} (id int PRIMARY KEY)')
+            conn.execute(f'INSERT INTO "{pg_schema}".{table} SELECT generate_series(1, {rows})')
+        conn.execute(f'CREATE SCHEMA "{pg_schema}_copy"')
+    try:
+        job_name = f"db_{uuid.uuid4().hex[:10]}"
+        create_job(sdk, server, job_name, pg_link, {"fromJobConfig.schemaName": pg_schema}, pg_link,
+                   {"toJobConfig.schemaName": f"{pg_schema}_copy",
+                    "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}, job_type="BATCH_JOB")
+        listed = sdk.show_jobs(ShowJobsRequest(cluster_id=server.cluster_id, job_name="all", job_type="BATCH_JOB",
+                                               filter=job_name))
+        assert [(job.name, job.job_type) for job in listed.jobs] == [(job_name, "BATCH_JOB")]
+        parent = run_to_end(sdk, server, job_name)
+        assert parent.status == "SUCCEEDED", (parent.error_summary, parent.error_details)
+        assert parent.counters.org_apache_sqoop_submission_counter_sqoop_counters.rows_written == 7
+        for table, rows in (("alpha", 3), ("beta", 4)):
+            status = sdk.show_job_status(ShowJobStatusRequest(cluster_id=server.cluster_id,
+                                                              job_name=f"{job_name}_{table}"))
+            sub = status.submissions[0]
+            assert sub.status == "SUCCEEDED" and sub.write_rows == rows
+    finally:
+        with pg_connect() as conn:
+            conn.execute(f'DROP SCHEMA "{pg_schema}_copy" CASCADE')

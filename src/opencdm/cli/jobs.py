@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
@@ -42,6 +42,10 @@ TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "FAILURE_ON_SUBMIT")
 
 job_app = client_app("Jobs: create, run and watch migrations.")
 PairsOption = list[str] | None
+JobType = Literal["NORMAL_JOB", "BATCH_JOB"]
+TypeOption = Annotated[
+    JobType, typer.Option("--type", help="NORMAL_JOB copies one table or directory; BATCH_JOB a whole database.")
+]
 
 
 @job_app.command("create")
@@ -56,6 +60,7 @@ def job_create(
     driver: Annotated[
         PairsOption, typer.Option(help="Driver input with its config, e.g. throttlingConfig.numExtractors=4.")
     ] = None,
+    job_type: TypeOption = "NORMAL_JOB",
     as_json: JsonOption = False,
 ) -> None:
     """Create a job from --file {"jobs": [...]}, or NAME --from-link --to-link and --from/--to/--driver pairs."""
@@ -67,7 +72,7 @@ def job_create(
         # CDM repeats each link's connector in the job; the links know theirs.
         connectors = [client.show_link(link)["links"][0]["connector-name"] for link in (from_link, to_link)]
         return {
-            "name": job_name, "job_type": "NORMAL_JOB",
+            "name": job_name, "job_type": job_type,
             "from-connector-name": connectors[0], "from-link-name": from_link,
             "to-connector-name": connectors[1], "to-link-name": to_link,
             "from-config-values": config_values(parse_pairs(from_, "--from"), "fromJobConfig", "--from"),
@@ -94,10 +99,11 @@ def job_list(
     name_filter: Annotated[str | None, typer.Option("--filter", help="Only jobs whose name contains this.")] = None,
     page: PageOption = 1,
     page_size: Annotated[int, typer.Option(min=1, max=1000, help="Jobs per page.")] = 100,
+    job_type: TypeOption = "NORMAL_JOB",
     as_json: JsonOption = False,
 ) -> None:
-    """List the cluster's jobs."""
-    show(client_of(ctx).list_jobs(name_filter, page, page_size), as_json, print_jobs)
+    """List the cluster's jobs of one type (a BATCH_JOB's sub-jobs are shown by name, not listed)."""
+    show(client_of(ctx).list_jobs(name_filter, page, page_size, job_type), as_json, print_jobs)
 
 
 def print_job(answer: dict[str, Any]) -> None:

@@ -263,7 +263,7 @@ class DatabaseRunner:
         return {row["id"]: dict(row) for row in rows}
 
     @staticmethod
-    def _totals(children: dict[int, dict[str, Any]]) -> dict[str, int]:
+    def _totals(children: dict[int, dict[str, Any]]) -> dict[str, Any]:
         counted = ("rows_read", "rows_written", "rows_skipped", "bytes_read", "bytes_written", "update_rows")
         return {name: sum(int(child[name] or 0) for child in children.values()) for name in counted}
 
