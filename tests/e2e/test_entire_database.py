@@ -49,15 +49,21 @@ def _runs(api: httpx.Client, server: RunningServer, job: str) -> list[dict[str, 
     return runs
 
 
-def test_a_mariadb_database_is_copied_into_postgresql_table_by_table(
+def test_a_mariadb_database_is_copied_into_postgresql_table_by_table_with_its_keys(
     api: httpx.Client, server: RunningServer, mysql_database: str, pg_schema: str
 ) -> None:
     tables = {"plain": 30, "Order": 5, "MixedCase": 7, "skip_me": 3}
     conn = pymysql.connect(database=mysql_database, **MY)
     with conn.cursor() as cur:
+        cur.execute("CREATE TABLE plain (id INT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(20), KEY by_label (label))")
+        cur.execute("CREATE TABLE `Order` (id INT PRIMARY KEY, label VARCHAR(20), plain_id INT, "
+                    "CONSTRAINT order_plain FOREIGN KEY (plain_id) REFERENCES plain (id))")
+        cur.execute("CREATE TABLE `MixedCase` (id INT PRIMARY KEY, label VARCHAR(20) UNIQUE)")
+        cur.execute("CREATE TABLE skip_me (id INT PRIMARY KEY, label VARCHAR(20))")
         for table, rows in tables.items():
-            cur.execute(f"CREATE TABLE `{table}` (id INT PRIMARY KEY, label VARCHAR(20))")
-            cur.executemany(f"INSERT INTO `{table}` VALUES (%s, %s)", [(i, f"{table}-{i}") for i in range(rows)])
+            cur.executemany(f"INSERT INTO `{table}` (id, label) VALUES (%s, %s)",
+                            [(i + 1, f"{table}-{i + 1}") for i in range(rows)])
+        cur.execute("UPDATE `Order` SET plain_id = id")
         cur.execute("CREATE VIEW a_view AS SELECT id FROM plain")
     conn.close()
     job = _batch_job(
@@ -75,13 +81,27 @@ def test_a_mariadb_database_is_copied_into_postgresql_table_by_table(
         assert sub["status"] == "SUCCEEDED" and _written(sub) == tables[table], sub
         with pg_connect() as pg:
             copied = pg.execute(f'SELECT id, label FROM "{pg_schema}"."{table}" ORDER BY id').fetchall()
-        assert copied == [(i, f"{table}-{i}") for i in range(tables[table])]
-    # Neither the excluded table nor the view came along.
-    assert api.get(f"{server.cdm}/job/{job}_skip_me/status").json()["errCode"] == "Cdm.0100"
+        assert copied == [(i + 1, f"{table}-{i + 1}") for i in range(tables[table])]
     with pg_connect() as pg:
         created = {row[0] for row in pg.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (pg_schema,))}
+        indexes = {row[0] for row in pg.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s",
+                                                (pg_schema,))}
+        keys = pg.execute(
+            "SELECT conrelid::regclass::text, contype, confrelid::regclass::text FROM pg_constraint "
+            "WHERE connamespace = %s::regnamespace ORDER BY 1, 2", (pg_schema,)).fetchall()
+        # The identity goes on past the copied rows.
+        next_id = pg.execute(f'INSERT INTO "{pg_schema}".plain (label) VALUES (%s) RETURNING id', ("new",)).fetchone()
+    # Neither the excluded table nor the view came along; the tables came with their keys and indexes.
     assert created == {"plain", "Order", "MixedCase"}
+    assert any("(label)" in index and "plain" in index for index in indexes), indexes
+    assert (f'{pg_schema}."Order"', "f", f"{pg_schema}.plain") in keys
+    assert {(table, kind) for table, kind, _ in keys} >= {
+        (f"{pg_schema}.plain", "p"), (f'{pg_schema}."Order"', "p"), (f'{pg_schema}."MixedCase"', "u")}
+    assert next_id == (31,)
+    assert api.get(f"{server.cdm}/job/{job}_skip_me/status").json()["errCode"] == "Cdm.0100"
+    log = api.get(f"{server.cdm}/submissions/{parent['submission-id']}/log").json()["lines"]
+    assert any("a_view" in line["message"] and "not carried" in line["message"] for line in log), log
     # ShowJobs lists the entire-database job under its type, and never its sub-jobs.
     batch = api.get(f"{server.cdm}/job/all", params={"jobType": "BATCH_JOB", "filter": job}).json()
     assert [found["name"] for found in batch["jobs"]] == [job]
@@ -153,9 +173,9 @@ def test_stopping_an_entire_database_job_stops_its_tables(
         # The tables after it never started.
         assert _runs(api, server, f"{job}_c") == []
         with pg_connect() as pg:
-            left = pg.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
-                              (f"{pg_schema}_to",)).fetchone()
-        assert left == (0,)  # the stopped table's creation was rolled back with its rows
+            # The tables were made before their rows; the stopped table's rows were rolled back.
+            left = [pg.execute(f'SELECT count(*) FROM "{pg_schema}_to".{table}').fetchone() for table in "abc"]
+        assert left == [(0,)] * 3
     finally:
         with pg_connect() as pg:
             pg.execute(f'DROP SCHEMA "{pg_schema}_to" CASCADE')

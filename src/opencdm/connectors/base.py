@@ -363,6 +363,39 @@ class Sink(ABC):
         """Release connections."""
 
 
+@dataclass(frozen=True)
+class DatabaseDescription:
+    """What an entire-database job copies from its source: the tables, in the order they are copied;
+    a line for each object or detail of the source not carried (for the run log); and the source
+    family's own description of the tables, from which a destination of the same family makes them."""
+
+    tables: tuple[str, ...]
+    not_carried: tuple[str, ...] = ()
+    definition: object = None
+
+
+class SchemaTarget(ABC):
+    """A destination that makes the tables of an entire-database job itself, as pgloader does: each
+    table with its columns and primary key before its rows; once every table holds its rows, their
+    indexes, foreign keys and identity counters, which are faster built once than kept up row by row."""
+
+    # What the destination takes differently from the source, or not at all: one line each.
+    notes: tuple[str, ...] = ()
+
+    @abstractmethod
+    def create_tables(self, tables: Sequence[str]) -> list[str]:
+        """Make those of ``tables`` the job's table preparation asks for (CREATE_WHEN_NOT_EXIST keeps
+        a table that exists, DROP_AND_CREATE makes it anew); the tables made."""
+
+    @abstractmethod
+    def finish_tables(self, tables: Sequence[str]) -> list[str]:
+        """The indexes, foreign keys and identity counters of ``tables`` (made by create_tables, now
+        holding their rows); what failed, one line each (the rest is made all the same)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the target holds."""
+
+
 class Connector(ABC):
     """One CDM connector name: its inputs, its capabilities, and factories for its sources and sinks
     (docs/connectors/writing-a-connector.md; registered by one line of ``opencdm.connectors.CONNECTORS``).
@@ -433,14 +466,21 @@ class Connector(ABC):
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink: ...
 
     # --- entire-database jobs (CDM's BATCH_JOB): one sub-job per table ----------------------------
-    def database_tables(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> list[str]:
-        """The tables an entire-database job copies from this link, in the order they are copied:
-        the source's base tables chosen by fromJobConfig.tableName, less fromJobConfig.excludedTables."""
+    def describe_database(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> DatabaseDescription:
+        """The tables an entire-database job copies from this link (chosen by its fromJobConfig), and
+        what the source holds that it does not carry."""
         raise CdmError("Cdm.0014", f"{self.name} cannot be the source of an entire-database job (BATCH_JOB).")
 
-    def table_job(self, group: ConfigGroup, job: Mapping[str, str], table: str) -> dict[str, str]:
+    def open_schema_target(
+        self, link: Mapping[str, str], to_job: Mapping[str, str], source: DatabaseDescription
+    ) -> SchemaTarget | None:
+        """What makes the tables of an entire-database job here before and after their rows; None
+        when the tables' own runs make them (as a table job makes its table)."""
+        return None
+
+    def table_job(self, group: ConfigGroup, job: Mapping[str, str], table: str, prepared: bool) -> dict[str, str]:
         """The fromJobConfig (or toJobConfig) inputs of the sub-job that copies ``table``, from those
-        of its entire-database job, ``job``."""
+        of its entire-database job, ``job``; ``prepared``: a SchemaTarget made the table already."""
         side = "source" if group == "fromJobConfig" else "destination"
         raise CdmError("Cdm.0014", f"{self.name} cannot be the {side} of an entire-database job (BATCH_JOB).")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from opencdm.config_values import flatten, iter_inputs
 from opencdm.connectors import get_connector
+from opencdm.connectors.base import DatabaseDescription, SchemaTarget
 from opencdm.connectors.inputs import boolean, names
 from opencdm.engine import status
 from opencdm.engine.status import ACTIVE, now_ms
@@ -99,15 +100,27 @@ class DatabaseRunner:
     def run(self) -> None:
         if not status.mark_running(self.store, self.submission_id, self.fence):
             return
+        target: SchemaTarget | None = None
         try:
-            tables = self._tables()
-            sub_jobs = self._sub_jobs(tables)
+            description, target = self._plan()
+            sub_jobs = self._sub_jobs(description.tables, prepared=target is not None)
+            if target is not None:
+                made = target.create_tables([table for table, _ in sub_jobs])
+                self._set_keys_pending(made, True)
+                log.info("submission %s: %d tables made with their primary keys: %s", self.submission_id,
+                         len(made), ", ".join(made))
             failed = self._run(sub_jobs)
+            problems = [] if failed or target is None else self._finish(target)
             totals = self._totals(self._children())
             if failed:
                 summary = (f"{len(failed)} of {len(sub_jobs)} tables failed: {', '.join(failed)}. Start the job "
                            "again to copy only the tables that did not succeed.")
                 status.fail_if_active(self.store, self.submission_id, summary, summary, self.fence, **totals)
+            elif problems:
+                summary = (f"Every table was copied, but {len(problems)} of their indexes, foreign keys or identity "
+                           f"counters could not be made: {'; '.join(problems)}")
+                status.fail_if_active(self.store, self.submission_id, summary, "\n".join(problems), self.fence,
+                                      **totals)
             elif not status.succeed(self.store, self.submission_id, self.fence, **totals):
                 log.warning("submission %s ended meanwhile (stopped or taken over)", self.submission_id)
         except JobStopped:
@@ -123,6 +136,9 @@ class DatabaseRunner:
             log.exception("submission %s failed", self.submission_id)
             status.fail_if_active(self.store, self.submission_id, f"{type(exc).__name__}: {exc}",
                                   "See the run's log.", self.fence)
+        finally:
+            if target is not None:
+                target.close()
 
     # --- planning -----------------------------------------------------------------------------
     def _job(self, session: Session) -> tuple[Submission, Job]:
@@ -132,20 +148,31 @@ class DatabaseRunner:
         assert job is not None
         return run, job
 
-    def _tables(self) -> list[str]:
+    def _plan(self) -> tuple[DatabaseDescription, SchemaTarget | None]:
+        """The tables the job copies, and what makes them in the destination, if the destination does."""
         with self.store.session() as session:
             _, job = self._job(session)
-            link = session.scalar(select(Link).where(Link.cluster_id == job.cluster_id,
-                                                     Link.name == job.from_link_name))
-            if link is None:
-                raise CdmError("Cdm.0101", f"Link [{job.from_link_name}] does not exist.")
-            from_link, from_job = link_values(self.box, link), flatten(job.from_config)
-            connector = job.from_connector_name
-        tables = get_connector(connector).database_tables(from_link, from_job)
-        log.info("submission %s: %d tables chosen: %s", self.submission_id, len(tables), ", ".join(tables))
-        return tables
+            links = {link.name: link_values(self.box, link) for link in session.scalars(select(Link).where(
+                Link.cluster_id == job.cluster_id, Link.name.in_([job.from_link_name, job.to_link_name])))}
+            for name in (job.from_link_name, job.to_link_name):
+                if name not in links:
+                    raise CdmError("Cdm.0101", f"Link [{name}] does not exist.")
+            ends = ((job.from_connector_name, links[job.from_link_name], flatten(job.from_config)),
+                    (job.to_connector_name, links[job.to_link_name], flatten(job.to_config)))
+        (source, from_link, from_job), (destination, to_link, to_job) = ends
+        description = get_connector(source).describe_database(from_link, from_job)
+        if not description.tables:
+            raise CdmError("Cdm.0940", "No table of the source schema is chosen by fromJobConfig.tableName and "
+                                       "fromJobConfig.excludedTables.")
+        log.info("submission %s: %d tables chosen: %s", self.submission_id, len(description.tables),
+                 ", ".join(description.tables))
+        target = get_connector(destination).open_schema_target(to_link, to_job, description)
+        # What does not come along is said, never dropped in silence.
+        for line in (*description.not_carried, *(target.notes if target is not None else ())):
+            log.warning("submission %s: %s", self.submission_id, line)
+        return description, target
 
-    def _sub_jobs(self, tables: list[str]) -> list[tuple[str, int]]:
+    def _sub_jobs(self, tables: Sequence[str], prepared: bool) -> list[tuple[str, int]]:
         """Make or update each table's sub-job; the (table, sub-job id) pairs of the tables this run
         copies: all of them, or, after a failed run, those that did not succeed then."""
         with self.store.session() as session:
@@ -168,8 +195,8 @@ class DatabaseRunner:
                 sub.source_table = table
                 sub.from_connector_name, sub.from_link_name = job.from_connector_name, job.from_link_name
                 sub.to_connector_name, sub.to_link_name = job.to_connector_name, job.to_link_name
-                sub.from_config = _config("fromJobConfig", source.table_job("fromJobConfig", from_job, table))
-                sub.to_config = _config("toJobConfig", destination.table_job("toJobConfig", to_job, table))
+                sub.from_config = _config("fromJobConfig", source.table_job("fromJobConfig", from_job, table, prepared))
+                sub.to_config = _config("toJobConfig", destination.table_job("toJobConfig", to_job, table, prepared))
                 sub.driver_config = _sub_job_driver(job.driver_config)
                 sub.group_name = job.group_name
                 sub.update_user, sub.update_ms = run.creation_user, now_ms()
@@ -187,6 +214,27 @@ class DatabaseRunner:
             log.info("submission %s: the job's last run failed; its %d tables that succeeded are not copied "
                      "again: %s", self.submission_id, len(skipped), ", ".join(skipped))
         return to_run
+
+    def _set_keys_pending(self, tables: Sequence[str], pending: bool) -> None:
+        with self.store.session() as session:
+            _, job = self._job(session)
+            session.execute(update(Job).where(Job.parent_job_id == job.id, Job.source_table.in_(tables))
+                            .values(keys_pending=pending))
+
+    def _finish(self, target: SchemaTarget) -> list[str]:
+        """Every table copied: the indexes, foreign keys and identity counters of the tables the job
+        made, in this run or in the failed runs before it. What failed is left for the user to make."""
+        with self.store.session() as session:
+            _, job = self._job(session)
+            tables = list(session.scalars(select(Job.source_table).where(
+                Job.parent_job_id == job.id, Job.keys_pending).order_by(Job.id)))
+        problems = target.finish_tables([table for table in tables if table is not None])
+        self._set_keys_pending([table for table in tables if table is not None], False)
+        log.info("submission %s: indexes, foreign keys and identity counters of %d tables made%s",
+                 self.submission_id, len(tables), f"; {len(problems)} failed" if problems else "")
+        for problem in problems:
+            log.error("submission %s: %s", self.submission_id, problem)
+        return problems
 
     def _succeeded_last_time(self, session: Session, job: Job, subs: list[Job]) -> set[str]:
         """After a failed run of the job, the sub-jobs whose last run succeeded; none after a success."""

@@ -223,7 +223,7 @@ def _table_job(connector_name: str, group: ConfigGroup, inputs: dict[str, str]) 
     if group == "fromJobConfig" and boolean(inputs, "fromJobConfig.useSql"):
         raise CdmError("Cdm.0014", "An entire-database job (BATCH_JOB) copies tables: fromJobConfig.useSql "
                                    "must be false.")
-    return get_connector(connector_name).table_job(group, inputs, "table")
+    return get_connector(connector_name).table_job(group, inputs, "table", prepared=False)
 
 
 def _cursor_start(job_config: dict[str, Any]) -> tuple[str, str | None] | None:

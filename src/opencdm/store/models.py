@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from opencdm.store.statuses import ClusterStatus
@@ -128,6 +128,9 @@ class Job(Base):
         ForeignKey("jobs.id", ondelete="CASCADE", name="fk_jobs_parent_job_id"), nullable=True, index=True
     )
     source_table: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The parent made the sub-job's table, whose indexes, foreign keys and identity counter wait for
+    # the run that ends with every table of the parent copied.
+    keys_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Submission(Base):

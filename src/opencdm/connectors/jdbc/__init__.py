@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from opencdm.connectors.base import ConfigGroup, Connector, InputSpec, Sink, Source
+from opencdm.connectors.base import (
+    ConfigGroup,
+    Connector,
+    DatabaseDescription,
+    InputSpec,
+    SchemaTarget,
+    Sink,
+    Source,
+)
+from opencdm.connectors.jdbc import database
 from opencdm.connectors.jdbc.config import (
+    DATABASE_SOURCE_INPUTS,
     LINK_UNUSED,
     SINK_INPUTS,
     SINK_UNUSED,
@@ -22,8 +32,6 @@ from opencdm.connectors.jdbc.postgresql import PostgresDialect
 from opencdm.connectors.jdbc.sink import JdbcSink
 from opencdm.connectors.jdbc.source import JdbcSource
 from opencdm.connectors.jdbc.sqlite import SqliteDialect
-from opencdm.connectors.jdbc.tables import DATABASE_SOURCE_INPUTS, NOT_INHERITED, choose_tables
-from opencdm.errors import CdmError
 
 _DIALECTS: dict[str, type[Dialect]] = {
     "POSTGRESQL": PostgresDialect,
@@ -82,19 +90,13 @@ class JdbcConnector(Connector):
     def open_sink(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> Sink:
         return JdbcSink(_dialect(link), SinkConfig.parse(to_job))
 
-    def database_tables(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> list[str]:
-        dialect = _dialect(link)
-        config = SourceConfig.parse({**from_job, "fromJobConfig.tableName": "*"})
-        if config.sql is not None:
-            raise CdmError("Cdm.0014", "An entire-database job copies tables: fromJobConfig.useSql must be false.")
-        conn = dialect.connect()
-        try:
-            with dialect.wrap("Cdm.0903", "Failed to obtain metadata."):
-                available = dialect.base_tables(conn, dialect.schema_for(config.schema_name))
-        finally:
-            dialect.close(conn)
-        return choose_tables(available, from_job)
+    def describe_database(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> DatabaseDescription:
+        return database.describe_database(_dialect(link), from_job)
 
-    def table_job(self, group: ConfigGroup, job: Mapping[str, str], table: str) -> dict[str, str]:
-        inherited = {name: value for name, value in job.items() if name not in NOT_INHERITED}
-        return {**inherited, f"{group}.tableName": table}
+    def open_schema_target(
+        self, link: Mapping[str, str], to_job: Mapping[str, str], source: DatabaseDescription
+    ) -> SchemaTarget | None:
+        return database.schema_target(_dialect(link), to_job, source)
+
+    def table_job(self, group: ConfigGroup, job: Mapping[str, str], table: str, prepared: bool) -> dict[str, str]:
+        return database.table_job(group, job, table, prepared)

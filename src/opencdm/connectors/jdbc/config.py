@@ -194,6 +194,10 @@ class SourceConfig:
         )
 
 
+# What only entire-database jobs read (jdbc.database): the tables left out of fromJobConfig.tableName's.
+DATABASE_SOURCE_INPUTS = names("fromJobConfig", "excludedTables")
+
+
 # What SinkConfig.parse reads; the dialects read nothing else.
 SINK_INPUTS = names(
     "toJobConfig", "schemaName", "tableName", "columnList", "tablePreparation", "beforeImportType",

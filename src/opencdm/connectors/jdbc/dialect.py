@@ -195,15 +195,6 @@ class Dialect(ABC):
     @abstractmethod
     def query_columns(self, conn: Any, sql: str) -> list[Column]: ...
 
-    def base_tables(self, conn: Any, schema: str) -> list[str]:
-        """The schema's base tables (no views), by name, as an entire-database job lists them."""
-        rows = self.query(
-            conn,
-            "SELECT table_name FROM information_schema.tables "
-            f"WHERE table_schema = {self.literal(schema)} AND table_type = 'BASE TABLE' ORDER BY table_name",
-        )
-        return [str(row[0]) for row in rows]
-
     def table_statistics_sql(self, schema: str, table: str) -> str | None:
         """A query for the row count the database's statistics hold for a table, if it keeps one."""
         return None

@@ -74,16 +74,6 @@ class PostgresDialect(Dialect):
     def default_schema(self) -> str:
         return "public"
 
-    def base_tables(self, conn: Any, schema: str) -> list[str]:
-        # A partitioned table's rows are read through its parent: its partitions are not listed.
-        rows = self.query(
-            conn,
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            f"WHERE n.nspname = {self.literal(schema)} AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
-            "ORDER BY c.relname",
-        )
-        return [str(row[0]) for row in rows]
-
     def connect_failure(self, exc: Exception) -> str | None:
         # libpq words what the server itself answered as "FATAL:  ..." (a wrong password, an unknown
         # database); anything else it says may quote a byte some other service sent.

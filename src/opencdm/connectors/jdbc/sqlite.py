@@ -102,13 +102,6 @@ class SqliteDialect(Dialect):
     def schema_for(self, configured: str | None) -> str:
         return "main"  # schemaName has no meaning for a single database file
 
-    def base_tables(self, conn: Any, schema: str) -> list[str]:
-        rows = self.query(
-            conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-                  "ORDER BY name",
-        )
-        return [str(row[0]) for row in rows]
-
     def _connect(self) -> Any:
         path = self.link.database  # resolved, and checked against the allowed roots (LinkConfig)
         directory = os.path.dirname(os.path.abspath(path))

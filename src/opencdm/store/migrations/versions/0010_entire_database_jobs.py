@@ -22,6 +22,7 @@ def upgrade() -> None:
         op.create_foreign_key('fk_jobs_parent_job_id', 'jobs', 'jobs', ['parent_job_id'], ['id'], ondelete='CASCADE')
     with op.batch_alter_table('jobs') as batch:
         batch.add_column(sa.Column('source_table', sa.Text(), nullable=True))
+        batch.add_column(sa.Column('keys_pending', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch.create_index('ix_jobs_parent_job_id', ['parent_job_id'])
     with op.batch_alter_table('submissions') as batch:
         batch.add_column(sa.Column('parent_submission_id', sa.Integer(), nullable=True))
@@ -34,6 +35,7 @@ def downgrade() -> None:
         batch.drop_column('parent_submission_id')
     with op.batch_alter_table('jobs') as batch:
         batch.drop_index('ix_jobs_parent_job_id')
+        batch.drop_column('keys_pending')
         batch.drop_column('source_table')
     if op.get_bind().dialect.name != 'sqlite':
         op.drop_constraint('fk_jobs_parent_job_id', 'jobs', type_='foreignkey')
