@@ -20,13 +20,11 @@ def upgrade() -> None:
     else:
         op.add_column('jobs', sa.Column('parent_job_id', sa.Integer(), nullable=True))
         op.create_foreign_key('fk_jobs_parent_job_id', 'jobs', 'jobs', ['parent_job_id'], ['id'], ondelete='CASCADE')
-    with op.batch_alter_table('jobs') as batch:
-        batch.add_column(sa.Column('source_table', sa.Text(), nullable=True))
-        batch.add_column(sa.Column('keys_pending', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch.create_index('ix_jobs_parent_job_id', ['parent_job_id'])
-    with op.batch_alter_table('submissions') as batch:
-        batch.add_column(sa.Column('parent_submission_id', sa.Integer(), nullable=True))
-        batch.create_index('ix_submissions_parent_submission_id', ['parent_submission_id'])
+    op.add_column('jobs', sa.Column('source_table', sa.Text(), nullable=True))
+    op.add_column('jobs', sa.Column('keys_pending', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.create_index('ix_jobs_parent_job_id', 'jobs', ['parent_job_id'])
+    op.add_column('submissions', sa.Column('parent_submission_id', sa.Integer(), nullable=True))
+    op.create_index('ix_submissions_parent_submission_id', 'submissions', ['parent_submission_id'])
 
 
 def downgrade() -> None:
