@@ -42,6 +42,13 @@ def _written(submission: dict[str, Any]) -> int:
     return int(submission["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_WRITTEN"])
 
 
+def _metric(api: httpx.Client, name: str) -> float:
+    """The value of an unlabelled series of the caller's project in /metrics."""
+    answer = api.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    return sum(float(line.split()[-1]) for line in answer.text.splitlines() if line.startswith(f"{name} "))
+
+
 def _runs(api: httpx.Client, server: RunningServer, job: str) -> list[dict[str, Any]]:
     response = api.get(f"{server.cdm}/submissions", params={"jname": job, "page_size": 100})
     assert response.status_code == 200, response.text
@@ -72,10 +79,14 @@ def test_a_mariadb_database_is_copied_into_postgresql_table_by_table_with_its_ke
         create_link(api, server, "generic-jdbc-connector", pg_link()),
         {"toJobConfig.schemaName": pg_schema, "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"},
     )
+    rows_before = _metric(api, "opencdm_rows_written_total")
     assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
     parent = finished_run(api, server, job)
     assert parent["status"] == "SUCCEEDED", parent
     assert _written(parent) == 30 + 5 + 7
+    # /metrics counts the tables' rows once, not again as the job's.
+    assert _metric(api, "opencdm_rows_written_total") - rows_before == 30 + 5 + 7
+    assert 'opencdm_entire_database_runs{status="SUCCEEDED"}' in api.get("/metrics").text
     for table in ("plain", "Order", "MixedCase"):
         sub = _status(api, server, f"{job}_{table}")
         assert sub["status"] == "SUCCEEDED" and _written(sub) == tables[table], sub

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from opencdm.api.auth import identify
 from opencdm.api.state import ServerState, server_state
 from opencdm.engine.status import ACTIVE
-from opencdm.store.models import Cluster, Submission
+from opencdm.store.models import Cluster, Job, Submission
 
 disable_created_metrics()  # the *_created series double every family for nothing a scraper uses
 request_log = logging.getLogger("opencdm.requests")
@@ -111,14 +111,18 @@ class _Scrape(Collector):
 def run_families(session: Session, project_id: str | None) -> list[object]:
     """The store's figures: of one project, or of all of them (labelled by project)."""
     duration_s = (Submission.last_update_ms - func.coalesce(Submission.execute_ms, Submission.creation_ms)) / 1000.0
+    # An entire-database job's run counts the rows of its tables' runs, which are counted themselves.
+    entire_database = Job.job_type == "BATCH_JOB"
     by_status = (
         select(
             Cluster.project_id, Submission.status, func.count(),
-            *(func.coalesce(func.sum(column), 0) for _, column, _ in MOVED),
+            func.coalesce(func.sum(case((entire_database, 1), else_=0)), 0),
+            *(func.coalesce(func.sum(case((entire_database, 0), else_=column)), 0) for _, column, _ in MOVED),
             *(func.coalesce(func.sum(case((duration_s <= bound, 1), else_=0)), 0) for bound in RUN_DURATION_BUCKETS),
             func.coalesce(func.sum(duration_s), 0),
         )
         .join(Cluster, Cluster.id == Submission.cluster_id)
+        .join(Job, Job.id == Submission.job_id)
         .group_by(Cluster.project_id, Submission.status)
     )
     if project_id is not None:
@@ -130,6 +134,10 @@ def run_families(session: Session, project_id: str | None) -> list[object]:
 
     moved = {name: CounterMetricFamily(f"opencdm_{name}", help_text, labels=labels) for name, _, help_text in MOVED}
     runs = GaugeMetricFamily("opencdm_runs", "Runs kept in the store, by status.", labels=[*labels, "status"])
+    database_runs = GaugeMetricFamily(
+        "opencdm_entire_database_runs", "Runs of entire-database jobs (BATCH_JOB) kept in the store, by status; "
+        "each of their tables' runs is one of opencdm_runs too.", labels=[*labels, "status"],
+    )
     running = GaugeMetricFamily("opencdm_runs_running", "Runs copying now.", labels=labels)
     queued = GaugeMetricFamily("opencdm_runs_queued", "Runs admitted and waiting for their worker.", labels=labels)
     durations = HistogramMetricFamily("opencdm_run_duration_seconds", "Duration of ended runs.", labels=labels)
@@ -137,9 +145,11 @@ def run_families(session: Session, project_id: str | None) -> list[object]:
     # ("ended"), summed duration ("sum") and count within each bucket bound.
     per_project: dict[str, dict[str, float]] = {}
     for row in session.execute(by_status):
-        project, status, count = row[0], row[1], row[2]
-        sums, buckets, duration_sum = row[3:3 + len(MOVED)], row[3 + len(MOVED):-1], row[-1]
+        project, status, count, database_count = row[0], row[1], row[2], row[3]
+        sums, buckets, duration_sum = row[4:4 + len(MOVED)], row[4 + len(MOVED):-1], row[-1]
         runs.add_metric([*of(project), status], count)
+        if database_count:
+            database_runs.add_metric([*of(project), status], database_count)
         figures = per_project.setdefault(project, dict.fromkeys(
             [*(name for name, _, _ in MOVED), *ACTIVE, "ended", "sum", *map(str, RUN_DURATION_BUCKETS)], 0.0
         ))
@@ -159,7 +169,7 @@ def run_families(session: Session, project_id: str | None) -> list[object]:
         queued.add_metric(of(project), figures["BOOTING"])
         cumulative = [(str(bound), figures[str(bound)]) for bound in RUN_DURATION_BUCKETS]
         durations.add_metric(of(project), [*cumulative, ("+Inf", figures["ended"])], figures["sum"])
-    return [*moved.values(), runs, running, queued, durations]
+    return [*moved.values(), runs, database_runs, running, queued, durations]
 
 
 def request_families(project_id: str | None) -> list[Metric]:
