@@ -6,8 +6,10 @@ multi-row INSERTs in) remain the reference the fast paths are tested against, an
 when the server refuses ``LOAD DATA LOCAL``; ``MySqlDialect.fast_paths = False`` selects them.
 The LOAD DATA writer is in ``mysql_load.py``, the type table in ``mysql_types.py``.
 
-Sessions run with utf8mb4, ``time_zone='+00:00'`` (TIMESTAMP columns read and write as UTC) and
-strict mode (a value that does not fit is an error, not a silent truncation).
+Sessions run with utf8mb4, ``time_zone='+00:00'`` (TIMESTAMP columns read and write as UTC),
+strict mode (a value that does not fit is an error, not a silent truncation) and
+``NO_AUTO_VALUE_ON_ZERO`` (a copied 0 in an AUTO_INCREMENT column stays 0, as mysqldump keeps it,
+instead of taking the next number).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ _JSON_CHECK = re.compile(r"json_valid\(`((?:[^`]|``)+)`\)", re.IGNORECASE)
 # Run by every session, PyMySQL's and connectorx's alike.
 _SESSION_SETUP = (
     "SET SESSION time_zone = '+00:00', "
-    "SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')"
+    "SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES', 'NO_AUTO_VALUE_ON_ZERO')"
 )
 MICROSECONDS_PER_DAY = 86_400_000_000
 CONNECTORX_DECIMAL_SCALE = 10
