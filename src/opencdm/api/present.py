@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from opencdm import __version__
-from opencdm.api import wire
+from opencdm.api.wire.clusters import ClusterInstance, ClusterOut, Datastore
+from opencdm.api.wire.jobs import JobOut
+from opencdm.api.wire.links import LinkConfigOut, LinkConfigValuesOut, LinkInputOut, LinkOut
+from opencdm.api.wire.submissions import COUNTERS_GROUP, SubmissionOut
 from opencdm.config_values import flatten
 from opencdm.service.links import described_inputs
 from opencdm.store.models import Cluster, Job, Link, Submission
@@ -23,16 +26,16 @@ CLUSTER_STATUS_DETAIL: dict[str, str] = {
 }
 
 
-def link_out(box: SecretBox, link: Link) -> wire.LinkOut:
+def link_out(box: SecretBox, link: Link) -> LinkOut:
     grouped = described_inputs(box, link)
-    return wire.LinkOut(
+    return LinkOut(
         id=link.id,
         name=link.name,
         connector_name=link.connector_name,
         enabled=link.enabled,
-        link_config_values=wire.LinkConfigValuesOut(
+        link_config_values=LinkConfigValuesOut(
             configs=[
-                wire.LinkConfigOut(name=name, inputs=[wire.LinkInputOut(**item) for item in inputs])
+                LinkConfigOut(name=name, inputs=[LinkInputOut(**item) for item in inputs])
                 for name, inputs in grouped.items()
             ]
         ),
@@ -43,9 +46,9 @@ def link_out(box: SecretBox, link: Link) -> wire.LinkOut:
     )
 
 
-def job_out(job: Job, last: Submission | None) -> wire.JobOut:
+def job_out(job: Job, last: Submission | None) -> JobOut:
     from_values = flatten(job.from_config)
-    out = wire.JobOut(
+    out = JobOut(
         id=job.id,
         name=job.name,
         job_type=job.job_type,
@@ -90,8 +93,8 @@ def external_id(submission: Submission) -> str:
     return f"job_opencdm_{submission.id:010d}"
 
 
-def submission_out(submission: Submission) -> wire.SubmissionOut:
-    out = wire.SubmissionOut(
+def submission_out(submission: Submission) -> SubmissionOut:
+    out = SubmissionOut(
         submission_id=submission.id,
         job_name=submission.job_name,
         status=submission.status,
@@ -116,7 +119,7 @@ def submission_out(submission: Submission) -> wire.SubmissionOut:
     )
     if submission.execute_ms is not None:
         out.counters = {
-            wire.COUNTERS_GROUP: {
+            COUNTERS_GROUP: {
                 "ROWS_READ": submission.rows_read,
                 "ROWS_WRITTEN": submission.rows_written,
                 "ROWS_WRITTEN_SKIPPED": submission.rows_skipped,
@@ -142,8 +145,8 @@ def submission_out(submission: Submission) -> wire.SubmissionOut:
     return out
 
 
-def never_executed(job: Job) -> wire.SubmissionOut:
-    return wire.SubmissionOut(
+def never_executed(job: Job) -> SubmissionOut:
+    return SubmissionOut(
         job_name=job.name,
         status="NEVER_EXECUTED",
         progress=0,
@@ -160,15 +163,15 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def cluster_out(cluster: Cluster) -> wire.ClusterOut:
-    return wire.ClusterOut(
+def cluster_out(cluster: Cluster) -> ClusterOut:
+    return ClusterOut(
         id=cluster.id,
         name=cluster.name,
         status=cluster.status,
         status_detail=CLUSTER_STATUS_DETAIL.get(cluster.status, "Unknown"),
         created=_iso(cluster.created_ms),
         updated=_iso(cluster.updated_ms),
-        datastore=wire.Datastore(version=__version__),
-        instances=[wire.ClusterInstance(id=cluster.id, name=cluster.name, status=cluster.status)],
+        datastore=Datastore(version=__version__),
+        instances=[ClusterInstance(id=cluster.id, name=cluster.name, status=cluster.status)],
         executor=cluster.executor,
     )
