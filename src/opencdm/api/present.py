@@ -1,15 +1,19 @@
-"""Store rows → wire models."""
+"""Store rows → wire models, and a job from the wire → the service's draft of it."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
+from typing import Any
 
 from opencdm import __version__
 from opencdm.api.wire.clusters import ClusterInstance, ClusterOut, Datastore
-from opencdm.api.wire.jobs import JobOut
+from opencdm.api.wire.common import Wire
+from opencdm.api.wire.jobs import JobIn, JobOut
 from opencdm.api.wire.links import LinkConfigOut, LinkConfigValuesOut, LinkInputOut, LinkOut
 from opencdm.api.wire.submissions import COUNTERS_GROUP, SubmissionOut
 from opencdm.config_values import flatten
+from opencdm.service.jobs import JobDraft
 from opencdm.service.links import described_inputs
 from opencdm.store.models import Cluster, Job, Link, Submission
 from opencdm.store.secrets import SecretBox
@@ -46,19 +50,27 @@ def link_out(box: SecretBox, link: Link) -> LinkOut:
     )
 
 
+# A job's definition, as the service takes it (JobDraft) and the store keeps it (Job), by the name of
+# each field on the wire (JobIn, JobOut): the same names, but for the config values.
+_CONFIG_VALUES = {"from_config": "from_config_values", "to_config": "to_config_values",
+                  "driver_config": "driver_config_values"}
+_JOB_WIRE_NAMES: dict[str, str] = {field.name: _CONFIG_VALUES.get(field.name, field.name) for field in fields(JobDraft)}
+
+
+def job_draft(job: JobIn) -> JobDraft:
+    """A job as sent, for the service: its config values as plain CDM-shaped dicts."""
+
+    def plain(value: Any) -> Any:
+        return value.dump() if isinstance(value, Wire) else value
+
+    return JobDraft(**{name: plain(getattr(job, wire_name)) for name, wire_name in _JOB_WIRE_NAMES.items()})
+
+
 def job_out(job: Job, last: Submission | None) -> JobOut:
     from_values = flatten(job.from_config)
     out = JobOut(
+        **{wire_name: getattr(job, name) for name, wire_name in _JOB_WIRE_NAMES.items()},
         id=job.id,
-        name=job.name,
-        job_type=job.job_type,
-        from_connector_name=job.from_connector_name,
-        from_link_name=job.from_link_name,
-        to_connector_name=job.to_connector_name,
-        to_link_name=job.to_link_name,
-        from_config_values=job.from_config,
-        to_config_values=job.to_config,
-        driver_config_values=job.driver_config,
         creation_user=job.creation_user,
         creation_date=job.creation_ms,
         update_user=job.update_user,

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 
 from opencdm.api.errors import V11_ERROR_RESPONSES
-from opencdm.api.present import job_out, never_executed, submission_out
+from opencdm.api.present import job_draft, job_out, never_executed, submission_out
 from opencdm.api.routes.common import Caller, PageNo, PageSize, State, check_cluster, cluster_session
 from opencdm.api.state import ServerState
 from opencdm.api.wire.common import Empty
 from opencdm.api.wire.jobs import (
-    JobIn,
     JobSaved,
     JobsPage,
     JobsRequest,
@@ -43,20 +42,6 @@ def _minute_ms(state: ServerState) -> int:
     return round(state.settings.scheduler_minute_seconds * 1000)
 
 
-def _draft(job: JobIn) -> job_service.JobDraft:
-    return job_service.JobDraft(
-        name=job.name,
-        job_type=job.job_type,
-        from_connector_name=job.from_connector_name,
-        from_link_name=job.from_link_name,
-        to_connector_name=job.to_connector_name,
-        to_link_name=job.to_link_name,
-        from_config=job.from_config_values.model_dump(by_alias=True, exclude_none=True),
-        to_config=job.to_config_values.model_dump(by_alias=True, exclude_none=True),
-        driver_config=job.driver_config_values.model_dump(by_alias=True, exclude_none=True),
-    )
-
-
 @router.post(CDM + "/job", operation_id="CreateJob", response_model=None,
              responses={200: {"model": JobSaved}})
 def create_job(project_id: str, cluster_id: str, body: JobsRequest, caller: Caller,
@@ -64,7 +49,7 @@ def create_job(project_id: str, cluster_id: str, body: JobsRequest, caller: Call
     names = [job.name for job in body.jobs]
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         for job in body.jobs:
-            job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
+            job_service.create_job(session, state.box, cluster, job_draft(job), caller.user_name, _minute_ms(state))
     return {"name": names[0], "validation-result": []}
 
 
@@ -128,7 +113,7 @@ def update_job(project_id: str, cluster_id: str, job_name: str, body: JobsReques
                state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job_service.update_job(
-            session, state.box, cluster, job_name, _draft(body.jobs[0]), caller.user_name, _minute_ms(state)
+            session, state.box, cluster, job_name, job_draft(body.jobs[0]), caller.user_name, _minute_ms(state)
         )
     return {"validation-result": []}
 
@@ -215,7 +200,7 @@ def create_and_start_random_cluster_job(project_id: str, body: RandomClusterJobR
     with state.store.session() as session:
         cluster = cluster_service.first_running(session, caller.project_id, body.clusters)
         for job in body.jobs:
-            job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
+            job_service.create_job(session, state.box, cluster, job_draft(job), caller.user_name, _minute_ms(state))
     submissions = [
         runs.start_job(state.store, state.supervisor, cluster.id, job.name, caller.user_name, {})
         for job in body.jobs
