@@ -1,6 +1,7 @@
 """CDM v1.1 wire shapes, byte-exact field names as aliases (docs/cdm-api.md Appendix B), one module
 per resource: ``common`` (the base model, config values, ``{}``), ``links``, ``jobs``,
-``submissions``, ``clusters``, ``iam``; ``examples`` and ``exact`` serve the OpenAPI document only.
+``submissions``, ``clusters``, ``iam``, ``connectors`` (ours, for the console) and ``errors``;
+``examples`` and ``exact`` serve the OpenAPI document only.
 
 Request models validate what clients send; response models are dumped with ``by_alias=True`` and
 ``exclude_none=True``. Internal names stay Pythonic.
