@@ -27,7 +27,6 @@ import random
 import re
 import shlex
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -42,6 +41,11 @@ from typing import Any
 from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parent.parent
+# Also imported from the peers' environment (bench/dask_scaling.py, bench/run.py), without OpenCDM: the
+# module shared with the tests (which imports nothing of OpenCDM) comes from the checkout.
+sys.path.insert(0, str(REPO / "src"))
+from opencdm.child_server import ChildServer  # noqa: E402
+
 RESULTS = REPO / "bench" / "results"
 DOC = REPO / "docs" / "performance.md"
 SECTION = "## Concurrency (API under load)"
@@ -55,61 +59,16 @@ RSS_BAND = 0.10
 # --- the server -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    home: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    credentials: dict[str, str]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def cdm(self) -> str:
-        return f"/v1.1/{self.credentials['project_id']}/clusters/{self.credentials['cluster_id']}/cdm"
-
-
-def start_server(home: Path, file_root: Path, python: str, worker_nice: int | None = None) -> Server:
-    """``opencdm serve`` on a free loopback port (as tests/conftest.start_server does)."""
-    import httpx
-
-    port = free_port()
-    log_path = home / "server.log"
+def start_server(home: Path, file_root: Path, python: str, worker_nice: int | None = None) -> ChildServer:
+    """``opencdm serve`` on a free loopback port, its local paths under ``file_root``."""
     env = {k: v for k, v in os.environ.items() if k != "OPENCDM_DATABASE_URL"}
-    env.update({"OPENCDM_HOME": str(home), "OPENCDM_FILE_ROOTS": str(file_root)})
+    env["OPENCDM_FILE_ROOTS"] = str(file_root)
     if worker_nice is not None:
         env["OPENCDM_WORKER_NICE"] = str(worker_nice)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [python, "-m", "opencdm", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log_path.read_text()}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError(f"server did not start: {log_path.read_text()}")
-    credentials = json.loads((home / "credentials.json").read_text())
-    return Server(home, port, process, credentials, log_path)
+    return ChildServer.start(python, home, env, home / "server.log")
 
 
-def token(server: Server) -> str:
+def token(server: ChildServer) -> str:
     import httpx
 
     body = {"auth": {
@@ -123,7 +82,7 @@ def token(server: Server) -> str:
     return response.headers["X-Subject-Token"]
 
 
-def access_keys(server: Server, python: str, count: int) -> list[tuple[str, str]]:
+def access_keys(server: ChildServer, python: str, count: int) -> list[tuple[str, str]]:
     """``count`` AK/SK pairs of the admin (one per signed client), made with the admin CLI."""
     env = {**os.environ, "OPENCDM_HOME": str(server.home)}
     env.pop("OPENCDM_DATABASE_URL", None)
@@ -143,7 +102,7 @@ def inputs(config: str, values: dict[str, str]) -> dict[str, Any]:
     return {"name": config, "inputs": [{"name": k, "value": v} for k, v in values.items()]}
 
 
-def setup_jobs(server: Server, data: Path, links: int, jobs: int, idle_jobs: int, rows: int) -> list[str]:
+def setup_jobs(server: ChildServer, data: Path, links: int, jobs: int, idle_jobs: int, rows: int) -> list[str]:
     """``links`` SQLite links (one database file each, table ``t`` of ``rows`` rows), ``jobs`` churn jobs
     spread over them (each its own destination table, cleared before each run) and ``idle_jobs`` that
     never run (ShowJobs lists them too). Returns the churn jobs' names."""
@@ -181,7 +140,7 @@ def setup_jobs(server: Server, data: Path, links: int, jobs: int, idle_jobs: int
     return names[:jobs]
 
 
-def wait_settled(api: Any, server: Server, names: list[str], bound: float) -> tuple[float, list[str]]:
+def wait_settled(api: Any, server: ChildServer, names: list[str], bound: float) -> tuple[float, list[str]]:
     """Poll the jobs' status until none is BOOTING/RUNNING, at most ``bound`` s: (seconds, still active)."""
     started = time.monotonic()
     active = list(names)

@@ -33,8 +33,10 @@ from typing import Any
 import httpx
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).parent))
-from concurrency import Server, free_port, inputs, markdown_table, start_server, token  # noqa: E402
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent / "src")]
+from concurrency import inputs, markdown_table, start_server, token  # noqa: E402
+
+from opencdm.child_server import ChildServer, free_port  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "dask.json"
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -89,7 +91,7 @@ def dask_cluster(python: str, workers: int, log: Path) -> Iterator[str]:
             process.wait(timeout=30)
 
 
-def set_executor(server: Server, python: str, executor: str) -> None:
+def set_executor(server: ChildServer, python: str, executor: str) -> None:
     env = {**os.environ, "OPENCDM_HOME": str(server.home)}
     env.pop("OPENCDM_DATABASE_URL", None)
     subprocess.run(
@@ -102,7 +104,7 @@ def config(name: str, values: dict[str, str]) -> dict[str, Any]:
     return {"configs": [inputs(name, values)]}
 
 
-def copy_once(api: httpx.Client, server: Server, extractors: int) -> float:
+def copy_once(api: httpx.Client, server: ChildServer, extractors: int) -> float:
     """One OpenCDM run of a new job; its wall time from start to the final status."""
     job = f"dask_{extractors}_{time.monotonic_ns()}"
     response = api.post(f"{server.cdm}/job", json={"jobs": [{

@@ -10,9 +10,9 @@ import os
 import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +29,11 @@ import pymysql
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+# The harness runs in the peers' environment, without OpenCDM: it takes the one module it shares with
+# the tests (which imports nothing of OpenCDM) from the checkout.
+sys.path.insert(0, str(REPO / "src"))
+from opencdm.child_server import ChildServer, ServerDidNotStart  # noqa: E402
+
 RESULTS = BENCH / "results"
 DOC = REPO / "docs" / "performance.md"
 IMG = DOC.parent / "img"
@@ -146,12 +151,6 @@ def source_bytes(kind: str, pg_name: str = "src") -> int:
 # --- OpenCDM over HTTP ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def _configs(name: str, inputs: dict[str, str]) -> dict[str, Any]:
     return {"configs": [{"name": name, "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}
 
@@ -161,33 +160,16 @@ class OpenCdmServer:
 
     def __init__(self, python: str, home: Path, settings: dict[str, str] | None = None) -> None:
         self.home = home
-        self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCDM_")}
-        env["OPENCDM_HOME"] = str(home)
         env.update(settings or {})
-        self.log = open(home / "server.log", "wb")  # noqa: SIM115 - open for the server's lifetime
-        self.process = subprocess.Popen(
-            [python, "-m", "opencdm", "serve", "--host", HOST, "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
-        )
-        self.url = f"http://{HOST}:{self.port}"
-        self._wait_ready()
-        creds = json.loads((home / "credentials.json").read_text())
-        self.cdm = f"/v1.1/{creds['project_id']}/clusters/{creds['cluster_id']}/cdm"
+        try:
+            child = ChildServer.start(python, home, env, home / "server.log", cwd=REPO)
+        except ServerDidNotStart as exc:
+            raise ToolFailed(f"opencdm serve {exc.what}: {exc.log[-800:]}") from exc
+        self.port, self.process, self.url, self.cdm = child.port, child.process, child.url, child.cdm
         self.http = httpx.Client(base_url=self.url, timeout=60)
-        self.http.headers["X-Auth-Token"] = self._token(creds)
+        self.http.headers["X-Auth-Token"] = self._token(child.credentials)
         self._links: dict[str, str] = {}
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ToolFailed(f"opencdm serve exited: {(self.home / 'server.log').read_text()[-800:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{self.url}/openapi.json", timeout=1)
-                return
-            time.sleep(0.2)
-        raise ToolFailed("opencdm serve did not answer within 60 s")
 
     def _token(self, creds: dict[str, str]) -> str:
         body = {"auth": {
@@ -266,7 +248,6 @@ class OpenCdmServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.log.close()
 
 
 @dataclass

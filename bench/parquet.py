@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,8 @@ import harness
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+
+from opencdm.child_server import free_port  # on the path through harness
 
 OUTPUT = gen_data.DATA_DIR / "parquet"
 TARGET_RATIO = 1.3
@@ -47,17 +48,11 @@ def _check(dataset: ds.Dataset, expected: tuple[int, int]) -> str:
     return "OK (count, sum of id)" if found == expected else f"MISMATCH: {found} vs {expected}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((harness.HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 class S3Server:
     """moto's S3 server on loopback, in its own process, with one bucket."""
 
     def __init__(self, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.endpoint = f"{harness.HOST}:{self.port}"
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(

@@ -129,38 +129,23 @@ def pg_column_types(schema: str, table: str) -> list[tuple[str, str]]:
 
 import json  # noqa: E402
 import re  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import httpx  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from opencdm.child_server import ChildServer, free_port  # noqa: E402
 
 
 @dataclass
-class RunningServer:
-    """An ``opencdm serve`` process on a free loopback port, with its bootstrap credentials."""
+class RunningServer(ChildServer):
+    """An ``opencdm serve`` process on a loopback port, with its bootstrap credentials."""
 
-    home: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    credentials: dict[str, str]
-    log_path: Path
     # Where its (bootstrap) cluster runs partitions: "local" or a Dask scheduler address.
     executor: str = "local"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def project_id(self) -> str:
@@ -169,11 +154,6 @@ class RunningServer:
     @property
     def cluster_id(self) -> str:
         return self.credentials["cluster_id"]
-
-    @property
-    def cdm(self) -> str:
-        """Path prefix of the cluster's CDM resources."""
-        return f"/v1.1/{self.project_id}/clusters/{self.cluster_id}/cdm"
 
     def token(self, user: str | None = None, password: str | None = None, project: str | None = None) -> str:
         body = {"auth": {
@@ -208,29 +188,11 @@ def start_server(
     """``opencdm serve`` on ``port``; ``wrapper`` is a command that runs it (e.g. with fewer privileges);
     its output goes to a log file in ``log_dir`` (default: the home)."""
     port = port or free_port()
-    home.mkdir(parents=True, exist_ok=True)
-    log_path = (log_dir or home) / f"server-{port}.log"
     inherited = {k: v for k, v in os.environ.items() if k != "OPENCDM_DATABASE_URL"}
-    full_env = {**inherited, "OPENCDM_HOME": str(home), **(env or {})}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [*wrapper, sys.executable, "-m", "opencdm", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log_path.read_text()}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError(f"server did not start: {log_path.read_text()}")
-    credentials = json.loads((home / "credentials.json").read_text())
-    return RunningServer(home=home, port=port, process=process, credentials=credentials, log_path=log_path)
+    return RunningServer.start(
+        sys.executable, home, {**inherited, **(env or {})}, (log_dir or home) / f"server-{port}.log",
+        port=port, wrapper=wrapper,
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,15 @@ from opencdm.client import CdmApiError, CdmClient, Credentials
 from conftest import RunningServer, sqlite_link, start_server
 
 Cli = Callable[..., Result]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """This module's own server, instead of the session's: its tests add projects and clusters, which
+    the tests of the shared one do not expect (tests/api/test_sdk.py lists its clusters)."""
+    running = start_server(tmp_path_factory.mktemp("cli-home"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -39,7 +48,7 @@ def cli(server: RunningServer) -> Cli:
 
 
 def unique(prefix: str) -> str:
-    # The server is shared by the whole session: names must not collide across tests.
+    # The server is shared by the module's tests: names must not collide across them.
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 

@@ -21,7 +21,7 @@ from opencdm.settings import Settings
 DEFAULT_URL = "http://127.0.0.1:8080"
 # Keystone's default domain; the server creates its users there unless told otherwise.
 DEFAULT_DOMAIN = "Default"
-# The group of a submission's counters (as opencdm.api.wire has it; not imported: the client stays light).
+# The group of a submission's counters (as opencdm.api.wire.submissions has it; not imported: the client stays light).
 COUNTERS_GROUP = "org.apache.sqoop.submission.counter.SqoopCounters"
 # The bodies the Huawei SDK sends for the cluster actions (docs/cdm-api.md §6.16).
 CLUSTER_ACTIONS: dict[str, dict[str, Any]] = {

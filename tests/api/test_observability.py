@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e.job_support import finished_run
+from e2e.job_support import finished_run, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import RunningServer, start_server
@@ -61,10 +61,16 @@ def other(observed: RunningServer) -> Tenant:
 
 
 def run_log(api: httpx.Client, server: RunningServer, submission: dict[str, Any]) -> dict[str, Any]:
-    response = api.get(f"{server.cdm}/submissions/{submission['submission-id']}/log")
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+    """The run's log, once it holds the line its server writes after reaping the worker (the run's
+    status is final a moment before)."""
+
+    def ended() -> dict[str, Any] | None:
+        response = api.get(f"{server.cdm}/submissions/{submission['submission-id']}/log")
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer if any(line["message"].startswith("run ended ") for line in answer["lines"]) else None
+
+    return wait_until(f"the end of run {submission['submission-id']} in its log", ended, timeout=30)
 
 
 def test_a_run_keeps_its_own_log_from_request_to_end(observed: RunningServer, runs: dict[str, Any]) -> None:

@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import RunningServer, create_link, free_port, pg_connect, pg_link, set_executor, start_server
+from opencdm.child_server import free_port
+
+from conftest import RunningServer, create_link, pg_connect, pg_link, set_executor, start_server
 from job_support import finished_run, start_copy_job
 
 distributed = pytest.importorskip("distributed")

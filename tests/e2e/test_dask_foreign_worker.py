@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from opencdm.child_server import free_port
 from opencdm.connectors import get_connector
 
 from conftest import (
@@ -27,7 +28,6 @@ from conftest import (
     S3Server,
     config_values,
     create_link,
-    free_port,
     pg_connect,
     pg_link,
     set_executor,

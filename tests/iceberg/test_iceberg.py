@@ -27,6 +27,8 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 
+from opencdm.child_server import free_port
+
 from conftest import (
     PG_DATABASE,
     PG_HOST,
@@ -36,7 +38,6 @@ from conftest import (
     S3Server,
     config_values,
     create_link,
-    free_port,
     pg_column_types,
     pg_connect,
     post_link,

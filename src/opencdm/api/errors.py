@@ -11,37 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from opencdm.api.auth import AuthError, authenticate
+from opencdm.api.wire.errors import CdmErrorBody, GatewayErrorBody
 from opencdm.errors import CdmError
 
 log = logging.getLogger(__name__)
-
-
-# --- the two shapes, as the OpenAPI document shows them ------------------------------------------
-
-
-class CdmErrorBody(BaseModel):
-    """A CDM service error (docs/cdm-api.md §9.1): 400 for every Cdm code, 413 for a body over the limit,
-    405 with an Allow header, 500 (Cdm.0000) for a bug."""
-
-    model_config = ConfigDict(extra="forbid")
-    err_code: str = Field(alias="errCode", pattern=r"^Cdm\.\d{4}$", examples=["Cdm.0100"])
-    external_message: str = Field(alias="externalMessage", min_length=1, examples=["Job[job_a] doesn't exist."])
-
-
-class GatewayErrorBody(BaseModel):
-    """The API gateway's error (docs/cdm-api.md §9.2): 401 APIGW.0301, 403 APIGW.0302, 404 APIGW.0101, and
-    400 IAM.0001 for a malformed token request. ``request_id`` is also the X-Request-Id header."""
-
-    model_config = ConfigDict(extra="forbid")
-    error_msg: str = Field(min_length=1, examples=["Incorrect IAM authentication information: ..."])
-    error_code: str = Field(pattern=r"^[A-Z]+\.\d{4}$", examples=["APIGW.0301"])
-    request_id: str = Field(min_length=1)
 
 
 def _cdm(description: str) -> dict[str, Any]:

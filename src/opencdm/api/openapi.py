@@ -14,7 +14,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from opencdm.api import wire
+from opencdm.api.wire.clusters import ClusterActionRequest
+from opencdm.api.wire.exact import JdbcLinkIn, JdbcTableJobIn
+from opencdm.api.wire.iam import TokenRequest
 
 SECURITY_SCHEMES: dict[str, Any] = {
     "XAuthToken": {
@@ -40,14 +42,14 @@ SECURITY: list[dict[str, list[str]]] = [{"XAuthToken": []}, {"AkSkSignature": []
 
 # Bodies a route reads as it is, to word its own errors: (path, method) -> what the body holds.
 _DOCUMENTED_BODIES: dict[tuple[str, str], type[BaseModel]] = {
-    ("/v3/auth/tokens", "post"): wire.TokenRequest,
-    ("/v1.1/{project_id}/clusters/{cluster_id}/action", "post"): wire.ClusterActionRequest,
+    ("/v3/auth/tokens", "post"): TokenRequest,
+    ("/v1.1/{project_id}/clusters/{cluster_id}/action", "post"): ClusterActionRequest,
 }
 # Where the exact shapes are offered: (request model, its list property).
 _EXACT_SHAPES: dict[tuple[str, str], type[BaseModel]] = {
-    ("LinksRequest", "links"): wire.JdbcLinkIn,
-    ("JobsRequest", "jobs"): wire.JdbcTableJobIn,
-    ("RandomClusterJobRequest", "jobs"): wire.JdbcTableJobIn,
+    ("LinksRequest", "links"): JdbcLinkIn,
+    ("JobsRequest", "jobs"): JdbcTableJobIn,
+    ("RandomClusterJobRequest", "jobs"): JdbcTableJobIn,
 }
 
 

@@ -1,12 +1,19 @@
-"""Store rows → wire models."""
+"""Store rows → wire models, and a job from the wire → the service's draft of it."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
+from typing import Any
 
 from opencdm import __version__
-from opencdm.api import wire
+from opencdm.api.wire.clusters import ClusterInstance, ClusterOut, Datastore
+from opencdm.api.wire.common import Wire
+from opencdm.api.wire.jobs import JobIn, JobOut
+from opencdm.api.wire.links import LinkConfigOut, LinkConfigValuesOut, LinkInputOut, LinkOut
+from opencdm.api.wire.submissions import COUNTERS_GROUP, SubmissionOut
 from opencdm.config_values import flatten
+from opencdm.service.jobs import JobDraft
 from opencdm.service.links import described_inputs
 from opencdm.store.models import Cluster, Job, Link, Submission
 from opencdm.store.secrets import SecretBox
@@ -23,16 +30,16 @@ CLUSTER_STATUS_DETAIL: dict[str, str] = {
 }
 
 
-def link_out(box: SecretBox, link: Link) -> wire.LinkOut:
+def link_out(box: SecretBox, link: Link) -> LinkOut:
     grouped = described_inputs(box, link)
-    return wire.LinkOut(
+    return LinkOut(
         id=link.id,
         name=link.name,
         connector_name=link.connector_name,
         enabled=link.enabled,
-        link_config_values=wire.LinkConfigValuesOut(
+        link_config_values=LinkConfigValuesOut(
             configs=[
-                wire.LinkConfigOut(name=name, inputs=[wire.LinkInputOut(**item) for item in inputs])
+                LinkConfigOut(name=name, inputs=[LinkInputOut(**item) for item in inputs])
                 for name, inputs in grouped.items()
             ]
         ),
@@ -43,19 +50,27 @@ def link_out(box: SecretBox, link: Link) -> wire.LinkOut:
     )
 
 
-def job_out(job: Job, last: Submission | None) -> wire.JobOut:
+# A job's definition, as the service takes it (JobDraft) and the store keeps it (Job), by the name of
+# each field on the wire (JobIn, JobOut): the same names, but for the config values.
+_CONFIG_VALUES = {"from_config": "from_config_values", "to_config": "to_config_values",
+                  "driver_config": "driver_config_values"}
+_JOB_WIRE_NAMES: dict[str, str] = {field.name: _CONFIG_VALUES.get(field.name, field.name) for field in fields(JobDraft)}
+
+
+def job_draft(job: JobIn) -> JobDraft:
+    """A job as sent, for the service: its config values as plain CDM-shaped dicts."""
+
+    def plain(value: Any) -> Any:
+        return value.dump() if isinstance(value, Wire) else value
+
+    return JobDraft(**{name: plain(getattr(job, wire_name)) for name, wire_name in _JOB_WIRE_NAMES.items()})
+
+
+def job_out(job: Job, last: Submission | None) -> JobOut:
     from_values = flatten(job.from_config)
-    out = wire.JobOut(
+    out = JobOut(
+        **{wire_name: getattr(job, name) for name, wire_name in _JOB_WIRE_NAMES.items()},
         id=job.id,
-        name=job.name,
-        job_type=job.job_type,
-        from_connector_name=job.from_connector_name,
-        from_link_name=job.from_link_name,
-        to_connector_name=job.to_connector_name,
-        to_link_name=job.to_link_name,
-        from_config_values=job.from_config,
-        to_config_values=job.to_config,
-        driver_config_values=job.driver_config,
         creation_user=job.creation_user,
         creation_date=job.creation_ms,
         update_user=job.update_user,
@@ -90,8 +105,8 @@ def external_id(submission: Submission) -> str:
     return f"job_opencdm_{submission.id:010d}"
 
 
-def submission_out(submission: Submission) -> wire.SubmissionOut:
-    out = wire.SubmissionOut(
+def submission_out(submission: Submission) -> SubmissionOut:
+    out = SubmissionOut(
         submission_id=submission.id,
         job_name=submission.job_name,
         status=submission.status,
@@ -116,7 +131,7 @@ def submission_out(submission: Submission) -> wire.SubmissionOut:
     )
     if submission.execute_ms is not None:
         out.counters = {
-            wire.COUNTERS_GROUP: {
+            COUNTERS_GROUP: {
                 "ROWS_READ": submission.rows_read,
                 "ROWS_WRITTEN": submission.rows_written,
                 "ROWS_WRITTEN_SKIPPED": submission.rows_skipped,
@@ -142,8 +157,8 @@ def submission_out(submission: Submission) -> wire.SubmissionOut:
     return out
 
 
-def never_executed(job: Job) -> wire.SubmissionOut:
-    return wire.SubmissionOut(
+def never_executed(job: Job) -> SubmissionOut:
+    return SubmissionOut(
         job_name=job.name,
         status="NEVER_EXECUTED",
         progress=0,
@@ -160,15 +175,15 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def cluster_out(cluster: Cluster) -> wire.ClusterOut:
-    return wire.ClusterOut(
+def cluster_out(cluster: Cluster) -> ClusterOut:
+    return ClusterOut(
         id=cluster.id,
         name=cluster.name,
         status=cluster.status,
         status_detail=CLUSTER_STATUS_DETAIL.get(cluster.status, "Unknown"),
         created=_iso(cluster.created_ms),
         updated=_iso(cluster.updated_ms),
-        datastore=wire.Datastore(version=__version__),
-        instances=[wire.ClusterInstance(id=cluster.id, name=cluster.name, status=cluster.status)],
+        datastore=Datastore(version=__version__),
+        instances=[ClusterInstance(id=cluster.id, name=cluster.name, status=cluster.status)],
         executor=cluster.executor,
     )

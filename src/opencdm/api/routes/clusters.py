@@ -9,10 +9,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from opencdm import __version__
-from opencdm.api import wire
 from opencdm.api.errors import V11_ERROR_RESPONSES
 from opencdm.api.present import cluster_out
 from opencdm.api.routes.common import Caller, State, check_cluster, cluster_session
+from opencdm.api.wire.clusters import (
+    AvailabilityZonesResponse,
+    ClusterCreated,
+    ClusterJobId,
+    ClusterOut,
+    ClustersResponse,
+    ClusterSysTags,
+    CreateClusterRequest,
+    DatastoresResponse,
+    EnterpriseProjectsResponse,
+    FlavorDetailResponse,
+    FlavorsResponse,
+    InstanceResponse,
+)
+from opencdm.api.wire.common import Empty
 from opencdm.errors import CdmError
 from opencdm.service import clusters as cluster_service
 from opencdm.service import iam
@@ -26,16 +40,16 @@ REGION = "local"
 
 
 @router.get("/clusters", operation_id="ListClusters", response_model=None,
-            responses={200: {"model": wire.ClustersResponse}})
+            responses={200: {"model": ClustersResponse}})
 def list_clusters(project_id: str, caller: Caller, state: State) -> dict[str, Any]:
     with state.store.session() as session:
         clusters = cluster_service.list_clusters(session, caller.project_id)
-    return wire.ClustersResponse(clusters=[cluster_out(c) for c in clusters]).dump()
+    return ClustersResponse(clusters=[cluster_out(c) for c in clusters]).dump()
 
 
 @router.post("/clusters", status_code=202, operation_id="CreateCluster", response_model=None,
-             responses={202: {"model": wire.ClusterCreated}})
-def create_cluster(project_id: str, body: wire.CreateClusterRequest, caller: Caller,
+             responses={202: {"model": ClusterCreated}})
+def create_cluster(project_id: str, body: CreateClusterRequest, caller: Caller,
                    state: State) -> dict[str, Any]:
     with state.store.session() as session:
         project = session.get(Project, caller.project_id)
@@ -48,14 +62,14 @@ def create_cluster(project_id: str, body: wire.CreateClusterRequest, caller: Cal
 
 
 @router.get("/clusters/{cluster_id}", operation_id="ShowClusterDetail", response_model=None,
-            responses={200: {"model": wire.ClusterOut}})
+            responses={200: {"model": ClusterOut}})
 def show_cluster(project_id: str, cluster_id: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (_, cluster):
         return cluster_out(cluster).dump()
 
 
 @router.delete("/clusters/{cluster_id}", status_code=202, operation_id="DeleteCluster", response_model=None,
-               responses={202: {"model": wire.ClusterJobId}})
+               responses={202: {"model": ClusterJobId}})
 def delete_cluster(project_id: str, cluster_id: str, caller: Caller, state: State,
                    body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
@@ -64,7 +78,7 @@ def delete_cluster(project_id: str, cluster_id: str, caller: Caller, state: Stat
 
 
 @router.post("/cluster/modify/{cluster_id}", operation_id="ModifyCluster", response_model=None,
-             responses={200: {"model": wire.Empty}})
+             responses={200: {"model": Empty}})
 def modify_cluster(project_id: str, cluster_id: str, caller: Caller, state: State,
                    body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
@@ -73,7 +87,7 @@ def modify_cluster(project_id: str, cluster_id: str, caller: Caller, state: Stat
 
 
 @router.post("/clusters/{cluster_id}/action", operation_id="ClusterAction", response_model=None,
-             responses={200: {"model": wire.ClusterJobId}})
+             responses={200: {"model": ClusterJobId}})
 def cluster_action(project_id: str, cluster_id: str, caller: Caller, state: State,
                    body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     actions = [key for key in ("start", "stop", "restart") if key in body]
@@ -86,7 +100,7 @@ def cluster_action(project_id: str, cluster_id: str, caller: Caller, state: Stat
 
 
 @router.get("/instances/{instance_id}", operation_id="ShowInstanceDetail", response_model=None,
-            responses={200: {"model": wire.InstanceResponse}})
+            responses={200: {"model": InstanceResponse}})
 def show_instance(project_id: str, instance_id: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, instance_id) as (_, cluster):
         return {"instance": {
@@ -103,7 +117,7 @@ def _flavor() -> dict[str, Any]:
 
 
 @router.get("/datastores", operation_id="ShowDatastores", response_model=None,
-            responses={200: {"model": wire.DatastoresResponse}})
+            responses={200: {"model": DatastoresResponse}})
 def show_datastores(project_id: str, caller: Caller) -> dict[str, Any]:
     version = {"id": __version__, "name": __version__, "active": "true", "image": "opencdm",
                "packages": "opencdm", "datastore": DATASTORE_ID, "links": []}
@@ -112,7 +126,7 @@ def show_datastores(project_id: str, caller: Caller) -> dict[str, Any]:
 
 
 @router.get("/datastores/{datastore_id}/flavors", operation_id="ShowFlavors", response_model=None,
-            responses={200: {"model": wire.FlavorsResponse}})
+            responses={200: {"model": FlavorsResponse}})
 def show_flavors(project_id: str, datastore_id: str, caller: Caller) -> dict[str, Any]:
     if datastore_id != DATASTORE_ID:
         raise CdmError("Cdm.0001", f"Datastore [{datastore_id}] does not exist; this deployment has '{DATASTORE_ID}'.")
@@ -121,7 +135,7 @@ def show_flavors(project_id: str, datastore_id: str, caller: Caller) -> dict[str
 
 
 @router.get("/flavors/{flavor_id}", operation_id="ShowFlavorDetail", response_model=None,
-            responses={200: {"model": wire.FlavorDetailResponse}})
+            responses={200: {"model": FlavorDetailResponse}})
 def show_flavor_detail(project_id: str, flavor_id: str, caller: Caller) -> dict[str, Any]:
     if flavor_id != FLAVOR_ID:
         raise CdmError("Cdm.0001", f"Flavor [{flavor_id}] does not exist; this deployment has '{FLAVOR_ID}'.")
@@ -132,7 +146,7 @@ def show_flavor_detail(project_id: str, flavor_id: str, caller: Caller) -> dict[
 
 
 @router.get("/regions/{region_id}/availability_zones", operation_id="ShowAvailabilityZones", response_model=None,
-            responses={200: {"model": wire.AvailabilityZonesResponse}})
+            responses={200: {"model": AvailabilityZonesResponse}})
 def show_availability_zones(project_id: str, region_id: str, caller: Caller) -> dict[str, Any]:
     return {"regionId": region_id, "defaultAZ": REGION, "availableZones": [
         {"availableZoneId": REGION, "availableZoneName": REGION, "availableZoneCode": REGION,
@@ -140,7 +154,7 @@ def show_availability_zones(project_id: str, region_id: str, caller: Caller) -> 
 
 
 @router.get("/enterprise-projects", operation_id="ShowEnterpriseProjects", response_model=None,
-            responses={200: {"model": wire.EnterpriseProjectsResponse}})
+            responses={200: {"model": EnterpriseProjectsResponse}})
 def show_enterprise_projects(project_id: str, caller: Caller, state: State) -> dict[str, Any]:
     with state.store.session() as session:
         clusters = cluster_service.list_clusters(session, caller.project_id)
@@ -149,7 +163,7 @@ def show_enterprise_projects(project_id: str, caller: Caller, state: State) -> d
 
 
 @router.get("/clusters/{cluster_id}/enterprise-projects", operation_id="ShowClusterEnterpriseProjects",
-            response_model=None, responses={200: {"model": wire.ClusterSysTags}})
+            response_model=None, responses={200: {"model": ClusterSysTags}})
 def show_cluster_enterprise_projects(project_id: str, cluster_id: str, caller: Caller,
                                      state: State) -> dict[str, Any]:
     check_cluster(state, caller, cluster_id)

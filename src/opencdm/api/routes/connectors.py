@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import Field
 from sqlalchemy import select
 
-from opencdm.api import wire
 from opencdm.api.errors import V11_ERROR_RESPONSES
 from opencdm.api.present import link_out
 from opencdm.api.routes.common import Caller, State, check_cluster, cluster_session
+from opencdm.api.wire.connectors import ConnectorInput, ConnectorOut, ConnectorsResponse
+from opencdm.api.wire.links import LinksResponse
 from opencdm.connectors import connector_names, get_connector
 from opencdm.connectors.base import InputSpec
 from opencdm.store.models import Link
@@ -26,28 +26,6 @@ from opencdm.store.models import Link
 router = APIRouter(
     prefix="/v1.1/{project_id}/clusters/{cluster_id}/cdm", tags=["console"], responses=V11_ERROR_RESPONSES
 )
-
-
-class ConnectorInput(wire.Wire):
-    name: str
-    type: str
-    mandatory: bool
-    sensitive: bool
-    size: int | None = None
-    default_value: str | None = Field(default=None, alias="defaultValue")
-    values: list[str] | None = None
-
-
-class ConnectorOut(wire.Wire):
-    name: str
-    link_inputs: list[ConnectorInput] = Field(alias="link-inputs")
-    # The fromJobConfig / toJobConfig input names its sources / sinks accept, sorted.
-    from_inputs: list[str] = Field(alias="from-inputs")
-    to_inputs: list[str] = Field(alias="to-inputs")
-
-
-class ConnectorsResponse(wire.Wire):
-    connectors: list[ConnectorOut]
 
 
 def _input_out(spec: InputSpec) -> ConnectorInput:
@@ -76,9 +54,9 @@ def list_connectors(project_id: str, cluster_id: str, caller: Caller, state: Sta
 
 
 @router.get("/links", operation_id="ListLinks", response_model=None,
-            responses={200: {"model": wire.LinksResponse}})
+            responses={200: {"model": LinksResponse}})
 def list_links(project_id: str, cluster_id: str, caller: Caller, state: State) -> dict[str, Any]:
     """OpenCDM extension: every link of the cluster, by name, as ShowLink shows one."""
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         links = session.scalars(select(Link).where(Link.cluster_id == cluster.id).order_by(Link.name)).all()
-        return wire.LinksResponse(links=[link_out(state.box, link) for link in links]).dump()
+        return LinksResponse(links=[link_out(state.box, link) for link in links]).dump()

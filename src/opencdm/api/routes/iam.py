@@ -10,10 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from opencdm.api import wire
 from opencdm.api.auth import AuthError
 from opencdm.api.errors import TOKEN_ERROR_RESPONSES, gateway_error_response
 from opencdm.api.state import server_state
+from opencdm.api.wire.iam import TokenResponse
 from opencdm.service import iam
 
 router = APIRouter(tags=["iam"], responses=TOKEN_ERROR_RESPONSES)
@@ -76,7 +76,7 @@ def parse_password_auth(body: Any) -> PasswordAuth:
 
 
 @router.post("/v3/auth/tokens", status_code=201, operation_id="KeystoneCreateUserTokenByPassword", response_model=None,
-             responses={201: {"model": wire.TokenResponse}})
+             responses={201: {"model": TokenResponse}})
 async def create_token(request: Request) -> JSONResponse:
     try:
         body: Any = await request.json()

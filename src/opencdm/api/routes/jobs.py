@@ -8,11 +8,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
 
-from opencdm.api import wire
 from opencdm.api.errors import V11_ERROR_RESPONSES
-from opencdm.api.present import job_out, never_executed, submission_out
+from opencdm.api.present import job_draft, job_out, never_executed, submission_out
 from opencdm.api.routes.common import Caller, PageNo, PageSize, State, check_cluster, cluster_session
 from opencdm.api.state import ServerState
+from opencdm.api.wire.common import Empty
+from opencdm.api.wire.jobs import (
+    JobSaved,
+    JobsPage,
+    JobsRequest,
+    RandomClusterJobRequest,
+    StartJobRequest,
+    ValidationResults,
+)
+from opencdm.api.wire.submissions import (
+    GroupStartResponse,
+    JobRefusal,
+    RunLogLineOut,
+    SubmissionDirtyData,
+    SubmissionLog,
+    SubmissionsPage,
+    SubmissionsResponse,
+)
 from opencdm.service import clusters as cluster_service
 from opencdm.service import jobs as job_service
 from opencdm.service import runs
@@ -25,38 +42,24 @@ def _minute_ms(state: ServerState) -> int:
     return round(state.settings.scheduler_minute_seconds * 1000)
 
 
-def _draft(job: wire.JobIn) -> job_service.JobDraft:
-    return job_service.JobDraft(
-        name=job.name,
-        job_type=job.job_type,
-        from_connector_name=job.from_connector_name,
-        from_link_name=job.from_link_name,
-        to_connector_name=job.to_connector_name,
-        to_link_name=job.to_link_name,
-        from_config=job.from_config_values.model_dump(by_alias=True, exclude_none=True),
-        to_config=job.to_config_values.model_dump(by_alias=True, exclude_none=True),
-        driver_config=job.driver_config_values.model_dump(by_alias=True, exclude_none=True),
-    )
-
-
 @router.post(CDM + "/job", operation_id="CreateJob", response_model=None,
-             responses={200: {"model": wire.JobSaved}})
-def create_job(project_id: str, cluster_id: str, body: wire.JobsRequest, caller: Caller,
+             responses={200: {"model": JobSaved}})
+def create_job(project_id: str, cluster_id: str, body: JobsRequest, caller: Caller,
                state: State) -> dict[str, Any]:
     names = [job.name for job in body.jobs]
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         for job in body.jobs:
-            job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
+            job_service.create_job(session, state.box, cluster, job_draft(job), caller.user_name, _minute_ms(state))
     return {"name": names[0], "validation-result": []}
 
 
 # Names never contain '/', but the SDK sends unknown ones percent-encoded (%2F): the :path routes
 # answer them with Cdm.0100 instead of a 404. Suffixed routes come first so they win.
 @router.put(CDM + "/job/{job_name:path}/start", operation_id="StartJob", response_model=None,
-            responses={200: {"model": wire.SubmissionsResponse}})
+            responses={200: {"model": SubmissionsResponse}})
 def start_job(
     project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
-    body: Annotated[wire.StartJobRequest | None, Body()] = None,
+    body: Annotated[StartJobRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     check_cluster(state, caller, cluster_id)
     variables = body.variables if body else {}
@@ -65,7 +68,7 @@ def start_job(
 
 
 @router.put(CDM + "/job/{job_name:path}/stop", operation_id="StopJob", response_model=None,
-            responses={200: {"model": wire.ValidationResults}})
+            responses={200: {"model": ValidationResults}})
 def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job = job_service.find_job(session, cluster, job_name)
@@ -74,7 +77,7 @@ def stop_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, st
 
 
 @router.get(CDM + "/job/{job_name:path}/status", operation_id="ShowJobStatus", response_model=None,
-            responses={200: {"model": wire.SubmissionsResponse}})
+            responses={200: {"model": SubmissionsResponse}})
 def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Caller,
                     state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
@@ -85,7 +88,7 @@ def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Cal
 
 
 @router.get(CDM + "/job/{job_name:path}", operation_id="ShowJobs", response_model=None,
-            responses={200: {"model": wire.JobsPage}})
+            responses={200: {"model": JobsPage}})
 def show_jobs(
     project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State,
     filter: str | None = None,
@@ -101,22 +104,22 @@ def show_jobs(
             total, found = 0, [job_service.find_job(session, cluster, job_name)]
         latest = job_service.last_submissions(session, found)  # one query for the page, not one per job
         jobs = [job_out(job, latest.get(job.id)) for job in found]
-    return wire.JobsPage(total=total, jobs=jobs, page_no=page_no, page_size=page_size).dump()
+    return JobsPage(total=total, jobs=jobs, page_no=page_no, page_size=page_size).dump()
 
 
 @router.put(CDM + "/job/{job_name:path}", operation_id="UpdateJob", response_model=None,
-            responses={200: {"model": wire.ValidationResults}})
-def update_job(project_id: str, cluster_id: str, job_name: str, body: wire.JobsRequest, caller: Caller,
+            responses={200: {"model": ValidationResults}})
+def update_job(project_id: str, cluster_id: str, job_name: str, body: JobsRequest, caller: Caller,
                state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job_service.update_job(
-            session, state.box, cluster, job_name, _draft(body.jobs[0]), caller.user_name, _minute_ms(state)
+            session, state.box, cluster, job_name, job_draft(body.jobs[0]), caller.user_name, _minute_ms(state)
         )
     return {"validation-result": []}
 
 
 @router.delete(CDM + "/job/{job_name:path}", operation_id="DeleteJob", response_model=None,
-               responses={200: {"model": wire.Empty}})
+               responses={200: {"model": Empty}})
 def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job_service.delete_job(session, cluster, job_name)
@@ -125,19 +128,19 @@ def delete_job(project_id: str, cluster_id: str, job_name: str, caller: Caller, 
 
 # Job groups (groupJobConfig.groupName) are ours: CDM's API has no group operations.
 @router.put(CDM + "/group/{group_name:path}/start", operation_id="StartGroup", response_model=None,
-            responses={200: {"model": wire.GroupStartResponse}})
+            responses={200: {"model": GroupStartResponse}})
 def start_group(project_id: str, cluster_id: str, group_name: str, caller: Caller, state: State) -> dict[str, Any]:
     """Start every job of the group that can start; the others are listed with the reason."""
     check_cluster(state, caller, cluster_id)
     started, refused = runs.start_group(state.store, state.supervisor, cluster_id, group_name, caller.user_name)
-    return wire.GroupStartResponse(
+    return GroupStartResponse(
         submissions=[submission_out(s) for s in started],
-        validation_result=[wire.JobRefusal(name=name, err_code=exc.code, message=exc.message) for name, exc in refused],
+        validation_result=[JobRefusal(name=name, err_code=exc.code, message=exc.message) for name, exc in refused],
     ).dump()
 
 
 @router.delete(CDM + "/group/{group_name:path}", operation_id="DeleteGroup", response_model=None,
-               responses={200: {"model": wire.Empty}})
+               responses={200: {"model": Empty}})
 def delete_group(project_id: str, cluster_id: str, group_name: str, caller: Caller, state: State) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job_service.delete_group(session, cluster, group_name)
@@ -145,7 +148,7 @@ def delete_group(project_id: str, cluster_id: str, group_name: str, caller: Call
 
 
 @router.get(CDM + "/submissions", operation_id="ShowSubmissions", response_model=None,
-            responses={200: {"model": wire.SubmissionsPage}})
+            responses={200: {"model": SubmissionsPage}})
 def show_submissions(
     project_id: str, cluster_id: str, caller: Caller, state: State,
     jname: Annotated[str, Query(min_length=1)],
@@ -154,13 +157,13 @@ def show_submissions(
 ) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         total, found = runs.history(session, job_service.find_job(session, cluster, jname), page_no, page_size)
-    return wire.SubmissionsPage(
+    return SubmissionsPage(
         submissions=[submission_out(s) for s in found], total=total, page_no=page_no, page_size=page_size
     ).dump()
 
 
 @router.get(CDM + "/submissions/{submission_id}/log", operation_id="ShowSubmissionLog", response_model=None,
-            responses={200: {"model": wire.SubmissionLog}})
+            responses={200: {"model": SubmissionLog}})
 def show_submission_log(
     project_id: str, cluster_id: str, submission_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Caller,
     state: State,
@@ -168,14 +171,14 @@ def show_submission_log(
     """Beyond CDM: what the run's server and worker wrote about it, oldest first."""
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         run, found = runs.log_of(session, cluster, submission_id)
-        return wire.SubmissionLog(
+        return SubmissionLog(
             submission_id=run.id, job_name=run.job_name, status=run.status,
-            lines=[wire.RunLogLineOut(time=line.time_ms, level=line.level, message=line.message) for line in found],
+            lines=[RunLogLineOut(time=line.time_ms, level=line.level, message=line.message) for line in found],
         ).dump()
 
 
 @router.get(CDM + "/submissions/{submission_id}/dirty", operation_id="ShowSubmissionDirtyData", response_model=None,
-            responses={200: {"model": wire.SubmissionDirtyData}})
+            responses={200: {"model": SubmissionDirtyData}})
 def show_submission_dirty_data(
     project_id: str, cluster_id: str, submission_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Caller,
     state: State, page_no: PageNo = 1, page_size: PageSize = 100,
@@ -184,20 +187,20 @@ def show_submission_dirty_data(
     server keeps them, in pages."""
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         page = runs.dirty_of(session, cluster, submission_id, state.settings.home, page_no, page_size)
-        return wire.SubmissionDirtyData(
+        return SubmissionDirtyData(
             submission_id=page.run.id, job_name=page.run.job_name, status=page.run.status, total=page.total,
             page_no=page_no, page_size=page_size, records=page.records, written_to=page.written_to,
         ).dump()
 
 
 @router.post("/clusters/job", operation_id="CreateAndStartRandomClusterJob", response_model=None,
-             responses={200: {"model": wire.SubmissionsResponse}})
-def create_and_start_random_cluster_job(project_id: str, body: wire.RandomClusterJobRequest, caller: Caller,
+             responses={200: {"model": SubmissionsResponse}})
+def create_and_start_random_cluster_job(project_id: str, body: RandomClusterJobRequest, caller: Caller,
                                         state: State) -> dict[str, Any]:
     with state.store.session() as session:
         cluster = cluster_service.first_running(session, caller.project_id, body.clusters)
         for job in body.jobs:
-            job_service.create_job(session, state.box, cluster, _draft(job), caller.user_name, _minute_ms(state))
+            job_service.create_job(session, state.box, cluster, job_draft(job), caller.user_name, _minute_ms(state))
     submissions = [
         runs.start_job(state.store, state.supervisor, cluster.id, job.name, caller.user_name, {})
         for job in body.jobs

@@ -1,0 +1,88 @@
+"""``opencdm serve`` in a child process on a loopback port, started and waited for: what the tests'
+servers (tests/conftest.py) and the benchmarks' (bench/harness.py, bench/concurrency.py) share.
+
+It imports nothing of OpenCDM, only httpx, so that the benchmark harness, which runs in the peers'
+environment where OpenCDM is not installed, can take it from the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+import httpx
+
+HOST = "127.0.0.1"
+READY_SECONDS = 60
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerDidNotStart(RuntimeError):
+    """The server exited, or did not answer in time (it is killed then); ``log`` holds what it wrote."""
+
+    def __init__(self, what: str, log: str) -> None:
+        super().__init__(f"server {what}: {log}")
+        self.what, self.log = what, log
+
+
+@dataclass
+class ChildServer:
+    """An ``opencdm serve`` answering on loopback, with the bootstrap credentials of its home."""
+
+    home: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    credentials: dict[str, str]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def cdm(self) -> str:
+        """Path prefix of the (bootstrap) cluster's CDM resources."""
+        return f"/v1.1/{self.credentials['project_id']}/clusters/{self.credentials['cluster_id']}/cdm"
+
+    @classmethod
+    def start(
+        cls, python: str, home: Path, environment: Mapping[str, str], log_path: Path, *, port: int | None = None,
+        wrapper: Sequence[str] = (), cwd: Path | None = None,
+    ) -> Self:
+        """``python -m opencdm serve`` on ``port`` (a free one by default) with ``environment`` and
+        OPENCDM_HOME=``home``, run by ``wrapper`` if any (e.g. with fewer privileges), its output to
+        ``log_path``; returned once it answers."""
+        port = port or free_port()
+        home.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [*wrapper, python, "-m", "opencdm", "serve", "--host", HOST, "--port", str(port)],
+                env={**environment, "OPENCDM_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, cwd=cwd,
+            )
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ServerDidNotStart("exited", log_path.read_text(errors="replace"))
+            try:
+                httpx.get(f"http://{HOST}:{port}/openapi.json", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            process.kill()
+            raise ServerDidNotStart(f"did not answer within {READY_SECONDS} s", log_path.read_text(errors="replace"))
+        credentials = json.loads((home / "credentials.json").read_text())
+        return cls(home, port, process, credentials, log_path)
