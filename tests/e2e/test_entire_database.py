@@ -111,6 +111,13 @@ def test_a_mariadb_database_is_copied_into_postgresql_table_by_table_with_its_ke
         (f"{pg_schema}.plain", "p"), (f'{pg_schema}."Order"', "p"), (f'{pg_schema}."MixedCase"', "u")}
     assert next_id == (31,)
     assert api.get(f"{server.cdm}/job/{job}_skip_me/status").json()["errCode"] == "Cdm.0100"
+    # Both levels are shown: the job names its sub-jobs, each sub-job its job.
+    shown = api.get(f"{server.cdm}/job/{job}").json()["jobs"][0]
+    assert shown["job_type"] == "BATCH_JOB"
+    assert sorted(shown["sub-jobs"]) == sorted(f"{job}_{table}" for table in ("plain", "Order", "MixedCase"))
+    sub_job = api.get(f"{server.cdm}/job/{job}_Order").json()
+    assert "jobs" in sub_job, sub_job
+    assert sub_job["jobs"][0]["parent-job"] == job
     log = api.get(f"{server.cdm}/submissions/{parent['submission-id']}/log").json()["lines"]
     assert any("a_view" in line["message"] and "not carried" in line["message"] for line in log), log
     # ShowJobs lists the entire-database job under its type, and never its sub-jobs.

@@ -13,7 +13,7 @@ from opencdm.api.wire.jobs import JobIn, JobOut
 from opencdm.api.wire.links import LinkConfigOut, LinkConfigValuesOut, LinkInputOut, LinkOut
 from opencdm.api.wire.submissions import COUNTERS_GROUP, SubmissionOut
 from opencdm.config_values import flatten
-from opencdm.service.jobs import JobDraft
+from opencdm.service.jobs import JobDraft, JobFamily
 from opencdm.service.links import described_inputs
 from opencdm.store.models import Cluster, Job, Link, Submission
 from opencdm.store.secrets import SecretBox
@@ -66,7 +66,7 @@ def job_draft(job: JobIn) -> JobDraft:
     return JobDraft(**{name: plain(getattr(job, wire_name)) for name, wire_name in _JOB_WIRE_NAMES.items()})
 
 
-def job_out(job: Job, last: Submission | None) -> JobOut:
+def job_out(job: Job, last: Submission | None, family: JobFamily | None = None) -> JobOut:
     from_values = flatten(job.from_config)
     out = JobOut(
         **{wire_name: getattr(job, name) for name, wire_name in _JOB_WIRE_NAMES.items()},
@@ -85,6 +85,9 @@ def job_out(job: Job, last: Submission | None) -> JobOut:
         is_incre_job=from_values.get("fromJobConfig.incrMigration", "false").lower() == "true",
         incremental_cursor=job.incremental_cursor,
     )
+    if family is not None:
+        out.sub_jobs = family.sub_jobs.get(job.id) if job.job_type == "BATCH_JOB" else None
+        out.parent_job = family.parents.get(job.parent_job_id) if job.parent_job_id is not None else None
     if last is not None:
         out.status = last.status if last.status in ("BOOTING", "RUNNING", "SUCCEEDED") else "FAILED"
         out.external_id = external_id(last)

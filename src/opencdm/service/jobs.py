@@ -135,6 +135,26 @@ def last_submissions(session: Session, jobs: list[Job]) -> dict[int, Submission]
     return {s.job_id: s for s in session.scalars(select(Submission).where(Submission.id.in_(newest)))}
 
 
+@dataclass(frozen=True)
+class JobFamily:
+    """Of some jobs, the sub-jobs of those that are entire-database jobs, and the jobs of those that
+    are sub-jobs, by name: by the id of the job they belong to."""
+
+    sub_jobs: dict[int, list[str]]
+    parents: dict[int, str]
+
+
+def job_family(session: Session, jobs: list[Job]) -> JobFamily:
+    parents = [job.id for job in jobs if job.job_type == "BATCH_JOB"]
+    owners = [job.parent_job_id for job in jobs if job.parent_job_id is not None]
+    subs = session.scalars(select(Job).where(Job.parent_job_id.in_(parents)).order_by(Job.id)).all() if parents else []
+    owning = session.scalars(select(Job).where(Job.id.in_(owners))).all() if owners else []
+    return JobFamily(
+        sub_jobs={parent: [sub.name for sub in subs if sub.parent_job_id == parent] for parent in parents},
+        parents={job.id: job.name for job in owning},
+    )
+
+
 def _check_carried_alike(draft: JobDraft) -> None:
     """Both ends carry rows, or both the same native format (e.g. files copied as they are)."""
     source = get_connector(draft.from_connector_name).carries_as_is(flatten(draft.from_config))

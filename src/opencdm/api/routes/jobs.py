@@ -103,7 +103,8 @@ def show_jobs(
         else:
             total, found = 0, [job_service.find_job(session, cluster, job_name)]
         latest = job_service.last_submissions(session, found)  # one query for the page, not one per job
-        jobs = [job_out(job, latest.get(job.id)) for job in found]
+        family = job_service.job_family(session, found)
+        jobs = [job_out(job, latest.get(job.id), family) for job in found]
     return JobsPage(total=total, jobs=jobs, page_no=page_no, page_size=page_size).dump()
 
 

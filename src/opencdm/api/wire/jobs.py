@@ -73,6 +73,9 @@ class JobOut(Wire):
     # Incremental jobs: where the next run starts (the greatest fromJobConfig.checkColumn value
     # committed so far); null before the first run and after lastValue changes.
     incremental_cursor: str | None = Field(default=None, alias="incremental-cursor")
+    # Entire-database jobs (BATCH_JOB): the job's sub-jobs, one per table, by name; a sub-job's job.
+    sub_jobs: list[str] | None = Field(default=None, alias="sub-jobs")
+    parent_job: str | None = Field(default=None, alias="parent-job")
 
 
 class JobsPage(Wire):
