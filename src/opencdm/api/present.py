@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from opencdm import __version__
 from opencdm.api import wire
 from opencdm.config_values import flatten
+from opencdm.engine.status import RunStatus
 from opencdm.service.links import described_inputs
 from opencdm.store.models import Cluster, Job, Link, Submission
 from opencdm.store.secrets import SecretBox
@@ -71,7 +72,8 @@ def job_out(job: Job, last: Submission | None) -> wire.JobOut:
         incremental_cursor=job.incremental_cursor,
     )
     if last is not None:
-        out.status = last.status if last.status in ("BOOTING", "RUNNING", "SUCCEEDED") else "FAILED"
+        shown = (RunStatus.BOOTING, RunStatus.RUNNING, RunStatus.SUCCEEDED)
+        out.status = last.status if last.status in shown else RunStatus.FAILED
         out.external_id = external_id(last)
         out.rows_read = last.rows_read
         out.rows_written = last.rows_written
@@ -134,9 +136,9 @@ def submission_out(submission: Submission) -> wire.SubmissionOut:
         if elapsed > 0 and submission.rows_written:
             rate = submission.rows_written / elapsed
             out.rows_per_second = round(rate, 1)
-            if submission.status == "RUNNING" and submission.rows_estimate:
+            if submission.status == RunStatus.RUNNING and submission.rows_estimate:
                 out.eta_seconds = round(max(0, submission.rows_estimate - submission.rows_written) / rate, 1)
-    if submission.status in ("FAILED", "FAILURE_ON_SUBMIT"):
+    if submission.status in (RunStatus.FAILED, RunStatus.FAILURE_ON_SUBMIT):
         out.error_summary = submission.error_summary or ""
         out.error_details = submission.error_details or ""
     return out
