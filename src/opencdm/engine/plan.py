@@ -97,6 +97,21 @@ class Plan:
         return list(dict.fromkeys(notes))
 
 
+@dataclass(frozen=True)
+class OpenRun:
+    """A run's plan with both its ends open."""
+
+    plan: Plan
+    source: Source
+    sink: Sink
+    # What copiers need: the ends, the schema the source read, the incremental range, dirty data.
+    job: PartitionJob
+    # Where parallel partitions run (engine.executors).
+    executor: str
+    # An incremental run: whether it has rows to read (job.cursor says which).
+    incremental: bool
+
+
 def read_plan(settings: Settings, store: Store, box: SecretBox, submission_id: int) -> Plan:
     with store.session() as session:
         submission = session.get(Submission, submission_id)

@@ -18,6 +18,9 @@ from opencdm.store.models import Job, ResumablePartition, Submission
 
 log = logging.getLogger(__name__)
 
+# A resumable run cuts its source into at least this many partitions, so a crash loses little.
+RESUMABLE_PARTITIONS = 8
+
 
 @dataclass(frozen=True)
 class UnfinishedPlan:

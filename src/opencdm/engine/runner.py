@@ -10,16 +10,16 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from opencdm.connectors.base import CursorRange, NativeFormat, Partition, Sink, Source, TableScan
+from opencdm.connectors.base import CursorRange, NativeFormat, Partition, Source, TableScan
 from opencdm.engine import resume, run_log, status
 from opencdm.engine.copiers import copy_in_parallel, copy_in_this_process
 from opencdm.engine.counters import Counters
 from opencdm.engine.executors import LOCAL, PartitionFailed
 from opencdm.engine.incremental import IncrementalRead
 from opencdm.engine.partitions import cancel_statements
-from opencdm.engine.plan import PartitionJob, Plan, open_ends, read_plan
+from opencdm.engine.plan import OpenRun, PartitionJob, Plan, open_ends, read_plan
 from opencdm.engine.resume import UnfinishedPlan
 from opencdm.engine.verify import VerificationFailed, Verifier
 from opencdm.errors import CdmError, JobStopped
@@ -30,28 +30,9 @@ from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
-# A resumable run cuts its source into at least this many partitions, so a crash loses little.
-RESUMABLE_PARTITIONS = 8
-
-
 class RunTakenOver(JobStopped):
     """The run is no longer this worker's: another server took it over (its lease expired), or it
     ended meanwhile. The worker rolls back and writes nothing more."""
-
-
-@dataclass(frozen=True)
-class OpenRun:
-    """A run's plan with both its ends open."""
-
-    plan: Plan
-    source: Source
-    sink: Sink
-    # What copiers need: the ends, the schema the source read, the incremental range, dirty data.
-    job: PartitionJob
-    # Where parallel partitions run (engine.executors).
-    executor: str
-    # An incremental run: whether it has rows to read (job.cursor says which).
-    incremental: bool
 
 
 class SubmissionRunner:
@@ -226,7 +207,7 @@ class SubmissionRunner:
         elif run.incremental and run.job.cursor is None:
             partitions = []  # nothing past the cursor; the destination is still prepared
         elif driver.resumable:
-            partitions = source.partitions(max(driver.num_extractors, RESUMABLE_PARTITIONS))
+            partitions = source.partitions(max(driver.num_extractors, resume.RESUMABLE_PARTITIONS))
             self.resumable_plan = resume.record_plan(self.store, run.plan.job_id, partitions)
         else:
             partitions = source.partitions(driver.num_extractors)
