@@ -30,6 +30,7 @@ from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
+
 class RunTakenOver(JobStopped):
     """The run is no longer this worker's: another server took it over (its lease expired), or it
     ended meanwhile. The worker rolls back and writes nothing more."""
@@ -148,6 +149,8 @@ class SubmissionRunner:
         )
 
     def _open(self) -> OpenRun:
+        """The run's plan with both ends open: the source restricted to an incremental run's range,
+        the stage tables earlier runs left dropped."""
         plan = read_plan(self.settings, self.store, self.box, self.submission_id)
         self.job_id = plan.job_id
         executor = self._executor_for(plan)
