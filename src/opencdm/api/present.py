@@ -13,6 +13,7 @@ from opencdm.api.wire.jobs import JobIn, JobOut
 from opencdm.api.wire.links import LinkConfigOut, LinkConfigValuesOut, LinkInputOut, LinkOut
 from opencdm.api.wire.submissions import COUNTERS_GROUP, SubmissionOut
 from opencdm.config_values import flatten
+from opencdm.engine.status import RunStatus
 from opencdm.service.jobs import JobDraft, JobFamily
 from opencdm.service.links import described_inputs
 from opencdm.store.models import Cluster, Job, Link, Submission
@@ -89,7 +90,8 @@ def job_out(job: Job, last: Submission | None, family: JobFamily | None = None) 
         out.sub_jobs = family.sub_jobs.get(job.id) if job.job_type == "BATCH_JOB" else None
         out.parent_job = family.parents.get(job.parent_job_id) if job.parent_job_id is not None else None
     if last is not None:
-        out.status = last.status if last.status in ("BOOTING", "RUNNING", "SUCCEEDED") else "FAILED"
+        shown = (RunStatus.BOOTING, RunStatus.RUNNING, RunStatus.SUCCEEDED)
+        out.status = last.status if last.status in shown else RunStatus.FAILED
         out.external_id = external_id(last)
         out.rows_read = last.rows_read
         out.rows_written = last.rows_written
@@ -152,9 +154,9 @@ def submission_out(submission: Submission) -> SubmissionOut:
         if elapsed > 0 and submission.rows_written:
             rate = submission.rows_written / elapsed
             out.rows_per_second = round(rate, 1)
-            if submission.status == "RUNNING" and submission.rows_estimate:
+            if submission.status == RunStatus.RUNNING and submission.rows_estimate:
                 out.eta_seconds = round(max(0, submission.rows_estimate - submission.rows_written) / rate, 1)
-    if submission.status in ("FAILED", "FAILURE_ON_SUBMIT"):
+    if submission.status in (RunStatus.FAILED, RunStatus.FAILURE_ON_SUBMIT):
         out.error_summary = submission.error_summary or ""
         out.error_details = submission.error_details or ""
     return out

@@ -26,7 +26,7 @@ from opencdm.connectors import get_connector
 from opencdm.connectors.base import DatabaseDescription, SchemaTarget
 from opencdm.connectors.inputs import boolean, names
 from opencdm.engine import status
-from opencdm.engine.status import ACTIVE, now_ms
+from opencdm.engine.status import ACTIVE, RunStatus, now_ms
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
@@ -240,12 +240,12 @@ class DatabaseRunner:
         """After a failed run of the job, the sub-jobs whose last run succeeded; none after a success."""
         previous = session.scalar(select(Submission).where(
             Submission.job_id == job.id, Submission.id < self.submission_id).order_by(Submission.id.desc()).limit(1))
-        if previous is None or previous.status == "SUCCEEDED":
+        if previous is None or previous.status == RunStatus.SUCCEEDED:
             return set()
         newest = (select(func.max(Submission.id)).where(Submission.job_id.in_([sub.id for sub in subs]))
                   .group_by(Submission.job_id))
         return {run.job_name for run in session.scalars(select(Submission).where(Submission.id.in_(newest)))
-                if run.status == "SUCCEEDED"}
+                if run.status == RunStatus.SUCCEEDED}
 
     # --- running ------------------------------------------------------------------------------
     def _admit(self, table: str, sub_job_id: int) -> int:
@@ -255,7 +255,7 @@ class DatabaseRunner:
             assert sub is not None
             stamp = now_ms()
             child = Submission(
-                job_id=sub.id, cluster_id=sub.cluster_id, job_name=sub.name, status="BOOTING", progress=0.0,
+                job_id=sub.id, cluster_id=sub.cluster_id, job_name=sub.name, status=RunStatus.BOOTING, progress=0.0,
                 creation_user=parent.creation_user, creation_ms=stamp, last_update_user=parent.creation_user,
                 last_update_ms=stamp, is_execute_auto=parent.is_execute_auto, variables=parent.variables,
                 parent_submission_id=self.submission_id,
@@ -293,13 +293,13 @@ class DatabaseRunner:
                 log.info("submission %s: table %s: %s, %d rows written%s", self.submission_id, table,
                          child["status"], child["rows_written"],
                          f" ({child['error_summary']})" if child["error_summary"] else "")
-                if child["status"] != "SUCCEEDED" and config.stop_on_failure:
+                if child["status"] != RunStatus.SUCCEEDED and config.stop_on_failure:
                     log.warning("submission %s: table %s failed and throttlingConfig.stopOnSubJobFailure is "
                                 "true: the other tables are stopped", self.submission_id, table)
                     waiting.clear()
                     self._stop_children()
-            self._write_totals(children, done=sum(1 for s in ended.values() if s == "SUCCEEDED"), total=total)
-        return sorted(table for table, outcome in ended.items() if outcome != "SUCCEEDED")
+            self._write_totals(children, done=sum(1 for s in ended.values() if s == RunStatus.SUCCEEDED), total=total)
+        return sorted(table for table, outcome in ended.items() if outcome != RunStatus.SUCCEEDED)
 
     def _children(self) -> dict[int, dict[str, Any]]:
         with self.store.session() as session:
@@ -335,7 +335,7 @@ class DatabaseRunner:
                 Submission.parent_submission_id == self.submission_id, Submission.status.in_(ACTIVE),
             ).values(stop_requested=True, last_update_ms=now_ms()))
             unstarted = session.scalars(select(Submission.id).where(
-                Submission.parent_submission_id == self.submission_id, Submission.status == "BOOTING",
+                Submission.parent_submission_id == self.submission_id, Submission.status == RunStatus.BOOTING,
                 Submission.owner.is_(None))).all()
         for child_id in unstarted:
             status.fail_if_active(self.store, child_id, "Job stopped by user.",

@@ -19,7 +19,6 @@ import base64
 import datetime as dt
 import json
 import os
-import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +27,7 @@ from typing import Any, BinaryIO, Protocol
 
 from opencdm.connectors import get_connector
 from opencdm.connectors.base import Partition, RejectedRow, WriteResult
+from opencdm.engine.events import DirtyRows, EventQueue
 from opencdm.errors import CdmError
 from opencdm.store.private import open_private, private_directory
 
@@ -112,28 +112,16 @@ class DirtyRecorder(Protocol):
     def record(self, rows: Sequence[RejectedRow]) -> None: ...
 
 
-class EventQueue(Protocol):
-    def put(self, item: Any, /) -> object: ...
-
-
 class DirtyRowsToRun:
-    """A Dask copier's dirty rows of one partition, sent to its run as events ("dirty", child,
-    partition index, pickled rows) for the run's server to record: the place may be the server's
-    data directory or a nas directory, which a worker on another machine cannot see. Pickled: the
-    events travel as msgpack, which knows no Decimal or date; the scheduler is trusted like the
-    server (decision 0009)."""
+    """A Dask copier's dirty rows of one partition, sent to its run (events.DirtyRows) for the run's
+    server to record: the place may be the server's data directory or a nas directory, which a
+    worker on another machine cannot see."""
 
     def __init__(self, events: EventQueue, child: int, partition: int) -> None:
         self._events, self._child, self._partition = events, child, partition
 
     def record(self, rows: Sequence[RejectedRow]) -> None:
-        self._events.put(("dirty", self._child, self._partition, pickle.dumps(list(rows))))
-
-
-def received_rows(pickled: bytes) -> list[RejectedRow]:
-    """The rows of a "dirty" event (DirtyRowsToRun)."""
-    rows: list[RejectedRow] = pickle.loads(pickled)  # noqa: S301 - from the trusted scheduler
-    return rows
+        self._events.put(DirtyRows(self._child, self._partition, tuple(rows)))
 
 
 def with_source_rejects(results: Iterator[WriteResult], take: Callable[[], list[RejectedRow]]) -> Iterator[WriteResult]:

@@ -1,12 +1,6 @@
-"""Copying partitions: one partition from source to sink, and the copiers that run several in
-parallel, committed together.
-
-Each copier (a process of the worker, or a Dask task: see engine.executors) opens its own source
-and sink, copies its partitions, reports counters as it goes, then waits: the run tells every
-copier to commit once all of them have written everything, or to roll back as soon as one fails or
-the job is stopped. So either every partition's rows are committed, or none (short of a crash
-between two copiers' commits).
-"""
+"""One partition from source to sink (``copy_partition``), what it counts (``Tally``), and the
+cancelling of the statements a stopped run's ends are running. The loop over a run's partitions is
+engine.copy."""
 
 from __future__ import annotations
 
@@ -14,18 +8,15 @@ import contextlib
 import functools
 import logging
 import threading
-import time
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from opencdm.connectors import get_connector, values
+from opencdm.connectors import values
 from opencdm.connectors.base import (
-    CursorRange,
     NativeChunk,
     NativeFormat,
     Partition,
@@ -35,48 +26,15 @@ from opencdm.connectors.base import (
     Source,
     WriteResult,
 )
-from opencdm.engine.dirty import (
-    DirtyDataPlace,
-    DirtyDataWriter,
-    DirtyRecorder,
-    DirtyRowsToRun,
-    EventQueue,
-    with_rejects_handled,
-    with_source_rejects,
-)
-from opencdm.errors import CdmError, JobStopped
+from opencdm.engine.dirty import DirtyRecorder, with_rejects_handled, with_source_rejects
+from opencdm.errors import CdmError
 
 log = logging.getLogger(__name__)
 
-PROGRESS_SECONDS = 0.5
 # A stopped run cancels its ends' statements again this often until it has rolled back: a
 # statement that began just after a cancel request went out must not block the stop.
 CANCEL_AGAIN_SECONDS = 1.0
 Chunk = TypeVar("Chunk", pa.RecordBatch, NativeChunk)
-
-
-@dataclass(frozen=True)
-class PartitionJob:
-    """What a child needs to open its own ends of the job (picklable)."""
-
-    from_connector: str
-    from_link: dict[str, str]
-    from_job: dict[str, str]
-    to_connector: str
-    to_link: dict[str, str]
-    to_job: dict[str, str]
-    schema: pa.Schema
-    native: NativeFormat | None
-    batch_rows: int
-    cursor: CursorRange | None = None
-    # throttlingConfig.maxErrorRecords (None: the first refused row fails the run), and where the
-    # refused rows are recorded (recordDirtyData).
-    max_rejected: int | None = None
-    dirty_place: DirtyDataPlace | None = None
-    dirty_file_stem: str = "dirty"
-    # Resumable runs: the id of the partition plan, whose partitions each commit on their own (with
-    # a record in the destination: Sink.commit_partition), reported as ("partition", child, index, rows).
-    resumable_plan: str | None = None
 
 
 @dataclass
@@ -262,110 +220,3 @@ def cancelled_when_stopped(stopped: Callable[[], bool], cancel: Callable[[], Non
     finally:
         finished.set()
         watcher.join()
-
-
-class RunControl(Protocol):
-    """What a copier asks of the run that started it."""
-
-    def stopped(self) -> bool:
-        """Whether the run was stopped, failed elsewhere or is gone (asked from any thread)."""
-
-    def check(self) -> None:
-        """Raise JobStopped when the run was stopped, failed elsewhere or is gone."""
-
-    def commit_ordered(self, timeout: float) -> bool:
-        """Whether the run ordered the commit, waiting at most about ``timeout`` seconds."""
-
-
-def copy_partitions(
-    job: PartitionJob, child: int, partitions: Iterator[Partition], events: EventQueue, control: RunControl,
-    dirty_to_run: bool = False,
-) -> None:
-    """A copier: ``partitions`` from source to sink in one transaction (or one each, with
-    ``job.resumable_plan``), committed when the run orders it. Messages on ``events``: ("progress",
-    child, *Tally.take()), ("ready", child), ("committed", child), ("failed", child, summary,
-    details), and with ``job.resumable_plan`` ("partition", child, partition index, rows) after each
-    partition's own commit, or ("recorded", …) for one a lost attempt of the copier committed.
-    With ``dirty_to_run`` (a copier on another machine) its dirty data goes to the run as
-    ("dirty", child, partition index, rows) instead of being written here."""
-    check = control.check
-    tally = Tally()
-    last_report = time.monotonic()
-
-    def report(force: bool = False) -> None:
-        nonlocal last_report
-        if force or time.monotonic() - last_report >= PROGRESS_SECONDS:
-            events.put(("progress", child, *tally.take()))
-            last_report = time.monotonic()
-
-    def fail(summary: str, details: str) -> None:
-        _rollback(sink)
-        report(force=True)  # what it read and wrote since its last report: written, then rolled back
-        events.put(("failed", child, summary, details))
-
-    source = sink = None
-    dirty = (
-        DirtyDataWriter(job.dirty_place, f"{job.dirty_file_stem}-{child}.jsonl")
-        if job.dirty_place and not dirty_to_run else None
-    )
-
-    def recorder(partition: Partition) -> DirtyRecorder | None:
-        if job.dirty_place is not None and dirty_to_run:
-            return DirtyRowsToRun(events, child, partition.index)
-        return dirty
-
-    try:
-        source = get_connector(job.from_connector).open_source(job.from_link, job.from_job)
-        source.skip_rejected_rows = job.max_rejected is not None
-        if job.cursor is not None:
-            source.restrict(job.cursor)
-        sink = get_connector(job.to_connector).open_sink(job.to_link, job.to_job)
-        sink.skip_rejected_rows = job.max_rejected is not None
-        with cancelled_when_stopped(control.stopped, functools.partial(cancel_statements, source, sink), poll=0.2):
-            # A copier run again (its Dask worker died) finds what its lost attempt committed.
-            recorded = sink.committed_partitions(job.resumable_plan) if job.resumable_plan else {}
-            sink.attach(job.schema, job.native)
-            for partition in partitions:
-                if partition.index in recorded:  # the run counts it unless it heard of it already
-                    events.put(("recorded", child, partition.index, recorded[partition.index]))
-                    continue
-                partition_rows = 0
-                for result in copy_partition(
-                    source, sink, partition, job.native, job.batch_rows, tally, check, job.max_rejected,
-                    recorder(partition),
-                ):
-                    tally.count_written(result)
-                    partition_rows += result.rows
-                    report()
-                if job.resumable_plan is not None:
-                    check()
-                    sink.commit_partition(job.resumable_plan, partition.index, partition_rows)
-                    report(force=True)  # the committed partition's counts, before the run notes it committed
-                    events.put(("partition", child, partition.index, partition_rows))
-                    sink.attach(job.schema, job.native)
-            report(force=True)
-            events.put(("ready", child))
-            while job.resumable_plan is None and not control.commit_ordered(0.2):
-                check()
-        sink.commit()
-        events.put(("committed", child))
-    except JobStopped:
-        _rollback(sink)
-    except CdmError as exc:
-        fail(exc.message, f"{exc.code}: {exc.message}")
-    except Exception as exc:
-        fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-    finally:
-        for end in (source, sink):
-            if end is not None:
-                end.close()
-        if dirty is not None:
-            dirty.close()
-
-
-def _rollback(sink: Any) -> None:
-    if sink is None:
-        return
-    # The connection is about to be closed, and the database rolls back then anyway.
-    with contextlib.suppress(Exception):
-        sink.rollback()

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,7 +18,20 @@ from opencdm.store.models import Submission
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("BOOTING", "RUNNING")
+
+
+class RunStatus(StrEnum):
+    """A submission's status, stored and answered as its value."""
+
+    BOOTING = "BOOTING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    # Refused when a schedule or a retry started it, or no worker could be started for it.
+    FAILURE_ON_SUBMIT = "FAILURE_ON_SUBMIT"
+
+
+ACTIVE = (RunStatus.BOOTING, RunStatus.RUNNING)
 SYSTEM_USER = "opencdm"
 # The written counters of a run that ended without its worker saying how (it died, or another
 # server took it over): what the destination committed, not what the worker had written, which a
@@ -52,11 +66,13 @@ def _update_if(
 
 
 def mark_running(store: Store, submission_id: int, fence: int | None = None) -> bool:
-    return _update_if(store, submission_id, ("BOOTING",), fence, None, status="RUNNING", execute_ms=now_ms())
+    return _update_if(
+        store, submission_id, (RunStatus.BOOTING,), fence, None, status=RunStatus.RUNNING, execute_ms=now_ms()
+    )
 
 
 def record_progress(store: Store, submission_id: int, fence: int | None = None, **counters: Any) -> bool:
-    return _update_if(store, submission_id, ("RUNNING",), fence, None, **counters)
+    return _update_if(store, submission_id, (RunStatus.RUNNING,), fence, None, **counters)
 
 
 def succeed(
@@ -64,7 +80,7 @@ def succeed(
     **counters: Any,
 ) -> bool:
     return _update_if(
-        store, submission_id, ("RUNNING",), fence, then, status="SUCCEEDED", progress=100.0, **counters
+        store, submission_id, (RunStatus.RUNNING,), fence, then, status=RunStatus.SUCCEEDED, progress=100.0, **counters
     )
 
 
@@ -77,7 +93,7 @@ def fail_if_active(
         ACTIVE,
         fence,
         None,
-        status="FAILED",
+        status=RunStatus.FAILED,
         progress=-1.0,
         error_summary=summary,
         error_details=details,
@@ -91,7 +107,7 @@ def lease_left_ms(store: Store, submission_id: int, fence: int) -> int | None:
     with store.session() as session:
         row = session.execute(
             select(Submission.lease_expires_ms)
-            .where(Submission.id == submission_id, Submission.fence == fence, Submission.status == "RUNNING")
+            .where(Submission.id == submission_id, Submission.fence == fence, Submission.status == RunStatus.RUNNING)
         ).first()
     if row is None:
         return None

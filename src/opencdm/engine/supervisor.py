@@ -30,7 +30,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
 from opencdm.engine import run_log as run_log_lines
-from opencdm.engine.status import ACTIVE, COMMITTED_WRITES, SYSTEM_USER, fail_if_active, now_ms
+from opencdm.engine.status import ACTIVE, COMMITTED_WRITES, SYSTEM_USER, RunStatus, fail_if_active, now_ms
 from opencdm.settings import Settings
 from opencdm.store.db import Store
 from opencdm.store.models import Submission
@@ -139,7 +139,9 @@ class Supervisor:
         with self.store.session() as session:
             fence = session.scalar(
                 select(Submission.fence)
-                .where(Submission.id == submission_id, Submission.status == "BOOTING", Submission.owner.is_(None))
+                .where(
+                    Submission.id == submission_id, Submission.status == RunStatus.BOOTING, Submission.owner.is_(None)
+                )
                 .with_for_update(skip_locked=True)
             )
             if fence is None:
@@ -172,7 +174,7 @@ class Supervisor:
             ).all() if local else []
             unstarted = session.scalars(
                 select(Submission.id).where(
-                    Submission.status == "BOOTING", Submission.owner.is_(None),
+                    Submission.status == RunStatus.BOOTING, Submission.owner.is_(None),
                     Submission.creation_ms < now_ms() - self.lease_ms,
                 )
             ).all()
@@ -180,7 +182,7 @@ class Supervisor:
             parents = aliased(Submission)
             tables = session.scalars(
                 select(Submission.id).join(parents, parents.id == Submission.parent_submission_id).where(
-                    Submission.status == "BOOTING", Submission.owner.is_(None),
+                    Submission.status == RunStatus.BOOTING, Submission.owner.is_(None),
                     parents.owner == me, parents.status.in_(ACTIVE),
                 ).order_by(Submission.id)
             ).all()
@@ -213,7 +215,7 @@ class Supervisor:
             for submission_id, owner, fence in expired:
                 session.execute(
                     update(Submission).where(Submission.id == submission_id).values(
-                        status="FAILED", progress=-1.0, fence=fence + 1, owner=self.instance_id,
+                        status=RunStatus.FAILED, progress=-1.0, fence=fence + 1, owner=self.instance_id,
                         last_update_ms=now, last_update_user=SYSTEM_USER,
                         error_summary="The run was taken over: the OpenCDM server that ran it stopped renewing "
                                       "its lease.",
@@ -341,7 +343,7 @@ def log_run_end(store: Store, submission_id: int, returncode: int | None = None)
             "duration_s": round(max(run.last_update_ms - started_ms, 0) / 1000, 3),
             "error": run.error_summary, "worker_exit": returncode,
         }
-    level = logging.INFO if ended["status"] == "SUCCEEDED" else logging.WARNING
+    level = logging.INFO if ended["status"] == RunStatus.SUCCEEDED else logging.WARNING
     run_log.log(level, "run ended", extra={"fields": ended})
     summary = (f"run ended {ended['status']}: {ended['rows_read']} rows read, {ended['rows_written']} written, "
                f"{ended['rows_skipped']} skipped, in {ended['duration_s']} s")

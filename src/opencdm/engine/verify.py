@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opencdm.connectors import values
+from opencdm.connectors.base import Sink, Source
+from opencdm.engine.counters import Counters
 
 # A value's text is joined to the next with a byte no text form contains; NULL is its own marker,
 # distinct from every text (including the empty one).
@@ -109,3 +111,55 @@ def add_checksums(result: Verification, source: tuple[int, str], destination: tu
         )
     else:
         result.summary += f"; checksums equal ({source[1]})"
+
+
+class VerificationFailed(Exception):
+    """The copy does not match its source; args are (summary, details)."""
+
+
+@dataclass
+class Verifier:
+    """A run's checks of its copy, recorded in its counters; a mismatch raises VerificationFailed."""
+
+    mode: VerifyMode
+    counters: Counters
+    source: Source
+    sink: Sink
+    schema: pa.Schema
+    batch_rows: int
+
+    def counts(self) -> Verification | None:
+        """The counts compared (in the sink's transaction, before its commit); None with mode NONE."""
+        if self.mode is VerifyMode.NONE:
+            return None
+        counters = self.counters
+        verification = compare_counts(
+            self.mode, counters.rows_read, counters.rows_written, counters.rows_skipped, self.sink.rows_of_this_run()
+        )
+        self._record(verification)
+        return verification
+
+    def checksums(self, verification: Verification) -> None:
+        """With mode CHECKSUM, both sides read back and compared (after the commit)."""
+        if self.mode is VerifyMode.CHECKSUM:
+            # The source is read a second time: one that changed since the copy shows as a mismatch.
+            source_batches = (batch for partition in self.source.partitions(1)
+                              for batch in self.source.read(partition, self.batch_rows))
+            destination = self.sink.read_back(self.batch_rows)
+            add_checksums(verification, checksum(source_batches, self.schema),
+                          checksum(destination, self.schema) if destination is not None else None)
+            self._record(verification)
+
+    def everything(self) -> None:
+        verification = self.counts()
+        if verification is not None:
+            self.checksums(verification)
+
+    def _record(self, verification: Verification) -> None:
+        self.counters.verification = verification.as_dict()
+        if not verification.passed:
+            raise VerificationFailed(
+                f"Verification ({verification.mode}) failed: {verification.summary}.",
+                "The copy was compared with its source after writing (verifyConfig.mode); see the "
+                "submission's verification.",
+            )

@@ -15,7 +15,7 @@ from opencdm.connectors.inputs import boolean, names, refuse_unknown, unused_nam
 from opencdm.engine.batch import DATABASE_DRIVER_INPUTS, DatabaseRunConfig
 from opencdm.engine.driver import DRIVER_UNUSED, DriverConfig, time_zone
 from opencdm.engine.incremental import INCREMENTAL_INPUTS, IncrementalRead
-from opencdm.engine.status import ACTIVE, now_ms
+from opencdm.engine.status import ACTIVE, RunStatus, now_ms
 from opencdm.engine.timetable import MINUTE_MS, SCHEDULE_INPUTS, Timetable
 from opencdm.errors import CdmError
 from opencdm.service.links import check_name, delete_once, find_link, find_named, insert_unique
@@ -92,7 +92,9 @@ class RunPolicy:
             return cls(timetable=None, disposable="NONE", retries=0)
 
     def deletes_job_after(self, status: str) -> bool:
-        return self.disposable == "DELETE" or (self.disposable == "DELETE_AFTER_SUCCEED" and status == "SUCCEEDED")
+        return self.disposable == "DELETE" or (
+            self.disposable == "DELETE_AFTER_SUCCEED" and status == RunStatus.SUCCEEDED
+        )
 
 
 def first_run(policy: RunPolicy, saved_ms: int, minute_ms: int) -> int | None:

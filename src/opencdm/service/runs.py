@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from opencdm.engine import dirty, run_log
 from opencdm.engine.driver import DriverConfig
-from opencdm.engine.status import now_ms
+from opencdm.engine.status import RunStatus, now_ms
 from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
 from opencdm.service.clusters import no_such_cluster
@@ -88,7 +88,7 @@ def _refusal(session: Session, cluster: Cluster, job: Job) -> CdmError | None:
     return None
 
 
-def _submission(job: Job, trigger: Trigger, status: str, progress: float, **values: Any) -> Submission:
+def _submission(job: Job, trigger: Trigger, status: RunStatus, progress: float, **values: Any) -> Submission:
     stamp = now_ms()
     return Submission(
         job_id=job.id,
@@ -120,7 +120,7 @@ def admit(session: Session, cluster: Cluster, job: Job, trigger: Trigger) -> Sub
         update(Submission).where(Submission.job_id == job.id, Submission.retry_due_ms.is_not(None))
         .values(retry_due_ms=None)
     )
-    submission = _submission(job, trigger, "BOOTING", 0.0)
+    submission = _submission(job, trigger, RunStatus.BOOTING, 0.0)
     session.add(submission)
     session.flush()
     return submission
@@ -133,7 +133,7 @@ def admit_or_record(session: Session, cluster: Cluster, job: Job, trigger: Trigg
         return admit(session, cluster, job, trigger)
     except CdmError as refusal:
         session.add(_submission(
-            job, trigger, "FAILURE_ON_SUBMIT", -1.0,
+            job, trigger, RunStatus.FAILURE_ON_SUBMIT, -1.0,
             error_summary=refusal.message, error_details=f"{refusal.code}: {refusal.message}",
         ))
         return None
@@ -152,7 +152,9 @@ def launch(store: Store, supervisor: Supervisor, submission: Submission) -> None
             session.execute(
                 update(Submission)
                 .where(Submission.id == submission.id)
-                .values(status="FAILURE_ON_SUBMIT", progress=-1.0, error_summary=f"Cannot start a worker: {exc}")
+                .values(
+                    status=RunStatus.FAILURE_ON_SUBMIT, progress=-1.0, error_summary=f"Cannot start a worker: {exc}"
+                )
             )
         log_run_end(store, submission.id)
         raise CdmError("Cdm.0037", f"Failed to submit the job: {exc}") from exc

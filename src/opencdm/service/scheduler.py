@@ -28,7 +28,7 @@ from sqlalchemy import Select, Update, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from opencdm.engine.status import ACTIVE, now_ms
+from opencdm.engine.status import ACTIVE, RunStatus, now_ms
 from opencdm.engine.supervisor import Supervisor
 from opencdm.errors import CdmError
 from opencdm.service import runs
@@ -112,7 +112,7 @@ class Scheduler:
         if session.scalar(newer) is not None:
             return None  # the job ran again since: that run decides what follows
         policy = RunPolicy.of(job)
-        if ended.status == "FAILED" and not ended.stop_requested and ended.attempt <= policy.retries:
+        if ended.status == RunStatus.FAILED and not ended.stop_requested and ended.attempt <= policy.retries:
             delay_ms = round(self.settings.retry_backoff_seconds * 1000 * 2 ** (ended.attempt - 1))
             ended.retry_due_ms = now_ms() + delay_ms
             log.info("job %s: attempt %d failed, retry in %.1f s", job.name, ended.attempt, delay_ms / 1000)

@@ -1,34 +1,28 @@
-"""Where a job's partition copiers run: processes of this worker (``local``), or tasks on a Dask
-cluster (a scheduler address, ``tcp://host:8786``), named by the job's cluster.
+"""The Dask executor: copiers as tasks on a distributed cluster, named by a scheduler address.
 
-Either way a copier is ``partitions.copy_partitions``: it opens its own source and sink, so rows
-never pass through the run, the API server or the Dask scheduler; only small events (counters,
-"ready", "committed", "failed") come back, and the run answers with commit or abort.
+A Dask copier's events cross the scheduler pickled (``PickledEvents``): its queue carries msgpack,
+which knows no dataclass, Decimal or date (dirty rows hold them). The scheduler is trusted like the
+server (decision 0009).
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
-import queue
-import signal
+import pickle
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from multiprocessing.synchronize import Event
 from typing import Any
 
 from opencdm.connectors.base import Partition
-from opencdm.engine.partitions import PartitionJob, copy_partitions
+from opencdm.engine.copy import copy_partitions
+from opencdm.engine.events import CopierEvent, Started
+from opencdm.engine.executors import Executor, PartitionFailed
+from opencdm.engine.plan import PartitionJob
 from opencdm.errors import JobStopped
 
-LOCAL = "local"
-DASK_SCHEME = "tcp://"
 # How long a Dask client may take to reach the scheduler.
 DASK_CONNECT_SECONDS = 10
 # A copier stops when the run that started it has not been heard from for this long (its worker
@@ -39,166 +33,6 @@ ABANDONED_TASK_STATES = frozenset({"cancelled", "released", "forgotten"})
 # How often a Dask copier asks the scheduler whether to stop or commit.
 CONTROL_POLL_SECONDS = 0.5
 
-Event_ = tuple[Any, ...]
-
-
-class PartitionFailed(Exception):
-    """A copier failed: (summary, details)."""
-
-
-def is_executor(value: str) -> bool:
-    return value == LOCAL or (value.startswith(DASK_SCHEME) and len(value) > len(DASK_SCHEME))
-
-
-class Executor(ABC):
-    """Runs copiers for one run and passes their events on."""
-
-    @abstractmethod
-    def start(self, job: PartitionJob, partitions: list[Partition], copiers: int) -> int:
-        """Start at most ``copiers`` copiers over ``partitions``; return how many started."""
-
-    @abstractmethod
-    def next_event(self, timeout: float) -> Event_ | None:
-        """The next copier event, None after ``timeout`` seconds without one."""
-
-    @abstractmethod
-    def check_copiers(self, committed: set[int]) -> None:
-        """Raise PartitionFailed when a copier not in ``committed`` ended without saying how."""
-
-    @abstractmethod
-    def note_committed(self, index: int) -> None:
-        """Partition ``index`` was committed on its own (a resumable run): a copier run again skips it."""
-
-    @abstractmethod
-    def order_commit(self) -> None: ...
-
-    @abstractmethod
-    def abort(self) -> None: ...
-
-    @abstractmethod
-    def finish(self) -> list[Event_]:
-        """Wait for the copiers to end (they roll back when aborted); the events left unread."""
-
-
-def executor_for(name: str, run_key: str) -> Executor:
-    return LocalExecutor() if name == LOCAL else DaskExecutor(name, run_key)
-
-
-# --- local: forked processes of the worker --------------------------------------------------------
-
-@dataclass
-class LocalControl:
-    commit: Event
-    abort: Event
-    parent_pid: int
-
-    def stopped(self) -> bool:
-        return self.abort.is_set() or os.getppid() != self.parent_pid
-
-    def check(self) -> None:
-        if self.stopped():
-            raise JobStopped()
-
-    def commit_ordered(self, timeout: float) -> bool:
-        return self.commit.wait(timeout)
-
-
-def _queued(tasks: Any, control: LocalControl) -> Iterator[Partition]:
-    """Partitions from the shared queue until this copier's end marker (None)."""
-    while True:
-        control.check()
-        try:
-            item: Partition | None = tasks.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        if item is None:
-            return
-        yield item
-
-
-def copy_in_process(job: PartitionJob, child: int, tasks: Any, events: Any, control: LocalControl) -> None:
-    """Body of a local copier process: partitions from a queue shared with the other copiers."""
-    import gc
-
-    gc.freeze()  # as the worker does: see opencdm.engine.worker.freeze_imported_objects
-    # Forked: the worker's handlers would only set the worker's stop flag, which a copier never reads,
-    # and wake the worker's stop watcher (opencdm.engine.worker) through the pipe they share.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.set_wakeup_fd(-1)
-    copy_partitions(job, child, _queued(tasks, control), events, control)
-
-
-class LocalExecutor(Executor):
-    def __init__(self) -> None:
-        # Forked, not spawned: a copier starts with the worker's imports done (a spawned one spent
-        # about 0.7 s of CPU importing pyarrow, the drivers and the connectors again). It uses none
-        # of the worker's connections nor its store, only its own, and the queues (which
-        # multiprocessing resets after a fork); it leaves with os._exit, closing nothing inherited.
-        self._context = multiprocessing.get_context("fork")
-        self._events = self._context.Queue()
-        self._commit, self._abort = self._context.Event(), self._context.Event()
-        self._processes: list[Any] = []
-
-    def start(self, job: PartitionJob, partitions: list[Partition], copiers: int) -> int:
-        # Kept by the executor: a child that unpickles it after the parent dropped it finds its
-        # semaphore gone.
-        self._tasks = tasks = self._context.Queue()
-        count = min(copiers, len(partitions))
-        for partition in partitions:
-            tasks.put(partition)
-        for _ in range(count):
-            tasks.put(None)  # one end marker per copier
-        control = LocalControl(self._commit, self._abort, os.getpid())
-        self._processes = [
-            self._context.Process(
-                target=copy_in_process, args=(job, child, tasks, self._events, control),
-                name=f"opencdm-partition-{child}",
-            )
-            for child in range(count)
-        ]
-        for process in self._processes:
-            process.start()
-        return count
-
-    def next_event(self, timeout: float) -> Event_ | None:
-        try:
-            event: Event_ = self._events.get(timeout=timeout)
-            return event
-        except queue.Empty:
-            return None
-
-    def check_copiers(self, committed: set[int]) -> None:
-        for child, process in enumerate(self._processes):
-            if process.exitcode is not None and child not in committed:
-                raise PartitionFailed(
-                    f"A partition process ended unexpectedly (exit code {process.exitcode}).",
-                    "The process copying partitions ended without reporting a result.",
-                )
-
-    def note_committed(self, index: int) -> None:
-        pass  # a local copier is never run again within its run
-
-    def order_commit(self) -> None:
-        self._commit.set()
-
-    def abort(self) -> None:
-        self._abort.set()
-
-    def finish(self) -> list[Event_]:
-        for process in self._processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-        left: list[Event_] = []
-        while True:
-            try:
-                left.append(self._events.get_nowait())
-            except queue.Empty:
-                return left
-
-
-# --- Dask: tasks on a distributed cluster ---------------------------------------------------------
 
 class DaskControl:
     """A Dask copier's view of the run: a Variable the run sets to "copy", "commit" or "abort",
@@ -247,6 +81,21 @@ class DaskControl:
         return self._state == "commit" and not self._abandoned()
 
 
+class PickledEvents:
+    """A copier's side of the run's event queue on the scheduler."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def put(self, event: CopierEvent) -> None:
+        self._queue.put(pickle.dumps(event))
+
+
+def received(pickled: list[bytes]) -> list[CopierEvent]:
+    """The events PickledEvents put."""
+    return [pickle.loads(event) for event in pickled]  # noqa: S301 - from the trusted scheduler
+
+
 def copier_key(run_key: str, child: int) -> str:
     return f"{run_key}-copier-{child}"
 
@@ -257,10 +106,10 @@ def copy_on_dask(job: PartitionJob, child: int, partitions: list[Partition], run
     attempt commits only at the end, when the run orders it). Returns the worker's address."""
     from distributed import Queue, Variable, get_worker
 
-    events = Queue(f"{run_key}-events")
+    events = PickledEvents(Queue(f"{run_key}-events"))
     worker = get_worker()
     address = str(worker.address)
-    events.put(("started", child, address))
+    events.put(Started(child, address))
     control = DaskControl(Variable(f"{run_key}-control"), worker, copier_key(run_key, child))
     # A resumable run's partitions each commit alone: those the run recorded are not copied again.
     left = (partition for partition in partitions if partition.index not in control.committed)
@@ -288,7 +137,7 @@ class DaskExecutor(Executor):
         self._state, self._beats, self._committed = "copy", itertools.count(), set[int]()
         self._last_beat = 0.0
         self._futures: list[Any] = []
-        self._received: deque[Event_] = deque()
+        self._received: deque[CopierEvent] = deque()
         with self._scheduler():
             self._beat(force=True)
 
@@ -330,13 +179,13 @@ class DaskExecutor(Executor):
             ]
         return count
 
-    def next_event(self, timeout: float) -> Event_ | None:
+    def next_event(self, timeout: float) -> CopierEvent | None:
         with self._scheduler():
             self._beat()
             if not self._received:
                 # Whatever is queued, without waiting on the scheduler: a get that times out there
                 # would log a traceback each time.
-                self._received.extend(self._events.get(batch=True))
+                self._received.extend(received(self._events.get(batch=True)))
         if not self._received:
             time.sleep(timeout)
             return None
@@ -367,8 +216,8 @@ class DaskExecutor(Executor):
             with suppress(PartitionFailed), self._scheduler():  # the run is failing already
                 self._beat(force=True)
 
-    def finish(self) -> list[Event_]:
-        left: list[Event_] = []
+    def finish(self) -> list[CopierEvent]:
+        left: list[CopierEvent] = []
         if not self._lost:
             with suppress(PartitionFailed), self._scheduler():
                 # Aborted copiers roll back at their next check; the rest have ended already.
@@ -376,7 +225,7 @@ class DaskExecutor(Executor):
                 while not all(future.done() for future in self._futures) and time.monotonic() < deadline:
                     time.sleep(0.1)
                 self._client.cancel(self._futures)
-                left = [*self._received, *self._events.get(batch=True)]
+                left = [*self._received, *received(self._events.get(batch=True))]
                 self._events.close()
                 self._control.delete()
         self._client.close(timeout=DASK_CONNECT_SECONDS)
