@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pymysql
 from pyiceberg.catalog.sql import SqlCatalog
 
-from conftest import RunningServer, config_values, create_link, mysql_link, pg_connect, pg_link
+from conftest import RunningServer, S3Server, config_values, create_link, mysql_link, pg_connect, pg_link
 from job_support import SLOW_WHERE, driver_values, finished_run, wait_until
 
 MY = {"host": "127.0.0.1", "port": 3306, "user": "root", "autocommit": True}
@@ -316,10 +317,9 @@ def test_the_run_of_an_entire_database_job_ends_with_each_tables_verification(
     assert parent["status"] == "FAILED" and "2 of 3 tables failed: changed, fewer" in parent["error-summary"]
     messages = [line["message"] for line in
                 api.get(f"{server.cdm}/submissions/{parent['submission-id']}/log").json()["lines"]]
-    print("\n".join(messages))
     assert any("verification (CHECKSUM) of 3 tables: 1 of 3 tables match; 2 differ: changed, fewer" in message
                for message in messages), messages
-    assert any("table same matches: 20 rows" in message for message in messages), messages
+    assert any("tables that match: same (20 rows)" in message for message in messages), messages
     assert any("table fewer differs by 5 rows (20 in the source, 15 in the destination)" in message
                for message in messages), messages
     assert any("table changed differs in its values (20 rows on each side): checksum mismatch" in message
@@ -329,3 +329,26 @@ def test_the_run_of_an_entire_database_job_ends_with_each_tables_verification(
     assert [(table["table"], table["outcome"], table["source_rows"], table["destination_rows"])
             for table in report["tables"]] == [
         ("changed", "DIFFERS", 20, 20), ("fewer", "DIFFERS", 20, 15), ("same", "MATCH", 20, 20)]
+
+
+def test_on_object_storage_each_table_is_a_prefix_of_the_bucket(
+    file_server: RunningServer, s3_server: S3Server, pg_schema: str
+) -> None:
+    _pg_tables(pg_schema, {"orders": 12, "Line Items": 3})
+    bucket = s3_server.create_bucket()
+    with file_server.client() as api:
+        job = _batch_job(api, file_server, create_link(api, file_server, "generic-jdbc-connector", pg_link()),
+                         {"fromJobConfig.schemaName": pg_schema},
+                         create_link(api, file_server, "obs-connector", s3_server.link_inputs()),
+                         {"toJobConfig.bucketName": bucket, "toJobConfig.outputDirectory": "dump"},
+                         to_connector="obs-connector")
+        assert api.put(f"{file_server.cdm}/job/{job}/start").status_code == 200
+        parent = finished_run(api, file_server, job)
+    assert parent["status"] == "SUCCEEDED", parent
+    client = s3_server.client()
+    keys = sorted(found["Key"] for found in client.list_objects_v2(Bucket=bucket).get("Contents", [])
+                  if not found["Key"].endswith("/"))  # pyarrow's directory markers
+    assert keys == ["dump/Line Items/part-00000.parquet", "dump/orders/part-00000.parquet"], keys
+    for table in ("orders", "Line Items"):
+        body = client.get_object(Bucket=bucket, Key=f"dump/{table}/part-00000.parquet")["Body"].read()
+        assert pq.read_table(pa.BufferReader(body)).sort_by("id").to_pylist() == _pg_rows(pg_schema, table)

@@ -384,9 +384,12 @@ class DatabaseRunner:
                       if unverified else ""))
         log.info("submission %s: verification (%s) of %d tables: %s", self.submission_id, mode.value, len(tables),
                  summary)
-        for table in tables:
-            (log.info if table.outcome == MATCH else log.warning)("submission %s: %s", self.submission_id,
-                                                                  table.line)
+        # A line for each table that did not match; those that did share one (a run keeps so many lines).
+        for table in (*differing, *unverified):
+            log.warning("submission %s: %s", self.submission_id, table.line)
+        if matching:
+            log.info("submission %s: tables that match: %s", self.submission_id,
+                     ", ".join(f"{table.table} ({table.source_rows} rows)" for table in matching))
         return {"verification": {"mode": mode.value, "passed": not differing and not unverified,
                                  "summary": summary, "tables": [table.as_dict() for table in tables]}}
 
