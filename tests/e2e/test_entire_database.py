@@ -273,9 +273,13 @@ def test_a_postgresql_schema_becomes_iceberg_tables_of_the_same_names(
         lake = create_link(api, file_server, "iceberg-connector", {
             "linkConfig.catalogType": "sql", "linkConfig.catalogUri": f"sqlite:///{area}/catalog.db",
             "linkConfig.warehouse": str(area / "warehouse")})
-        job = _batch_job(api, file_server, create_link(api, file_server, "generic-jdbc-connector", pg_link()),
-                         {"fromJobConfig.schemaName": pg_schema}, lake, {"toJobConfig.namespace": "sales"},
-                         to_connector="iceberg-connector")
+        source = create_link(api, file_server, "generic-jdbc-connector", pg_link())
+        _, missing = _post_batch_job(api, file_server, source, {"fromJobConfig.schemaName": pg_schema}, lake, {},
+                                     to_connector="iceberg-connector")
+        assert (missing.status_code, missing.json()["externalMessage"]) == (
+            400, "toJobConfig.namespace cannot be empty."), missing.text
+        job = _batch_job(api, file_server, source, {"fromJobConfig.schemaName": pg_schema},
+                         lake, {"toJobConfig.namespace": "sales"}, to_connector="iceberg-connector")
         assert api.put(f"{file_server.cdm}/job/{job}/start").status_code == 200
         parent = finished_run(api, file_server, job)
     assert parent["status"] == "SUCCEEDED", parent
