@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -65,7 +66,12 @@ class DatabaseRunConfig:
         return cls(int(raw), boolean(driver_values, "throttlingConfig.stopOnSubJobFailure"))
 
 
-MATCH, DIFFERS, NOT_VERIFIED = "MATCH", "DIFFERS", "NOT_VERIFIED"
+class Outcome(Enum):
+    """What a table's verification found."""
+
+    MATCH = "MATCH"
+    DIFFERS = "DIFFERS"
+    NOT_VERIFIED = "NOT_VERIFIED"  # its run failed before its check
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ class TableVerification:
     """How one table's run compared its copy with its source (its submission's ``verification``)."""
 
     table: str
-    outcome: str  # MATCH, DIFFERS or NOT_VERIFIED
+    outcome: Outcome
     source_rows: int | None
     destination_rows: int | None
     line: str  # for the parent run's log
@@ -83,20 +89,20 @@ class TableVerification:
            checked: Mapping[str, Any] | None) -> TableVerification:
         if not checked:
             why = f"its run {run_status} before its check ({error})" if error else f"its run is {run_status}"
-            return cls(table, NOT_VERIFIED, None, None, f"table {table} not verified: {why}")
+            return cls(table, Outcome.NOT_VERIFIED, None, None, f"table {table} not verified: {why}")
         source = int(checked["rows_read"])
         # The rows the destination holds of this run where it can tell them, else those it took.
         held = checked.get("destination_rows")
         destination = int(held if held is not None else checked["rows_written"])
         if checked.get("passed"):
-            return cls(table, MATCH, source, destination, f"table {table} matches: {source} rows")
+            return cls(table, Outcome.MATCH, source, destination, f"table {table} matches: {source} rows")
         difference = source - destination
         what = (f"differs by {abs(difference)} rows ({source} in the source, {destination} in the destination)"
                 if difference else f"differs in its values ({source} rows on each side)")
-        return cls(table, DIFFERS, source, destination, f"table {table} {what}: {checked.get('summary')}")
+        return cls(table, Outcome.DIFFERS, source, destination, f"table {table} {what}: {checked.get('summary')}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "outcome": self.outcome, "source_rows": self.source_rows,
+        return {"table": self.table, "outcome": self.outcome.value, "source_rows": self.source_rows,
                 "destination_rows": self.destination_rows, "summary": self.line}
 
 
@@ -375,9 +381,9 @@ class DatabaseRunner:
             return {}
         tables = [TableVerification.of(str(table), run_status, error, checked)
                   for table, run_status, error, checked in rows]
-        matching = [table for table in tables if table.outcome == MATCH]
-        differing = [table for table in tables if table.outcome == DIFFERS]
-        unverified = [table for table in tables if table.outcome == NOT_VERIFIED]
+        matching = [table for table in tables if table.outcome is Outcome.MATCH]
+        differing = [table for table in tables if table.outcome is Outcome.DIFFERS]
+        unverified = [table for table in tables if table.outcome is Outcome.NOT_VERIFIED]
         summary = (f"{len(matching)} of {len(tables)} tables match"
                    + (f"; {len(differing)} differ: {', '.join(t.table for t in differing)}" if differing else "")
                    + (f"; {len(unverified)} not verified: {', '.join(t.table for t in unverified)}"
