@@ -5,28 +5,39 @@ failed one copies only the tables that did not succeed."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pymysql
+from pyiceberg.catalog.sql import SqlCatalog
 
-from conftest import RunningServer, config_values, create_link, mysql_link, pg_connect, pg_link
+from conftest import RunningServer, S3Server, config_values, create_link, mysql_link, pg_connect, pg_link
 from job_support import SLOW_WHERE, driver_values, finished_run, wait_until
 
 MY = {"host": "127.0.0.1", "port": 3306, "user": "root", "autocommit": True}
 
 
-def _batch_job(api: httpx.Client, server: RunningServer, source_link: str, source: dict[str, str],
-               target_link: str, target: dict[str, str], driver: dict[str, str] | None = None) -> str:
+def _post_batch_job(api: httpx.Client, server: RunningServer, source_link: str, source: dict[str, str],
+                    target_link: str, target: dict[str, str], driver: dict[str, str] | None = None,
+                    to_connector: str = "generic-jdbc-connector") -> tuple[str, httpx.Response]:
     name = f"db_{uuid.uuid4().hex[:8]}"
-    response = api.post(f"{server.cdm}/job", json={"jobs": [{
+    return name, api.post(f"{server.cdm}/job", json={"jobs": [{
         "name": name, "job_type": "BATCH_JOB",
         "from-connector-name": "generic-jdbc-connector", "from-link-name": source_link,
-        "to-connector-name": "generic-jdbc-connector", "to-link-name": target_link,
+        "to-connector-name": to_connector, "to-link-name": target_link,
         "from-config-values": config_values("fromJobConfig", source),
         "to-config-values": config_values("toJobConfig", target),
         "driver-config-values": driver_values(driver or {"throttlingConfig.concurrentSubJobs": "2"}),
     }]})
+
+
+def _batch_job(api: httpx.Client, server: RunningServer, source_link: str, source: dict[str, str],
+               target_link: str, target: dict[str, str], driver: dict[str, str] | None = None,
+               to_connector: str = "generic-jdbc-connector") -> str:
+    name, response = _post_batch_job(api, server, source_link, source, target_link, target, driver, to_connector)
     assert response.status_code == 200, response.text
     return name
 
@@ -238,3 +249,169 @@ def test_stopping_an_entire_database_job_stops_its_tables(
     finally:
         with pg_connect() as pg:
             pg.execute(f'DROP SCHEMA "{pg_schema}_to" CASCADE')
+
+
+def _pg_tables(schema: str, tables: dict[str, int]) -> None:
+    """Tables ``name: rows`` of an id, a text and a decimal."""
+    with pg_connect() as pg:
+        for table, count in tables.items():
+            pg.execute(f'CREATE TABLE "{schema}"."{table}" (id int PRIMARY KEY, label text, amount numeric(10,2))')
+            quoted = table.replace("%", "%%")  # psycopg's placeholders
+            pg.execute(f'INSERT INTO "{schema}"."{quoted}" SELECT g, %s || g, g * 1.5 FROM generate_series(1, %s) g',
+                       (table, count))
+
+
+def _pg_rows(schema: str, table: str) -> list[dict[str, Any]]:
+    with pg_connect() as pg:
+        found = pg.execute(f'SELECT id, label, amount FROM "{schema}"."{table}" ORDER BY id').fetchall()
+    return [{"id": id_, "label": label, "amount": amount} for id_, label, amount in found]
+
+
+def test_a_postgresql_schema_is_written_as_parquet_files_one_directory_per_table(
+    file_server: RunningServer, pg_schema: str, area: Path, nas: str
+) -> None:
+    tables = {"plain": 30, "a/b%{c}": 4, ".dot": 2}
+    # Each table's directory is its name, what a path cannot hold written as %XX.
+    directories = {"plain": "plain", "a/b%{c}": "a%2Fb%25%7Bc%7D", ".dot": "%2Edot"}
+    _pg_tables(pg_schema, tables)
+    with file_server.client() as api:
+        source = create_link(api, file_server, "generic-jdbc-connector", pg_link())
+        job = _batch_job(api, file_server, source, {"fromJobConfig.schemaName": pg_schema},
+                         nas, {"toJobConfig.outputDirectory": "/export/"}, to_connector="nas-connector")
+        assert api.put(f"{file_server.cdm}/job/{job}/start").status_code == 200
+        parent = finished_run(api, file_server, job)
+        assert parent["status"] == "SUCCEEDED", parent
+        assert _written(parent) == 36
+        # A format the job names is kept.
+        as_csv = _batch_job(api, file_server, source, {"fromJobConfig.schemaName": pg_schema,
+                                                       "fromJobConfig.tableName": "plain"},
+                            nas, {"toJobConfig.outputDirectory": "/csv", "toJobConfig.outputFormat": "CSV_FILE"},
+                            to_connector="nas-connector")
+        assert api.put(f"{file_server.cdm}/job/{as_csv}/start").status_code == 200
+        assert finished_run(api, file_server, as_csv)["status"] == "SUCCEEDED"
+    assert sorted(path.name for path in (area / "export").iterdir()) == sorted(directories.values())
+    for table, directory in directories.items():
+        files = list((area / "export" / directory).iterdir())
+        assert files and all(path.suffix == ".parquet" for path in files), files
+        read = pq.read_table(area / "export" / directory).sort_by("id").to_pylist()
+        assert read == _pg_rows(pg_schema, table)
+    csv_files = list((area / "csv" / "plain").iterdir())
+    assert csv_files and all(path.suffix != ".parquet" for path in csv_files), csv_files
+    assert "plain30" in "".join(path.read_text() for path in csv_files)
+
+
+def test_an_entire_database_job_into_files_is_checked_as_it_is_saved(
+    file_server: RunningServer, pg_schema: str, nas: str
+) -> None:
+    with file_server.client() as api:
+        source = create_link(api, file_server, "generic-jdbc-connector", pg_link())
+
+        def refusal(target: dict[str, str]) -> dict[str, Any]:
+            _, response = _post_batch_job(api, file_server, source, {"fromJobConfig.schemaName": pg_schema},
+                                          nas, target, to_connector="nas-connector")
+            assert response.status_code == 400, response.text
+            refused: dict[str, Any] = response.json()
+            return refused
+
+        missing = refusal({"toJobConfig.outputFormat": "PARQUET_FILE"})
+        assert (missing["errCode"], missing["externalMessage"]) == (
+            "Cdm.0238", "toJobConfig.outputDirectory cannot be empty.")
+        assert refusal({"toJobConfig.outputDirectory": "/x", "toJobConfig.outputFormat": "BINARY_FILE"})[
+            "errCode"] == "Cdm.0062"
+        assert "outside the link's root directory" in refusal({"toJobConfig.outputDirectory": "/../x"})[
+            "externalMessage"]
+        assert refusal({"toJobConfig.outputDirectory": "/x", "toJobConfig.tableName": "t"})["errCode"] == "Cdm.0014"
+
+
+def test_a_postgresql_schema_becomes_iceberg_tables_of_the_same_names(
+    file_server: RunningServer, pg_schema: str, area: Path
+) -> None:
+    tables = {"orders": 25, "MixedCase": 3}
+    _pg_tables(pg_schema, tables)
+    with file_server.client() as api:
+        lake = create_link(api, file_server, "iceberg-connector", {
+            "linkConfig.catalogType": "sql", "linkConfig.catalogUri": f"sqlite:///{area}/catalog.db",
+            "linkConfig.warehouse": str(area / "warehouse")})
+        source = create_link(api, file_server, "generic-jdbc-connector", pg_link())
+        _, missing = _post_batch_job(api, file_server, source, {"fromJobConfig.schemaName": pg_schema}, lake, {},
+                                     to_connector="iceberg-connector")
+        assert (missing.status_code, missing.json()["externalMessage"]) == (
+            400, "toJobConfig.namespace cannot be empty."), missing.text
+        job = _batch_job(api, file_server, source, {"fromJobConfig.schemaName": pg_schema},
+                         lake, {"toJobConfig.namespace": "sales"}, to_connector="iceberg-connector")
+        assert api.put(f"{file_server.cdm}/job/{job}/start").status_code == 200
+        parent = finished_run(api, file_server, job)
+    assert parent["status"] == "SUCCEEDED", parent
+    catalog = SqlCatalog("opencdm", uri=f"sqlite:///{area}/catalog.db", warehouse=f"file://{area}/warehouse")
+    assert sorted(catalog.list_tables("sales")) == [("sales", "MixedCase"), ("sales", "orders")]
+    for table in tables:
+        read = catalog.load_table(("sales", table)).scan().to_arrow().sort_by("id").to_pylist()
+        assert read == _pg_rows(pg_schema, table)
+
+
+def test_the_run_of_an_entire_database_job_ends_with_each_tables_verification(
+    api: httpx.Client, server: RunningServer, pg_schema: str
+) -> None:
+    _pg_tables(pg_schema, {"same": 20, "fewer": 20, "changed": 20})
+    target = f"{pg_schema}_to"
+    with pg_connect() as pg:
+        pg.execute(f'CREATE SCHEMA "{target}"')
+        # Real destinations that do not keep what they are given: one drops a row in four, one
+        # changes every amount.
+        for table, body in (("fewer", "IF NEW.id % 4 = 0 THEN RETURN NULL; END IF; RETURN NEW;"),
+                            ("changed", "NEW.amount := NEW.amount + 1; RETURN NEW;")):
+            pg.execute(f'CREATE TABLE "{target}".{table} (id int PRIMARY KEY, label text, amount numeric(10,2))')
+            pg.execute(f'CREATE FUNCTION "{target}".{table}_trigger() RETURNS trigger LANGUAGE plpgsql '
+                       f"AS $$ BEGIN {body} END $$")
+            pg.execute(f'CREATE TRIGGER {table}_trigger BEFORE INSERT ON "{target}".{table} '
+                       f'FOR EACH ROW EXECUTE FUNCTION "{target}".{table}_trigger()')
+    link = create_link(api, server, "generic-jdbc-connector", pg_link())
+    try:
+        job = _batch_job(api, server, link, {"fromJobConfig.schemaName": pg_schema},
+                         link, {"toJobConfig.schemaName": target,
+                                "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST",
+                                "toJobConfig.beforeImportType": "shouldClearTable"},
+                         {"throttlingConfig.concurrentSubJobs": "3", "verifyConfig.mode": "CHECKSUM"})
+        assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
+        parent = finished_run(api, server, job)
+    finally:
+        with pg_connect() as pg:
+            pg.execute(f'DROP SCHEMA "{target}" CASCADE')
+    assert parent["status"] == "FAILED" and "2 of 3 tables failed: changed, fewer" in parent["error-summary"]
+    messages = [line["message"] for line in
+                api.get(f"{server.cdm}/submissions/{parent['submission-id']}/log").json()["lines"]]
+    assert any("verification (CHECKSUM) of 3 tables: 1 of 3 tables match; 2 differ: changed, fewer" in message
+               for message in messages), messages
+    assert any("tables that match: same (20 rows)" in message for message in messages), messages
+    assert any("table fewer differs by 5 rows (20 in the source, 15 in the destination)" in message
+               for message in messages), messages
+    assert any("table changed differs in its values (20 rows on each side): checksum mismatch" in message
+               for message in messages), messages
+    report = parent["verification"]
+    assert (report["mode"], report["passed"]) == ("CHECKSUM", False)
+    assert [(table["table"], table["outcome"], table["source_rows"], table["destination_rows"])
+            for table in report["tables"]] == [
+        ("changed", "DIFFERS", 20, 20), ("fewer", "DIFFERS", 20, 15), ("same", "MATCH", 20, 20)]
+
+
+def test_on_object_storage_each_table_is_a_prefix_of_the_bucket(
+    file_server: RunningServer, s3_server: S3Server, pg_schema: str
+) -> None:
+    _pg_tables(pg_schema, {"orders": 12, "Line Items": 3})
+    bucket = s3_server.create_bucket()
+    with file_server.client() as api:
+        job = _batch_job(api, file_server, create_link(api, file_server, "generic-jdbc-connector", pg_link()),
+                         {"fromJobConfig.schemaName": pg_schema},
+                         create_link(api, file_server, "obs-connector", s3_server.link_inputs()),
+                         {"toJobConfig.bucketName": bucket, "toJobConfig.outputDirectory": "dump"},
+                         to_connector="obs-connector")
+        assert api.put(f"{file_server.cdm}/job/{job}/start").status_code == 200
+        parent = finished_run(api, file_server, job)
+    assert parent["status"] == "SUCCEEDED", parent
+    client = s3_server.client()
+    keys = sorted(found["Key"] for found in client.list_objects_v2(Bucket=bucket).get("Contents", [])
+                  if not found["Key"].endswith("/"))  # pyarrow's directory markers
+    assert keys == ["dump/Line Items/part-00000.parquet", "dump/orders/part-00000.parquet"], keys
+    for table in ("orders", "Line Items"):
+        body = client.get_object(Bucket=bucket, Key=f"dump/{table}/part-00000.parquet")["Body"].read()
+        assert pq.read_table(pa.BufferReader(body)).sort_by("id").to_pylist() == _pg_rows(pg_schema, table)

@@ -150,3 +150,20 @@ def test_gbk_output_reads_back(root: Path, file_format: str) -> None:
         assert written.decode("gbk") == 'id\t城市\r\n1\t"北京\t上海"\r\n2\t\r\n'
     source = nas_source(root, inputDirectory="/out", inputFormat=file_format, **options)
     assert read_all(source) == batch.to_pylist()
+
+
+def test_an_entire_database_job_writes_each_table_in_a_directory_named_safely() -> None:
+    from opencdm.connectors.files.config import sink_table_job, table_directory
+
+    assert table_directory("orders") == "orders"
+    assert table_directory("订单 2024$x") == "订单 2024$x"  # unicode, spaces and $ are kept
+    assert table_directory("a/b\\c%d{e}") == "a%2Fb%5Cc%25d%7Be%7D"
+    assert [table_directory(name) for name in (".", "..", ".hidden", "tab\there")] == [
+        "%2E", "%2E.", "%2Ehidden", "tab%09here"]
+    # %XX of the escape itself: two names never share a directory.
+    assert table_directory("a%2Fb") != table_directory("a/b")
+    job = {"toJobConfig.outputDirectory": "/export/${yyyyMMdd}/", "toJobConfig.compression": "zstd"}
+    assert sink_table_job(job, "a/b") == {"toJobConfig.outputDirectory": "/export/${yyyyMMdd}/a%2Fb",
+                                          "toJobConfig.compression": "zstd", "toJobConfig.outputFormat": "PARQUET_FILE"}
+    as_csv = sink_table_job({**job, "toJobConfig.outputFormat": "CSV_FILE"}, "t")
+    assert as_csv["toJobConfig.outputFormat"] == "CSV_FILE"

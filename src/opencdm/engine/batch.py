@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -26,7 +27,9 @@ from opencdm.connectors import get_connector
 from opencdm.connectors.base import DatabaseDescription, SchemaTarget
 from opencdm.connectors.inputs import boolean, names
 from opencdm.engine import status
+from opencdm.engine.driver import DriverConfig
 from opencdm.engine.status import ACTIVE, RunStatus, now_ms
+from opencdm.engine.verify import VerifyMode
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
@@ -61,6 +64,46 @@ class DatabaseRunConfig:
             raise CdmError("Cdm.0024", f"[throttlingConfig.concurrentSubJobs] must be within the range "
                                        f"[1, {MAX_CONCURRENT_SUB_JOBS}], got '{raw}'.")
         return cls(int(raw), boolean(driver_values, "throttlingConfig.stopOnSubJobFailure"))
+
+
+class Outcome(Enum):
+    """What a table's verification found."""
+
+    MATCH = "MATCH"
+    DIFFERS = "DIFFERS"
+    NOT_VERIFIED = "NOT_VERIFIED"  # its run failed before its check
+
+
+@dataclass(frozen=True)
+class TableVerification:
+    """How one table's run compared its copy with its source (its submission's ``verification``)."""
+
+    table: str
+    outcome: Outcome
+    source_rows: int | None
+    destination_rows: int | None
+    line: str  # for the parent run's log
+
+    @classmethod
+    def of(cls, table: str, run_status: str, error: str | None,
+           checked: Mapping[str, Any] | None) -> TableVerification:
+        if not checked:
+            why = f"its run {run_status} before its check ({error})" if error else f"its run is {run_status}"
+            return cls(table, Outcome.NOT_VERIFIED, None, None, f"table {table} not verified: {why}")
+        source = int(checked["rows_read"])
+        # The rows the destination holds of this run where it can tell them, else those it took.
+        held = checked.get("destination_rows")
+        destination = int(held if held is not None else checked["rows_written"])
+        if checked.get("passed"):
+            return cls(table, Outcome.MATCH, source, destination, f"table {table} matches: {source} rows")
+        difference = source - destination
+        what = (f"differs by {abs(difference)} rows ({source} in the source, {destination} in the destination)"
+                if difference else f"differs in its values ({source} rows on each side)")
+        return cls(table, Outcome.DIFFERS, source, destination, f"table {table} {what}: {checked.get('summary')}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "outcome": self.outcome.value, "source_rows": self.source_rows,
+                "destination_rows": self.destination_rows, "summary": self.line}
 
 
 def sub_job_name(job_name: str, table: str) -> str:
@@ -111,7 +154,7 @@ class DatabaseRunner:
                          len(made), ", ".join(made))
             failed = self._run(sub_jobs)
             problems = [] if failed or target is None else self._finish(target)
-            totals = self._totals(self._children())
+            totals = {**self._totals(self._children()), **self._verification_report()}
             if failed:
                 summary = (f"{len(failed)} of {len(sub_jobs)} tables failed: {', '.join(failed)}. Start the job "
                            "again to copy only the tables that did not succeed.")
@@ -322,6 +365,39 @@ class DatabaseRunner:
         progress = min(99.0, (done * 100.0 + running) / max(total, 1))
         status.record_progress(self.store, self.submission_id, self.fence, progress=progress,
                                **self._totals(children))
+
+    def _verification_report(self) -> dict[str, Any]:
+        """With verifyConfig.mode not NONE, which tables of this run match their source and which differ,
+        from each table run's own verification: in the run's log, and as the run's ``verification``."""
+        with self.store.session() as session:
+            _, job = self._job(session)
+            mode = DriverConfig.parse(job.driver_config).verify_mode
+            rows = session.execute(select(Job.source_table, Submission.status, Submission.error_summary,
+                                          Submission.verification)
+                                   .join(Job, Job.id == Submission.job_id)
+                                   .where(Submission.parent_submission_id == self.submission_id)
+                                   .order_by(Job.source_table)).all()
+        if mode is VerifyMode.NONE or not rows:
+            return {}
+        tables = [TableVerification.of(str(table), run_status, error, checked)
+                  for table, run_status, error, checked in rows]
+        matching = [table for table in tables if table.outcome is Outcome.MATCH]
+        differing = [table for table in tables if table.outcome is Outcome.DIFFERS]
+        unverified = [table for table in tables if table.outcome is Outcome.NOT_VERIFIED]
+        summary = (f"{len(matching)} of {len(tables)} tables match"
+                   + (f"; {len(differing)} differ: {', '.join(t.table for t in differing)}" if differing else "")
+                   + (f"; {len(unverified)} not verified: {', '.join(t.table for t in unverified)}"
+                      if unverified else ""))
+        log.info("submission %s: verification (%s) of %d tables: %s", self.submission_id, mode.value, len(tables),
+                 summary)
+        # A line for each table that did not match; those that did share one (a run keeps so many lines).
+        for table in (*differing, *unverified):
+            log.warning("submission %s: %s", self.submission_id, table.line)
+        if matching:
+            log.info("submission %s: tables that match: %s", self.submission_id,
+                     ", ".join(f"{table.table} ({table.source_rows} rows)" for table in matching))
+        return {"verification": {"mode": mode.value, "passed": not differing and not unverified,
+                                 "summary": summary, "tables": [table.as_dict() for table in tables]}}
 
     def _stop_requested(self) -> bool:
         with self.store.session() as session:

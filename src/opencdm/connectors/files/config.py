@@ -485,6 +485,35 @@ class SinkConfig:
         )
 
 
+# Characters of a table name written as %XX in its directory's name: path separators, the escape
+# itself, macro braces (``${...}`` in a path is a date macro), and control characters; a leading
+# "." too, so that no table becomes ".", ".." or a hidden directory. The rest (unicode included) stays.
+_UNSAFE_IN_DIRECTORY = frozenset("/\\%{}") | frozenset(map(chr, [*range(0x20), 0x7F]))
+
+
+def table_directory(table: str) -> str:
+    """The directory name of ``table`` in an entire-database job: the name itself, its unsafe
+    characters escaped as %XX of their UTF-8 bytes (so that two tables never share a directory)."""
+
+    def escaped(char: str) -> str:
+        return "".join(f"%{byte:02X}" for byte in char.encode())
+
+    name = "".join(escaped(char) if char in _UNSAFE_IN_DIRECTORY else char for char in table)
+    return escaped(".") + name[1:] if name.startswith(".") else name
+
+
+def sink_table_job(to_job: Mapping[str, str], table: str) -> dict[str, str]:
+    """The toJobConfig of the sub-job that writes ``table`` of an entire-database job: its files in
+    ``<outputDirectory>/<table>/``, as Parquet unless the job names another format."""
+    inputs = dict(to_job)
+    directory = text(to_job, "toJobConfig.outputDirectory")
+    if directory is not None:  # else SinkConfig.parse says it is missing
+        inputs["toJobConfig.outputDirectory"] = f"{directory.rstrip('/')}/{table_directory(table)}"
+    if text(to_job, "toJobConfig.outputFormat") is None:
+        inputs["toJobConfig.outputFormat"] = FileFormat.PARQUET.value
+    return inputs
+
+
 def _check_binary_inputs(
     to_job: Mapping[str, object],
     file_format: FileFormat,

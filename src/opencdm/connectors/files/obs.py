@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
-from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.base import ConfigGroup, Connector, InputSpec, Sink, Source
 from opencdm.connectors.files.binary import carried_as_is, open_file_source
 from opencdm.connectors.files.config import (
     SINK_UNUSED,
@@ -20,6 +20,7 @@ from opencdm.connectors.files.config import (
     SinkConfig,
     SourceConfig,
     sink_input_names,
+    sink_table_job,
     source_input_names,
 )
 from opencdm.connectors.files.s3 import CREDENTIAL_ERRORS, S3Endpoint, endpoint_inputs
@@ -109,6 +110,11 @@ class ObsConnector(Connector):
 
     def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
         SinkConfig.parse(to_job, with_bucket=True)
+
+    def table_job(self, group: ConfigGroup, job: Mapping[str, str], table: str, prepared: bool) -> dict[str, str]:
+        if group == "fromJobConfig":
+            return super().table_job(group, job, table, prepared)
+        return sink_table_job(job, table)
 
     def carries_as_is(self, job: Mapping[str, str]) -> str | None:
         return carried_as_is(job)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.engine import make_url
 
-from opencdm.connectors.base import Connector, InputSpec, Sink, Source
+from opencdm.connectors.base import ConfigGroup, Connector, InputSpec, Sink, Source
 from opencdm.connectors.files.s3 import S3Endpoint, endpoint_inputs
 from opencdm.connectors.iceberg.config import (
     DEFAULT_CATALOG_NAME,
@@ -63,6 +63,12 @@ class IcebergConnector(Connector):
 
     def check_to_job(self, link: Mapping[str, str], to_job: Mapping[str, str]) -> None:
         TableConfig.parse_sink(to_job)
+
+    def table_job(self, group: ConfigGroup, job: Mapping[str, str], table: str, prepared: bool) -> dict[str, str]:
+        """Each table of an entire-database job becomes the table of its name in toJobConfig.namespace."""
+        if group == "fromJobConfig":
+            return super().table_job(group, job, table, prepared)
+        return {**job, "toJobConfig.tableName": table}
 
     def open_source(self, link: Mapping[str, str], from_job: Mapping[str, str]) -> Source:
         from opencdm.connectors.iceberg.source import IcebergSource
