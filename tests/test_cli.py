@@ -250,6 +250,30 @@ def test_job_start_wait_copies_and_prints_the_counters(cli: Cli, tmp_path: Path)
     assert as_json(cli("job", "log", name, "--run", str(run), "--json"))["lines"][-1]["level"] == "INFO"
 
 
+def test_an_entire_database_job_is_created_run_and_shown_with_its_sub_jobs(cli: Cli, tmp_path: Path) -> None:
+    source, target = make_links(cli, tmp_path, rows=10)
+    with sqlite3.connect(tmp_path / "src.db") as conn:
+        conn.execute("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+        conn.executemany("INSERT INTO u VALUES (?)", [(i,) for i in range(4)])
+    name = unique("whole")
+    created = cli("job", "create", name, "--type", "BATCH_JOB", "--from-link", source, "--to-link", target,
+                  "--to", "toJobConfig.tablePreparation=CREATE_WHEN_NOT_EXIST")
+    assert created.exit_code == 0, created.output
+
+    result = cli("job", "start", name, "--wait")
+    assert result.exit_code == 0, result.output
+    assert "SUCCEEDED" in result.output and "14" in result.output
+    with sqlite3.connect(tmp_path / "dst.db") as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (10,)
+        assert conn.execute("SELECT count(*) FROM u").fetchone() == (4,)
+
+    assert [job["name"] for job in as_json(cli("job", "list", "--type", "BATCH_JOB", "--json"))["jobs"]] == [name]
+    shown = cli("job", "show", name)
+    assert f"{name}_t, {name}_u" in shown.output, shown.output
+    assert name in cli("job", "show", f"{name}_u").output
+    assert as_json(cli("job", "status", f"{name}_u", "--json"))["submissions"][0]["status"] == "SUCCEEDED"
+
+
 def test_job_start_wait_exits_1_on_failure(cli: Cli, tmp_path: Path) -> None:
     links = make_links(cli, tmp_path)
     name = make_copy_job(cli, links, table="missing")

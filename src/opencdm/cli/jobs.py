@@ -115,6 +115,8 @@ def print_job(answer: dict[str, Any]) -> None:
             "Status": job.get("status"),
             "Created": f"{when(job.get('creation-date'))} by {job.get('creation-user', '')}",
             "Updated": f"{when(job.get('update-date'))} by {job.get('update-user', '')}",
+            **({"Sub-jobs": ", ".join(job["sub-jobs"]) or "none yet"} if "sub-jobs" in job else {}),
+            **({"Part of": job["parent-job"]} if "parent-job" in job else {}),
         })
         inputs = table("Side", "Input", "Value")
         for side in ("from", "to", "driver"):
