@@ -63,9 +63,11 @@ def schema_target(dialect: Dialect, to_job: Mapping[str, str], source: DatabaseD
 
 
 class JdbcSchemaTarget(SchemaTarget):
+    """Makes the tables of ``plan`` (the DDL of the source's tables for this database), in phases."""
+
     def __init__(self, dialect: Dialect, schema: str, plan: SchemaPlan, preparation: TablePreparation,
                  writer: SchemaWriter) -> None:
-        self._dialect, self._schema, self._plan, self._preparation = dialect, schema, plan, preparation
+        self._dialect, self._schema, self.plan, self._preparation = dialect, schema, plan, preparation
         self._writer = writer
         self.notes = plan.notes
 
@@ -80,7 +82,7 @@ class JdbcSchemaTarget(SchemaTarget):
                         if self._preparation is TablePreparation.CREATE_WHEN_NOT_EXIST:
                             continue
                         dialect.execute(conn, f"DROP TABLE {dialect.table_ref(self._schema, name)}")
-                    for statement in self._plan.table(name).create:
+                    for statement in self.plan.table(name).create:
                         dialect.execute(conn, statement)
                     made.append(name)
                 conn.commit()
@@ -89,7 +91,7 @@ class JdbcSchemaTarget(SchemaTarget):
         return made
 
     def finish_tables(self, tables: Sequence[str]) -> list[str]:
-        plans = [self._plan.table(name) for name in tables]
+        plans = [self.plan.table(name) for name in tables]
         failed = self._run_in_parallel([step for plan in plans for step in plan.indexes])
         # One after another: two keys between tables that reference each other would wait on each other.
         failed += self._run_each([Step(f"foreign key on {plan.name}", (statement,))
