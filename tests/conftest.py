@@ -162,13 +162,14 @@ class RunningServer(ChildServer):
                 "domain": {"name": "Default"}}}},
             "scope": {"project": {"id": project or self.project_id}},
         }}
-        response = httpx.post(f"{self.url}/v3/auth/tokens", json=body)
+        response = httpx.post(f"{self.url}/v3/auth/tokens", json=body, verify=self.verify)
         assert response.status_code == 201, response.text
         return response.headers["X-Subject-Token"]
 
     def client(self) -> httpx.Client:
         """An HTTP client authenticated with a token of the bootstrap admin."""
-        return httpx.Client(base_url=self.url, headers={"X-Auth-Token": self.token()}, timeout=30)
+        return httpx.Client(base_url=self.url, headers={"X-Auth-Token": self.token()}, timeout=30,
+                            verify=self.verify)
 
     def stop(self, sig: int | None = None) -> int:
         import signal as _signal
@@ -183,15 +184,16 @@ class RunningServer(ChildServer):
 
 def start_server(
     home: Path, env: dict[str, str] | None = None, port: int | None = None, wrapper: tuple[str, ...] = (),
-    log_dir: Path | None = None,
+    log_dir: Path | None = None, ca_file: Path | None = None,
 ) -> RunningServer:
     """``opencdm serve`` on ``port``; ``wrapper`` is a command that runs it (e.g. with fewer privileges);
-    its output goes to a log file in ``log_dir`` (default: the home)."""
+    its output goes to a log file in ``log_dir`` (default: the home). With ``ca_file``, ``env`` gives it
+    a certificate that CA signed (OPENCDM_SSL_CERTFILE, OPENCDM_SSL_KEYFILE) and it serves HTTPS."""
     port = port or free_port()
     inherited = {k: v for k, v in os.environ.items() if k != "OPENCDM_DATABASE_URL"}
     return RunningServer.start(
         sys.executable, home, {**inherited, **(env or {})}, (log_dir or home) / f"server-{port}.log",
-        port=port, wrapper=wrapper,
+        port=port, wrapper=wrapper, ca_file=ca_file,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -46,10 +47,17 @@ class ChildServer:
     process: subprocess.Popen[bytes]
     credentials: dict[str, str]
     log_path: Path
+    # The CA that signed the certificate the server serves HTTPS with; None: it serves HTTP.
+    ca_file: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return _url(self.port, self.ca_file)
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client passes as ``verify`` to trust this server."""
+        return _trusting(self.ca_file)
 
     @property
     def cdm(self) -> str:
@@ -59,11 +67,12 @@ class ChildServer:
     @classmethod
     def start(
         cls, python: str, home: Path, environment: Mapping[str, str], log_path: Path, *, port: int | None = None,
-        wrapper: Sequence[str] = (), cwd: Path | None = None,
+        wrapper: Sequence[str] = (), cwd: Path | None = None, ca_file: Path | None = None,
     ) -> Self:
         """``python -m opencdm serve`` on ``port`` (a free one by default) with ``environment`` and
         OPENCDM_HOME=``home``, run by ``wrapper`` if any (e.g. with fewer privileges), its output to
-        ``log_path``; returned once it answers."""
+        ``log_path``; returned once it answers. With ``ca_file``, ``environment`` gives the server a
+        certificate that CA signed (OPENCDM_SSL_CERTFILE, OPENCDM_SSL_KEYFILE): it is reached over HTTPS."""
         port = port or free_port()
         home.mkdir(parents=True, exist_ok=True)
         with open(log_path, "wb") as log:
@@ -77,7 +86,7 @@ class ChildServer:
             if process.poll() is not None:
                 raise ServerDidNotStart("exited", log_path.read_text(errors="replace"))
             try:
-                httpx.get(f"http://{HOST}:{port}/openapi.json", timeout=1)
+                httpx.get(f"{_url(port, ca_file)}/openapi.json", timeout=1, verify=_trusting(ca_file))
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
@@ -85,4 +94,12 @@ class ChildServer:
             process.kill()
             raise ServerDidNotStart(f"did not answer within {READY_SECONDS} s", log_path.read_text(errors="replace"))
         credentials = json.loads((home / "credentials.json").read_text())
-        return cls(home, port, process, credentials, log_path)
+        return cls(home, port, process, credentials, log_path, ca_file)
+
+
+def _url(port: int, ca_file: Path | None) -> str:
+    return f"{'https' if ca_file else 'http'}://{HOST}:{port}"
+
+
+def _trusting(ca_file: Path | None) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=str(ca_file)) if ca_file else True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,27 @@ def _read_credentials_file(path: Path) -> dict[str, str]:
     return stored if isinstance(stored, dict) else {}
 
 
+def trusting(ca_file: Path | None) -> ssl.SSLContext:
+    """The TLS context that verifies a server against ``ca_file``, or the system's CAs without one.
+
+    Not httpx's default, which trusts certifi's bundle only: a CA an operator added to the system (or
+    named with ``SSL_CERT_FILE``) would not count."""
+    if ca_file is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: not a PEM file
+        raise CdmClientError(f"Cannot use the CA file {ca_file}: {exc}") from exc
+
+
+def _certificate_refusal(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed somewhere down the chain of causes, if that is what happened."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    return cause
+
+
 def _segment(value: str) -> str:
     # As the SDK does: names may hold '/' or spaces, which must stay inside one path segment.
     return quote(value, safe="")
@@ -113,13 +135,18 @@ class CdmClient:
     """One authenticated session against one project; CDM resources go to one cluster."""
 
     def __init__(self, url: str, credentials: Credentials, cluster: str | None = None,
-                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
+                 ca_file: Path | None = None) -> None:
+        """Over HTTPS the server's certificate is verified against ``ca_file`` when given, else against
+        the system's CAs (which ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` replace, as OpenSSL reads them)."""
         self.url = url.rstrip("/")
         self.credentials = credentials
         self._cluster_ref = cluster or credentials.cluster
         self._cluster_id: str | None = None
         self._project_id: str | None = None
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        self._ca_file = ca_file
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
+                                  verify=trusting(ca_file))
 
     def close(self) -> None:
         self._http.close()
@@ -136,7 +163,17 @@ class CdmClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise CdmClientError(f"Cannot reach OpenCDM at {self.url}: {exc}") from exc
+            refused = _certificate_refusal(exc)
+            if refused is not None:
+                trusted = f"the CA in {self._ca_file}" if self._ca_file else "the system's CAs"
+                raise CdmClientError(
+                    f"OpenCDM at {self.url} failed the certificate check against {trusted} "
+                    f"({refused.verify_message}): give the CA that signed its certificate with --ca-file "
+                    f"or OPENCDM_CA_FILE.") from exc
+            hint = ""
+            if isinstance(exc, httpx.RemoteProtocolError) and self.url.startswith("http://"):
+                hint = " (an HTTPS port hangs up on plain HTTP like this: is the URL https://?)"
+            raise CdmClientError(f"Cannot reach OpenCDM at {self.url}: {exc}{hint}") from exc
         if response.is_error:
             raise CdmApiError.from_response(response)
         return response

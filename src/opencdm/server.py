@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TextIO
+from pathlib import Path
+from typing import NoReturn, TextIO
 
 import uvicorn
 
@@ -69,22 +71,58 @@ async def running(state: ServerState) -> AsyncIterator[None]:
     state.store.dispose()
 
 
+class TlsFilesUnusable(ValueError):
+    """The HTTPS certificate or key is missing, unreadable, or not a pair: the server does not start."""
+
+
 def serve(host: str, port: int, settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
+    tls = tls_files(settings)  # before anything is opened or bootstrapped
     configure_logging(settings.log_format)
     state = open_bootstrapped_state(settings)
     log.info("OpenCDM data directory: %s", settings.home)
-    base = base_url(host, port)
+    base = base_url(host, port, https=tls is not None)
     print(f"OpenCDM API on {base}, web console at {base}/console/", flush=True)
+    certfile, keyfile = tls or (None, None)
     uvicorn.run(create_app(state, lambda _: running(state)), host=host, port=port, log_level="info",
-                timeout_graceful_shutdown=15,
+                timeout_graceful_shutdown=15, ssl_certfile=certfile, ssl_keyfile=keyfile,
                 # Our own log setup (opencdm.logs), and our own request lines (api.metrics.RequestLog).
                 log_config=None, access_log=False)
 
 
-def base_url(host: str, port: int) -> str:
+def tls_files(settings: Settings) -> tuple[Path, Path] | None:
+    """The certificate and key to serve HTTPS with, checked the way uvicorn will load them; None: HTTP."""
+    certfile, keyfile = settings.ssl_certfile, settings.ssl_keyfile
+    if certfile is None and keyfile is None:
+        return None
+    if certfile is None or keyfile is None:
+        given = "certificate" if certfile is not None else "key"
+        raise TlsFilesUnusable(
+            f"HTTPS needs a certificate and its key, and only the {given} was given: set both --ssl-certfile "
+            f"(OPENCDM_SSL_CERTFILE) and --ssl-keyfile (OPENCDM_SSL_KEYFILE), or neither to serve HTTP.")
+    for path in (certfile, keyfile):
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise TlsFilesUnusable(f"Cannot read the HTTPS file {path}: {exc.strerror}") from exc
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            certfile, keyfile, password=_no_key_password)
+    except ssl.SSLError as exc:
+        raise TlsFilesUnusable(
+            f"The certificate {certfile} and the key {keyfile} are not a PEM certificate and its private key "
+            f"({exc.reason or exc})") from exc
+    return certfile, keyfile
+
+
+def _no_key_password() -> NoReturn:
+    # Without it OpenSSL would prompt on the terminal for the passphrase of an encrypted key.
+    raise TlsFilesUnusable("The HTTPS key is encrypted: give it unencrypted, readable only by the server's user.")
+
+
+def base_url(host: str, port: int, https: bool = False) -> str:
     """The URL a browser on this machine opens: a wildcard address stands for every one, loopback included."""
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
+    return f"{'https' if https else 'http'}://{shown}:{port}"

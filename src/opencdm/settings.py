@@ -56,6 +56,10 @@ class Settings:
     # Host names, addresses and networks (CIDR) that links may reach; None (unset): any host
     # (OPENCDM_LINK_ALLOW, see connectors/outbound.py).
     link_allow: tuple[str, ...] | None = None
+    # The API serves HTTPS with this certificate (chain) and its private key, both PEM files; both or
+    # neither (OPENCDM_SSL_CERTFILE, OPENCDM_SSL_KEYFILE; checked when the server starts, see server.py).
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -84,6 +88,8 @@ class Settings:
             login_failures_per_user=_count(os.environ.get("OPENCDM_LOGIN_FAILURES"), 10),
             login_failures_per_client=_count(os.environ.get("OPENCDM_LOGIN_CLIENT_FAILURES"), 100),
             link_allow=_link_allow(os.environ.get("OPENCDM_LINK_ALLOW")),
+            ssl_certfile=_path(os.environ.get("OPENCDM_SSL_CERTFILE")),
+            ssl_keyfile=_path(os.environ.get("OPENCDM_SSL_KEYFILE")),
         )
 
     @property
@@ -117,6 +123,10 @@ def _link_allow(value: str | None) -> tuple[str, ...] | None:
                     f"not {entry!r}"
                 ) from None
     return entries
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value and value.strip() else None
 
 
 def _niceness(value: str | None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -54,11 +56,23 @@ def main(
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Port to listen on."),
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        help="Serve HTTPS with this PEM certificate (chain) [default: $OPENCDM_SSL_CERTFILE].")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        help="The certificate's PEM private key, unencrypted [default: $OPENCDM_SSL_KEYFILE].")] = None,
 ) -> None:
     """Start the service (embedded SQLite metadata store in $OPENCDM_HOME by default)."""
+    from opencdm.server import TlsFilesUnusable
     from opencdm.server import serve as run_server
+    from opencdm.settings import Settings
 
-    run_server(host, port)
+    settings = Settings.from_env()
+    settings = replace(settings, ssl_certfile=ssl_certfile or settings.ssl_certfile,
+                       ssl_keyfile=ssl_keyfile or settings.ssl_keyfile)
+    try:
+        run_server(host, port, settings)
+    except TlsFilesUnusable as exc:
+        fail(str(exc))
 
 
 # In the order that "opencdm --help" lists them.

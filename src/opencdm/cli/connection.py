@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from opencdm.client import DEFAULT_URL, CdmClient, Credentials
 class Connection:
     url: str
     cluster: str | None
+    ca_file: Path | None
 
 
 def connect(
@@ -24,16 +26,23 @@ def connect(
         str | None,
         typer.Option(help="Cluster id or name (default: $OPENCDM_CLUSTER_ID, credentials.json, the only one)."),
     ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(envvar="OPENCDM_CA_FILE",
+                     help="PEM file of the CA that signed an https:// endpoint's certificate (default: the "
+                          "system's CAs, or $SSL_CERT_FILE)."),
+    ] = None,
 ) -> None:
     """Credentials come from OPENCDM_USER / OPENCDM_PASSWORD / OPENCDM_PROJECT_ID (and OPENCDM_DOMAIN),
     else from $OPENCDM_HOME/credentials.json."""
     # Only remembered: the group callback also runs for "opencdm job create --help", which needs no credentials.
-    ctx.obj = Connection(url, cluster)
+    ctx.obj = Connection(url, cluster, ca_file)
 
 
 def client_of(ctx: typer.Context) -> CdmClient:
     assert isinstance(ctx.obj, Connection)
-    return ctx.with_resource(CdmClient(ctx.obj.url, Credentials.from_env(), ctx.obj.cluster))
+    return ctx.with_resource(CdmClient(ctx.obj.url, Credentials.from_env(), ctx.obj.cluster,
+                                           ca_file=ctx.obj.ca_file))
 
 
 class _ClientGroup(TyperGroup):
