@@ -184,16 +184,17 @@ class RunningServer(ChildServer):
 
 def start_server(
     home: Path, env: dict[str, str] | None = None, port: int | None = None, wrapper: tuple[str, ...] = (),
-    log_dir: Path | None = None, ca_file: Path | None = None,
+    log_dir: Path | None = None, ca_file: Path | None = None, options: tuple[str, ...] = (),
 ) -> RunningServer:
     """``opencdm serve`` on ``port``; ``wrapper`` is a command that runs it (e.g. with fewer privileges);
     its output goes to a log file in ``log_dir`` (default: the home). With ``ca_file``, ``env`` gives it
-    a certificate that CA signed (OPENCDM_SSL_CERTFILE, OPENCDM_SSL_KEYFILE) and it serves HTTPS."""
+    a certificate that CA signed (OPENCDM_SSL_CERTFILE, OPENCDM_SSL_KEYFILE, or ``options`` of ``serve``)
+    and it serves HTTPS."""
     port = port or free_port()
     inherited = {k: v for k, v in os.environ.items() if k != "OPENCDM_DATABASE_URL"}
     return RunningServer.start(
         sys.executable, home, {**inherited, **(env or {})}, (log_dir or home) / f"server-{port}.log",
-        port=port, wrapper=wrapper, ca_file=ca_file,
+        port=port, wrapper=wrapper, ca_file=ca_file, options=options,
     )
 
 

@@ -68,16 +68,18 @@ class ChildServer:
     def start(
         cls, python: str, home: Path, environment: Mapping[str, str], log_path: Path, *, port: int | None = None,
         wrapper: Sequence[str] = (), cwd: Path | None = None, ca_file: Path | None = None,
+        options: Sequence[str] = (),
     ) -> Self:
-        """``python -m opencdm serve`` on ``port`` (a free one by default) with ``environment`` and
+        """``python -m opencdm serve [options]`` on ``port`` (a free one by default) with ``environment`` and
         OPENCDM_HOME=``home``, run by ``wrapper`` if any (e.g. with fewer privileges), its output to
         ``log_path``; returned once it answers. With ``ca_file``, ``environment`` gives the server a
-        certificate that CA signed (OPENCDM_SSL_CERTFILE, OPENCDM_SSL_KEYFILE): it is reached over HTTPS."""
+        certificate that CA signed (OPENCDM_SSL_CERTFILE, OPENCDM_SSL_KEYFILE, or ``options``): it is reached
+        over HTTPS."""
         port = port or free_port()
         home.mkdir(parents=True, exist_ok=True)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [*wrapper, python, "-m", "opencdm", "serve", "--host", HOST, "--port", str(port)],
+                [*wrapper, python, "-m", "opencdm", "serve", "--host", HOST, "--port", str(port), *options],
                 env={**environment, "OPENCDM_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, cwd=cwd,
             )
