@@ -232,3 +232,35 @@ def test_half_a_pair_or_unreadable_files_refuse_to_start(tmp_path: Path, certifi
     assert swapped.returncode == 1 and "are not a PEM certificate and its private key" in swapped.stderr
     # Refused before anything was bootstrapped: no credentials were made for a server that never ran.
     assert not any((tmp_path / home / "credentials.json").exists() for home in "abcd")
+
+
+def test_browser_signs_in_to_the_console_over_https(https_server: RunningServer,
+                                                    certificates: Certificates) -> None:
+    """Debian's Chromium trusts the server's certificate by its public key (and nothing else is relaxed):
+    what an operator does with their CA in the system store, without touching the test machine's."""
+    from console.test_console import CHROMIUM, CHROMIUM_ARGS, _unavailable, sign_in
+
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium (Debian's) for the console tests")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is missing: pip install -e '.[test]' for the console tests")
+    credentials = https_server.credentials
+    with sync_playwright() as playwright:
+        for trusted in (False, True):
+            pinned = [f"--ignore-certificate-errors-spki-list={certificates.spki_sha256}"] if trusted else []
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                                 args=[*CHROMIUM_ARGS, *pinned])
+            try:
+                page = browser.new_page()
+                if not trusted:
+                    with pytest.raises(Exception, match="ERR_CERT_AUTHORITY_INVALID"):
+                        page.goto(f"{https_server.url}/console/")
+                    continue
+                sign_in(page, https_server.url, credentials["user"], credentials["password"],
+                        credentials["project_id"])
+                expect(page.locator("#who")).to_contain_text(credentials["user"], timeout=15_000)
+                assert page.url.startswith("https://")
+            finally:
+                browser.close()
