@@ -57,9 +57,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Port to listen on."),
     ssl_certfile: Annotated[Path | None, typer.Option(
-        help="Serve HTTPS with this PEM certificate (chain) [default: $OPENCDM_SSL_CERTFILE].")] = None,
+        help="Serve HTTPS with this PEM certificate (chain) (default: $OPENCDM_SSL_CERTFILE).")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(
-        help="The certificate's PEM private key, unencrypted [default: $OPENCDM_SSL_KEYFILE].")] = None,
+        help="The certificate's PEM private key, unencrypted (default: $OPENCDM_SSL_KEYFILE).")] = None,
 ) -> None:
     """Start the service (embedded SQLite metadata store in $OPENCDM_HOME by default)."""
     from opencdm.server import TlsFilesUnusable
