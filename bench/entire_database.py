@@ -687,6 +687,9 @@ def render(data: dict[str, Any]) -> list[str]:
         parts += ["", f"### {label}", "", table(data, route)]
         if route == "mysql-pg":
             parts += ["", verdict(data)]
+        else:
+            parts += ["", "pg_dump's directory format compresses its files (gzip, its default): part of its time "
+                      "is that compression, on the same two cores."]
     parts += ["", "Commands:", "",
               *(f"- {r['tool']}: `{r['command']}`" for r in results.values())]
     if notes:
