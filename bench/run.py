@@ -668,6 +668,11 @@ def render_doc() -> None:
         import concurrency
 
         parts += concurrency.render(concurrent)
+    whole = _load("entire_database")
+    if whole:
+        import entire_database
+
+        parts += entire_database.render(whole)
     parts += ["", "## Targets of issue 3", "", markdown_table(
         ["target", "measured", "verdict"],
         [list(row) for row in targets([Result.load(dict(r)) for r in (main or {}).get("results", [])], memory)],
