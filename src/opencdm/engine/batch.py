@@ -47,7 +47,7 @@ DATABASE_DRIVER_INPUTS = names("throttlingConfig", "concurrentSubJobs", "stopOnS
 _PARENT_ONLY_PREFIXES = ("schedulerConfig.", "retryJobConfig.", "groupJobConfig.")
 DEFAULT_CONCURRENT_SUB_JOBS = 4
 MAX_CONCURRENT_SUB_JOBS = 64
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
