@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from conftest import PG_PORT, RunningServer, pg_connect, pg_link, start_server
+from conftest import PG_PORT, RunningServer, config_values, pg_connect, pg_link, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -358,6 +358,41 @@ def test_run_log(world: World) -> None:
     expect(page.locator("#log-status")).to_have_text("FAILED")
     expect(page.locator("#log-table")).to_contain_text(re.compile("stopped", re.IGNORECASE))
     world.shot("18-run-log-stopped")
+
+
+def test_an_entire_database_job_is_listed_and_shows_its_tables(world: World) -> None:
+    from playwright.sync_api import expect
+
+    target, job = f"{world.schema}_whole", "whole_db"
+    with pg_connect() as conn:
+        conn.execute(f'CREATE SCHEMA "{target}"')
+    try:
+        with world.server.client() as api:
+            response = api.post(f"{world.server.cdm}/job", json={"jobs": [{
+                "name": job, "job_type": "BATCH_JOB",
+                "from-connector-name": "generic-jdbc-connector", "from-link-name": world.link,
+                "to-connector-name": "generic-jdbc-connector", "to-link-name": world.link,
+                "from-config-values": config_values("fromJobConfig", {
+                    "fromJobConfig.schemaName": world.schema, "fromJobConfig.tableName": "small"}),
+                "to-config-values": config_values("toJobConfig", {
+                    "toJobConfig.schemaName": target, "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}),
+            }]})
+            assert response.status_code == 200, response.text
+        page = world.page
+        world.goto("#/jobs")
+        row = page.locator(f"#jobs-table tr[data-job='{job}']")
+        expect(row).to_contain_text("whole database")
+        row.get_by_role("button", name="Start").click()
+        world.goto(f"#/jobs/show/{job}")
+        expect(page.locator("#job-status")).to_have_text("SUCCEEDED", timeout=60_000)
+        page.locator("#job-family").get_by_role("link", name=f"{job}_small").click()
+        expect(page.locator("#job-family")).to_contain_text(f"One table of the entire-database job {job}")
+        expect(page.locator("#job-status")).to_have_text("SUCCEEDED")
+        world.shot("12-entire-database-table")
+        assert count_rows(target, "small") == SMALL_ROWS
+    finally:
+        with pg_connect() as conn:
+            conn.execute(f'DROP SCHEMA "{target}" CASCADE')
 
 
 def test_every_page_ran_under_the_consoles_content_security_policy(world: World) -> None:

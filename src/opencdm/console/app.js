@@ -543,11 +543,19 @@ function matchesStatus(job) {
   return job.status === jobFilters.status;
 }
 
+const JOB_TYPES = ["NORMAL_JOB", "BATCH_JOB"];
+
 async function refreshJobs(generation, holder) {
   const query = new URLSearchParams({ page_size: "1000" });
   if (jobFilters.name) query.set("filter", jobFilters.name);
   if (jobFilters.group) query.set("group_name", jobFilters.group);
-  const page = await api.get(`/job/all?${query}`);
+  // Table jobs and entire-database jobs are listed apart by the API (jobType): both are shown here.
+  const pages = await Promise.all(JOB_TYPES.map((type) => {
+    const typed = new URLSearchParams(query);
+    typed.set("jobType", type);
+    return api.get(`/job/all?${typed}`);
+  }));
+  const page = { jobs: pages.flatMap((typed) => typed.jobs), total: pages.reduce((sum, typed) => sum + typed.total, 0) };
   if (generation !== viewGeneration) return;
   for (const job of page.jobs) knownGroups.add(job.group_name);
   addGroupOptions();
@@ -569,7 +577,8 @@ function jobRow(job) {
   const live = LIVE_STATUSES.has(job.status);
   return h("tr", { dataset: { job: job.name, status: job.status } },
     h("td", {}, h("input", { type: "checkbox", className: "pick", "aria-label": `select ${job.name}`, value: job.name })),
-    h("td", {}, h("a", { href: `#/jobs/show/${enc(job.name)}` }, job.name)),
+    h("td", {}, h("a", { href: `#/jobs/show/${enc(job.name)}` }, job.name),
+      job.job_type === "BATCH_JOB" ? h("span", { className: "hint" }, " whole database") : ""),
     h("td", {}, job.group_name),
     h("td", {}, `${job["from-link-name"]} → ${job["to-link-name"]}`),
     h("td", { className: "status-cell" }, statusBadge(job.status)),
@@ -701,27 +710,44 @@ async function showJob(name) {
   const generation = viewGeneration;
   const panel = h("div", { id: "job-panel" });
   const runs = h("div", { id: "job-runs" });
+  const family = h("div", { id: "job-family" });
   render(generation,
     h("div", { className: "toolbar" }, h("h1", {}, `Job ${name}`), h("span", { className: "spacer" }),
       h("button", { type: "button", id: "job-start", className: "primary", onclick: () => startFromPage(name) }, "Start"),
       h("button", { type: "button", id: "job-stop", onclick: () => stopFromPage(name) }, "Stop"),
       h("button", { type: "button", onclick: () => go(`#/jobs/edit/${enc(name)}`) }, "Edit"),
       h("button", { type: "button", onclick: () => go(`#/history?job=${enc(name)}`) }, "History")),
-    panel, h("h2", {}, "Recent runs"), runs);
-  await followJob(generation, name, panel, runs);
+    panel, family, h("h2", {}, "Recent runs"), runs);
+  await followJob(generation, name, panel, runs, family);
 }
 
-/** Draw the job's last run now, then every second while it runs; the runs table once it ends. */
-async function followJob(generation, name, panel, runs) {
+/** An entire-database job's sub-jobs, one per table; a sub-job's own job. */
+function drawFamily(holder, job) {
+  const link = (jobName) => h("a", { href: `#/jobs/show/${enc(jobName)}` }, jobName);
+  if (job["sub-jobs"]) {
+    holder.replaceChildren(h("h2", {}, "Tables (sub-jobs)"), job["sub-jobs"].length
+      ? h("ul", {}, job["sub-jobs"].map((sub) => h("li", {}, link(sub))))
+      : h("p", { className: "hint" }, "Made at the job's first run, one per table."));
+  } else if (job["parent-job"]) {
+    holder.replaceChildren(h("p", {}, "One table of the entire-database job ", link(job["parent-job"]), "."));
+  }
+}
+
+/** Draw the job's last run now, then every second while it runs; the runs table, and an
+ * entire-database job's tables (made by its runs), once it ends. */
+async function followJob(generation, name, panel, runs, family) {
   const submission = await lastSubmission(name);
   drawJobPanel(panel, submission);
   await drawRuns(runs, name, 10);
+  drawFamily(family, (await api.get(`/job/${enc(name)}`)).jobs[0]);
   if (!LIVE_STATUSES.has(submission.status)) return;
   poll(generation, POLL_MS, async () => {
     const latest = await lastSubmission(name);
     drawJobPanel(panel, latest);
     await drawRuns(runs, name, 10);
-    return LIVE_STATUSES.has(latest.status);
+    const live = LIVE_STATUSES.has(latest.status);
+    if (!live) drawFamily(family, (await api.get(`/job/${enc(name)}`)).jobs[0]);
+    return live;
   });
 }
 
