@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Also imported from the peers' environment (bench/dask_scaling.py, bench/run.py), without OpenCDM: the
 # module shared with the tests (which imports nothing of OpenCDM) comes from the checkout.
 sys.path.insert(0, str(REPO / "src"))
+from doc_sections import write_section  # noqa: E402
+
 from opencdm.child_server import ChildServer  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -645,20 +647,7 @@ def render(data: dict[str, Any]) -> list[str]:
 
 
 def write_doc(data: dict[str, Any]) -> None:
-    """Replace (or add, before the issue-3 targets) this benchmark's section of docs/performance.md."""
-    text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    section = "\n".join(render(data)).strip("\n") + "\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        following = re.search(r"^## ", rest, flags=re.M)
-        tail = rest[following.start():] if following else ""
-        text = head.rstrip("\n") + "\n\n" + section + ("\n" + tail if tail else "")
-    elif "\n## Targets of issue 3" in text:
-        head, _, tail = text.partition("\n## Targets of issue 3")
-        text = head.rstrip("\n") + "\n\n" + section + "\n## Targets of issue 3" + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
+    write_section(DOC, SECTION, render(data))
 
 
 def machine() -> str:

@@ -57,6 +57,7 @@ import harness
 import psutil
 import psycopg
 import pymysql
+from doc_sections import write_section
 
 SOURCE = "bench_entire"  # the MariaDB database, and the PostgreSQL schema every destination gets
 TABLES = 50
@@ -700,20 +701,7 @@ def render(data: dict[str, Any]) -> list[str]:
 
 
 def write_doc(data: dict[str, Any]) -> None:
-    """Replace (or add, before the issue-3 targets) this benchmark's section of docs/performance.md."""
-    text = harness.DOC.read_text() if harness.DOC.exists() else "# Performance\n"
-    section = "\n".join(render(data)).strip("\n") + "\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        following = re.search(r"^## ", rest, flags=re.M)
-        tail = rest[following.start():] if following else ""
-        text = head.rstrip("\n") + "\n\n" + section + ("\n" + tail if tail else "")
-    elif "\n## Targets of issue 3" in text:
-        head, _, tail = text.partition("\n## Targets of issue 3")
-        text = head.rstrip("\n") + "\n\n" + section + "\n## Targets of issue 3" + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    harness.DOC.write_text(text)
+    write_section(harness.DOC, SECTION, render(data))
 
 
 def main() -> None:
