@@ -263,6 +263,7 @@ def test_an_entire_database_job_is_created_run_and_shown_with_its_sub_jobs(cli: 
     result = cli("job", "start", name, "--wait")
     assert result.exit_code == 0, result.output
     assert "SUCCEEDED" in result.output and "14" in result.output
+    assert "0 running, 2 succeeded, 0 failed" in result.output
     with sqlite3.connect(tmp_path / "dst.db") as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (10,)
         assert conn.execute("SELECT count(*) FROM u").fetchone() == (4,)

@@ -198,12 +198,15 @@ def test_a_run_after_a_failed_one_copies_only_the_tables_that_failed(
         first = finished_run(api, server, job)
         assert first["status"] == "FAILED"
         assert "1 of 3 tables failed: src_b" in first["error-summary"]
+        assert first["tables"] == {"running": 0, "succeeded": 2, "failed": 1}
         assert _status(api, server, f"{job}_src_b")["status"] == "FAILED"
         with pg_connect() as pg:
             pg.execute(f'ALTER TABLE "{pg_schema}_to".src_b DROP CONSTRAINT src_b_v_check')
         assert api.put(f"{server.cdm}/job/{job}/start").status_code == 200
         second = finished_run(api, server, job)
         assert second["status"] == "SUCCEEDED", second
+        assert second["tables"] == {"running": 0, "succeeded": 1, "failed": 0}
+        assert [run["tables"] for run in _runs(api, server, job)] == [second["tables"], first["tables"]]
         assert _written(second) == 20
         assert [len(_runs(api, server, f"{job}_src_{table}")) for table in ("a", "b", "c")] == [1, 2, 1]
         with pg_connect() as pg:

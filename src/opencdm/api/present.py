@@ -110,7 +110,7 @@ def external_id(submission: Submission) -> str:
     return f"job_opencdm_{submission.id:010d}"
 
 
-def submission_out(submission: Submission) -> SubmissionOut:
+def submission_out(submission: Submission, tables: dict[int, dict[str, int]] | None = None) -> SubmissionOut:
     out = SubmissionOut(
         submission_id=submission.id,
         job_name=submission.job_name,
@@ -133,6 +133,7 @@ def submission_out(submission: Submission) -> SubmissionOut:
         retry_date=submission.retry_due_ms,
         verification=submission.verification,
         partitions_skipped=submission.partitions_skipped,
+        tables=(tables or {}).get(submission.id),
     )
     if submission.execute_ms is not None:
         out.counters = {

@@ -187,6 +187,8 @@ def print_submission(submission: dict[str, Any]) -> None:
         "Updated": when(submission.get("last-update-date")),
         "Rows/s": f"{rate:,.1f}" if rate is not None else None,
         "ETA": duration(submission.get("eta-seconds")),
+        "Tables": ", ".join(f"{count} {standing}" for standing, count in submission["tables"].items())
+        if "tables" in submission else None,
         "Error": submission.get("error-summary"),
     })
     counters = (submission.get("counters") or {}).get(COUNTERS_GROUP)

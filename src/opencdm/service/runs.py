@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from opencdm.engine import dirty, run_log
 from opencdm.engine.driver import DriverConfig
-from opencdm.engine.status import RunStatus, now_ms
+from opencdm.engine.status import ACTIVE, RunStatus, now_ms
 from opencdm.engine.supervisor import Supervisor, log_run_end
 from opencdm.errors import CdmError
 from opencdm.service.clusters import no_such_cluster
@@ -179,6 +179,24 @@ def stop_job(store: Store, supervisor: Supervisor, cluster: Cluster, job: Job, u
         )
         submission_id = submission.id
     supervisor.stop(submission_id)
+
+
+def table_runs(session: Session, runs: list[Submission]) -> dict[int, dict[str, int]]:
+    """Of runs of entire-database jobs, their tables' runs so far by how they stand, by run id."""
+    counts: dict[int, dict[str, int]] = {}
+    if not runs:
+        return counts
+    rows = session.execute(
+        select(Submission.parent_submission_id, Submission.status, func.count())
+        .where(Submission.parent_submission_id.in_([run.id for run in runs]))
+        .group_by(Submission.parent_submission_id, Submission.status)
+    ).tuples()
+    for parent_id, status, count in rows:
+        if parent_id is None:  # never, by the query: the column is nullable
+            continue
+        standing = "running" if status in ACTIVE else "succeeded" if status == RunStatus.SUCCEEDED else "failed"
+        counts.setdefault(parent_id, {"running": 0, "succeeded": 0, "failed": 0})[standing] += count
+    return counts
 
 
 def history(session: Session, job: Job, page_no: int, page_size: int) -> tuple[int, list[Submission]]:

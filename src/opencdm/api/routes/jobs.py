@@ -83,7 +83,7 @@ def show_job_status(project_id: str, cluster_id: str, job_name: str, caller: Cal
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         job = job_service.find_job(session, cluster, job_name)
         last = job_service.last_submission(session, job)
-        shown = submission_out(last) if last is not None else never_executed(job)
+        shown = submission_out(last, runs.table_runs(session, [last])) if last is not None else never_executed(job)
     return {"submissions": [shown.dump()]}
 
 
@@ -158,8 +158,9 @@ def show_submissions(
 ) -> dict[str, Any]:
     with cluster_session(state, caller, cluster_id) as (session, cluster):
         total, found = runs.history(session, job_service.find_job(session, cluster, jname), page_no, page_size)
+        tables = runs.table_runs(session, found)
     return SubmissionsPage(
-        submissions=[submission_out(s) for s in found], total=total, page_no=page_no, page_size=page_size
+        submissions=[submission_out(s, tables) for s in found], total=total, page_no=page_no, page_size=page_size
     ).dump()
 
 

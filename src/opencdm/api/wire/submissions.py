@@ -45,6 +45,9 @@ class SubmissionOut(Wire):
     partitions_skipped: int = Field(default=0, alias="partitions-skipped")
     error_summary: str | None = Field(default=None, alias="error-summary")
     error_details: str | None = Field(default=None, alias="error-details")
+    # Beyond CDM: of a run of an entire-database job, its tables' runs so far by how they stand
+    # ({"running": 2, "succeeded": 10, "failed": 1}: admitted or started, ended well, ended otherwise).
+    tables: dict[str, int] | None = None
     # Beyond CDM (ignored by the SDK): live throughput and ETA.
     rows_per_second: float | None = Field(default=None, alias="rows-per-second")
     eta_seconds: float | None = Field(default=None, alias="eta-seconds")
