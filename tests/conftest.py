@@ -457,3 +457,16 @@ def mariadb_tls(tls_certificates: Certificates) -> Iterator[MariaDbServer]:
     """A MariaDB of the session's own with ``require_secure_transport=ON``."""
     with _tls_server("MariaDB demanding TLS", lambda: start_mariadb(tls_certificates)) as server:
         yield server
+
+
+def pg_tls_link(server: PostgresServer, trust_test_ca: bool = True, **inputs: str) -> dict[str, str]:
+    """Flat inputs of a PostgreSQL link to ``server`` with ``linkConfig.useSSL=true``, trusting the
+    test CA (``linkConfig.sslCaCert``) unless told not to; ``inputs`` (``sslMode="require"``) add to them."""
+    link = {
+        "linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": "127.0.0.1", "linkConfig.port": str(server.port),
+        "linkConfig.database": server.database, "linkConfig.username": server.user, "linkConfig.password": "",
+        "linkConfig.useSSL": "true",
+    }
+    if trust_test_ca:
+        link["linkConfig.sslCaCert"] = server.certificates.ca_pem
+    return {**link, **{f"linkConfig.{name}": value for name, value in inputs.items()}}
