@@ -1,9 +1,12 @@
 """A link's TLS (``config.Tls``) as the database clients take it, and their TLS failures in words.
 
 Clients built on libpq (psycopg, ADBC, DuckDB's postgres scanner) read the CAs to trust from a
-file: a CA given as PEM text with the link is written once per process to a private directory,
-removed when the process exits; the system's CAs are the bundle Python's ``ssl`` finds (it follows
-``SSL_CERT_FILE``), named explicitly because each client bundles its own libpq and OpenSSL.
+file, each time they connect (a cancel request and DuckDB's scan threads too): a CA given as PEM
+text with the link is written to a private directory of the process, removed when it exits. Copier
+processes leave with ``os._exit``, which runs no exit handler: the directories of processes gone
+are removed by the next process that makes one. The system's CAs are the bundle Python's ``ssl``
+finds (it follows ``SSL_CERT_FILE``), named explicitly because each client bundles its own libpq
+and OpenSSL, which may look elsewhere.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from opencdm.connectors.jdbc.config import SSL_CA_CERT, SSL_MODE, USE_SSL, SslMode, Tls
 from opencdm.errors import CdmError
 
+_PREFIX = "opencdm-ca-"
 _lock = threading.Lock()
 _directory: Path | None = None
 
@@ -28,10 +32,32 @@ _directory: Path | None = None
 def _private_directory() -> Path:
     global _directory
     with _lock:
-        if _directory is None:
-            _directory = Path(tempfile.mkdtemp(prefix="opencdm-ca-"))  # mode 0700
-            atexit.register(shutil.rmtree, _directory, True)
+        # A forked process uses its parent's directory, which lives as long as the parent.
+        if _directory is None or not _directory.is_dir():
+            _remove_orphans()
+            _directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))  # mode 0700
+            atexit.register(_remove_own, _directory)
         return _directory
+
+
+def _remove_own(directory: Path) -> None:
+    # Exit handlers are inherited by forked processes: each removes only the directory it made.
+    if directory.name.startswith(f"{_PREFIX}{os.getpid()}-"):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _remove_orphans() -> None:
+    """Remove the CA directories of this user's processes that have ended."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = directory.name[len(_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or directory.is_symlink() or directory.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except OSError:
+            continue  # alive (another user's, or still ours): leave it
 
 
 def ca_file(tls: Tls) -> str:
