@@ -40,6 +40,9 @@ def test_use_ssl_verifies_everything_by_default_and_relaxing_is_explicit() -> No
     assert tls_of(useSSL="true", sslCaCert=CA) == Tls(SslMode.VERIFY_FULL, CA.strip())
     assert tls_of(useSSL="true", sslMode="verify-ca") == Tls(SslMode.VERIFY_CA, None)
     assert tls_of(useSSL="true", sslMode="REQUIRE") == Tls(SslMode.REQUIRE, None)
+    # Forms send every input's default: sslMode's asks for nothing, on any link.
+    assert tls_of(useSSL="false", sslMode="verify-full") is None
+    assert LinkConfig.parse({**mysql_link("test"), "linkConfig.sslMode": "verify-full"}).tls is None
 
 
 def test_jdbc_tls_properties_of_postgresql_mean_the_same_inputs() -> None:
@@ -58,6 +61,8 @@ def test_tls_that_cannot_be_had_as_asked_is_refused_by_name() -> None:
                     "and sslmode; give the CA to trust as linkConfig.sslCaCert (PEM text)")
     assert refusal({**pg_link(), "linkConfig.useSSL": "true", "linkConfig.jdbcProperties": "sslmode=disable"}) \
         .startswith("linkConfig.jdbcProperties asks for a connection without TLS")
+    assert refusal({**pg_link(), "linkConfig.jdbcProperties": "ssl=false;sslmode=require"}) == (
+        "linkConfig.jdbcProperties sslmode=require contradicts ssl=false.")
     assert refusal({**pg_link(), "linkConfig.sslMode": "require", "linkConfig.jdbcProperties": "sslmode=verify-ca"}) \
         == "linkConfig.jdbcProperties sslmode=verify-ca contradicts linkConfig.sslMode=require."
     assert refusal({**pg_link(), "linkConfig.sslCaCert": CA}) == (

@@ -1,7 +1,8 @@
 """Jobs through a PostgreSQL that demands TLS (tests/tls_servers.py), over the HTTP API: copies both
 ways between it and a plaintext PostgreSQL, on the fast path (binary COPY passed through) and the
-generic one (Arrow batches: another column type at the destination), with two extractors; a table written to Parquet by DuckDB's scanner;
-and the server's own record that every connection of OpenCDM was encrypted."""
+generic one (Arrow batches: another column type at the destination), with two extractors; a table
+written to Parquet by DuckDB's scanner; and the server's own record that every connection of
+OpenCDM was encrypted."""
 
 from __future__ import annotations
 

@@ -118,52 +118,67 @@ class Tls:
     def parse(cls, link: Mapping[str, object], database_type: str) -> Tls | None:
         """The link's TLS (None: plaintext); TLS asked for where it cannot be had is refused."""
         properties = {name: value for name, value in _properties(link).items() if _TLS_PROPERTY.search(name)}
-        use_ssl = boolean(link, USE_SSL)
         if database_type not in _TLS_DATABASES:
             refuse_unsupported(link, (refused(USE_SSL, _NO_TLS),))
             asked = [name for name, value in properties.items() if value.lower() not in _TLS_OFF]
-            asked += [name for name in (SSL_MODE, SSL_CA_CERT) if text(link, name) is not None]
+            asked += _tls_inputs_given(link)
             if asked:
                 raise CdmError("Cdm.0014", f"{_tls_names(asked)} is not supported: {_NO_TLS}")
             return None
-        mode_property = properties.pop(_PG_SSLMODE_PROPERTY, None)
-        ssl_property = properties.pop(_PG_SSL_PROPERTY, None)
-        others = [name for name, value in properties.items() if value.lower() not in _TLS_OFF]
-        if others:
-            raise CdmError("Cdm.0014", f"{_tls_names(others)} is not supported: a PostgreSQL link takes "
-                           f"{_PG_SSL_PROPERTY} and {_PG_SSLMODE_PROPERTY}; give the CA to trust as {SSL_CA_CERT} "
-                           "(PEM text); client certificates are not supported.")
-        mode_text = text(link, SSL_MODE)
-        if mode_property is not None:
-            mode_property = mode_property.lower()
-            if mode_property in ("allow", "prefer"):
-                raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}={mode_property} is "
-                               "not supported: it lets a connection fall back to plaintext. Use require, verify-ca "
-                               "or verify-full (docs/tls.md).")
-            if mode_property != "disable":
-                if mode_text is not None and mode_text.lower() != mode_property:
-                    raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}={mode_property} "
-                                   f"contradicts {SSL_MODE}={mode_text}.")
-                mode_text = mode_property
-        if ssl_property is not None:
-            boolean({_PG_SSL_PROPERTY: ssl_property}, _PG_SSL_PROPERTY)  # true or false, nothing else
-        wanted = use_ssl or (ssl_property or "").lower() == "true" or (
-            mode_property is not None and mode_property != "disable")
-        off = mode_property == "disable" or (ssl_property or "").lower() == "false"
-        if wanted and off:
-            raise CdmError("Cdm.0014", "linkConfig.jdbcProperties asks for a connection without TLS, which "
-                           f"contradicts {USE_SSL}=true or its other TLS properties.")
-        ca_pem = text(link, SSL_CA_CERT)
-        if not wanted:
-            given = [name for name in (SSL_MODE, SSL_CA_CERT) if text(link, name) is not None]
+        wanted, mode_text = _postgresql_properties(properties, text(link, SSL_MODE))
+        if not (wanted or boolean(link, USE_SSL)):
+            given = _tls_inputs_given(link)
             if given:
                 raise CdmError("Cdm.0014", f"{_tls_names(given)} applies to TLS connections: set {USE_SSL}=true.")
             return None
+        if wanted is False:
+            raise CdmError("Cdm.0014", "linkConfig.jdbcProperties asks for a connection without TLS, which "
+                           f"contradicts {USE_SSL}=true.")
+        ca_pem = text(link, SSL_CA_CERT)
         if ca_pem is not None and not _PEM_CERTIFICATE.search(ca_pem):
             raise CdmError("Cdm.0014", f"The parameter is invalid: {SSL_CA_CERT} must hold PEM certificates "
                            "(-----BEGIN CERTIFICATE----- ...).")
         mode = enum_value({SSL_MODE: mode_text} if mode_text else {}, SSL_MODE, SslMode, SslMode.VERIFY_FULL)
         return cls(mode, ca_pem)
+
+
+def _tls_inputs_given(link: Mapping[str, object]) -> list[str]:
+    """linkConfig.sslMode and sslCaCert where they ask for something: sslMode's default does not
+    (forms send every input's default)."""
+    default = SslMode.VERIFY_FULL.value
+    return [name for name in (SSL_MODE, SSL_CA_CERT) if (text(link, name) or default).lower() != default]
+
+
+def _postgresql_properties(properties: Mapping[str, str], mode_text: str | None) -> tuple[bool | None, str | None]:
+    """What pgjdbc's TLS properties among ``properties`` ask for: TLS (True), none (False) or
+    nothing (None); and the sslMode, ``mode_text`` (linkConfig.sslMode) or sslmode's."""
+    others = [name for name, value in properties.items()
+              if name not in (_PG_SSL_PROPERTY, _PG_SSLMODE_PROPERTY) and value.lower() not in _TLS_OFF]
+    if others:
+        raise CdmError("Cdm.0014", f"{_tls_names(others)} is not supported: a PostgreSQL link takes "
+                       f"{_PG_SSL_PROPERTY} and {_PG_SSLMODE_PROPERTY}; give the CA to trust as {SSL_CA_CERT} "
+                       "(PEM text); client certificates are not supported.")
+    wanted: bool | None = None
+    if _PG_SSL_PROPERTY in properties:
+        wanted = boolean(properties, _PG_SSL_PROPERTY)
+    mode = properties.get(_PG_SSLMODE_PROPERTY, "").lower()
+    if mode in ("allow", "prefer"):
+        raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}={mode} is not supported: it "
+                       "lets a connection fall back to plaintext. Use require, verify-ca or verify-full (docs/tls.md).")
+    if mode == "disable":
+        if wanted:
+            raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}=disable contradicts "
+                           f"{_PG_SSL_PROPERTY}=true.")
+        return False, mode_text
+    if mode:
+        if mode_text is not None and mode_text.lower() != mode:
+            raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}={mode} contradicts "
+                           f"{SSL_MODE}={mode_text}.")
+        if wanted is False:
+            raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}={mode} contradicts "
+                           f"{_PG_SSL_PROPERTY}=false.")
+        return True, mode
+    return wanted, mode_text
 
 
 def _tls_names(names: list[str]) -> str:
