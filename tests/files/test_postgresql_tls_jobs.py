@@ -124,3 +124,21 @@ def test_the_server_saw_only_encrypted_connections_of_opencdm(api: httpx.Client,
               if "connection authorized" in line and "application_name=opencdm" in line]
     assert opened
     assert all(re.search(r"SSL enabled \(protocol=TLSv1\.[23]", line) for line in opened), opened
+
+
+def test_a_copy_over_tls_with_partitions_on_dask_workers(dask_server: RunningServer, pg_tls: PostgresServer,
+                                                         pg_schema: str, tls_schema: str) -> None:
+    """Dask workers connect with the link's TLS too: the CA travels as an input, its file is
+    written where the partition runs."""
+    with dask_server.client() as api:
+        ends = Ends(api, dask_server, pg_tls, pg_schema, tls_schema)
+        ends.fill("plain", "src")
+        succeeded(run(
+            api, dask_server, ("generic-jdbc-connector", ends.links["plain"],
+                               {"fromJobConfig.schemaName": pg_schema, "fromJobConfig.tableName": "src"}),
+            ("generic-jdbc-connector", ends.links["tls"],
+             {"toJobConfig.schemaName": tls_schema, "toJobConfig.tableName": "dst",
+              "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST"}),
+            extractors=2,
+        ))
+    assert ends.rows("tls", "dst") == ends.rows("plain", "src")
