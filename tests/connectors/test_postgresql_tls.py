@@ -3,6 +3,8 @@ against a server that demands TLS (tests/tls_servers.py), and errors that say wh
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -11,6 +13,7 @@ import pytest
 from opencdm.connectors.base import Partition
 from opencdm.connectors.jdbc import JdbcConnector
 from opencdm.connectors.jdbc.config import LinkConfig, SslMode, Tls
+from opencdm.connectors.jdbc.postgresql import PostgresDialect
 from opencdm.errors import CdmError
 
 from conftest import PG_HOST, PG_PORT, mysql_link, pg_connect, pg_link, pg_tls_link
@@ -164,3 +167,20 @@ def test_the_native_copy_runs_over_tls_on_both_ends(pg_tls: PostgresServer) -> N
     assert held and set(held) == {(True,)}, held
     with psycopg.connect(pg_tls.conninfo()) as conn:
         assert conn.execute("SELECT count(*) FROM native_dst").fetchone() == (50,)
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["adbc", "psycopg"])
+def test_a_statement_on_a_tls_connection_is_cancelled(pg_tls: PostgresServer, native: bool) -> None:
+    """A stopped run cancels its statements: PostgreSQL's cancel request reaches a TLS-only server."""
+    dialect = PostgresDialect(LinkConfig.parse(pg_tls_link(pg_tls)))
+    conn = dialect.connect(native=native)
+    timer = threading.Timer(1.0, dialect.cancel, (conn,))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(dialect.driver_errors, match="cancel"):
+            dialect.query(conn, "SELECT pg_sleep(30)")
+    finally:
+        timer.join()
+        dialect.close(conn)
+    assert time.monotonic() - started < 15
