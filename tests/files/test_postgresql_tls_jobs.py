@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from files_support import run, succeeded
 
-from conftest import RunningServer, create_link, pg_connect, pg_link, pg_tls_link
+from conftest import RunningServer, config_values, create_link, pg_connect, pg_link, pg_tls_link
 from tls_servers import PostgresServer
 
 ROWS = 200
@@ -142,3 +142,27 @@ def test_a_copy_over_tls_with_partitions_on_dask_workers(dask_server: RunningSer
             extractors=2,
         ))
     assert ends.rows("tls", "dst") == ends.rows("plain", "src")
+
+
+def test_the_ca_is_stored_and_shown_and_validation_says_what_failed(api: httpx.Client, file_server: RunningServer,
+                                                                   pg_tls: PostgresServer) -> None:
+    link = create_link(api, file_server, "generic-jdbc-connector", pg_tls_link(pg_tls))
+    shown = api.get(f"{file_server.cdm}/link/{link}").json()["links"][0]
+    inputs = {item["name"]: item.get("value")
+              for config in shown["link-config-values"]["configs"] for item in config["inputs"]}
+    assert inputs["linkConfig.sslCaCert"].strip() == pg_tls.certificates.ca_pem.strip()
+    assert inputs["linkConfig.useSSL"] == "true"
+
+    def validation(inputs: dict[str, str]) -> list[str]:
+        response = api.post(f"{file_server.cdm}/link?validate=true", json={"links": [{
+            "name": f"v_{uuid.uuid4().hex[:8]}", "connector-name": "generic-jdbc-connector", "enabled": True,
+            "link-config-values": config_values("linkConfig", inputs)}]})
+        body = response.json()
+        if response.status_code == 200:
+            return []
+        assert response.status_code == 500 and set(body) == {"validation-result"}, response.text
+        return [item["message"] for result in body["validation-result"] for item in result["linkConfig"]]
+
+    assert validation(pg_tls_link(pg_tls)) == []
+    assert any("not trusted: no CA of this system signed it" in message
+               for message in validation(pg_tls_link(pg_tls, trust_test_ca=False))), "untrusted"
