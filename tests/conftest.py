@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import psycopg
 import pytest
@@ -21,8 +22,12 @@ MY_USER = os.environ.get("OPENCDM_TEST_MYSQL_USER", "root")
 MY_DATABASE = os.environ.get("OPENCDM_TEST_MYSQL_DATABASE", "test")
 
 
-def _unavailable(what: str, exc: Exception) -> None:
-    message = f"{what} is not reachable ({exc}); start it to run these tests"
+def _unavailable(what: str, exc: Exception) -> NoReturn:
+    _cannot_test(f"{what} is not reachable ({exc}); start it to run these tests")
+
+
+def _cannot_test(message: str) -> NoReturn:
+    """Skip: what the tests need is not on this machine (under CI=true, where it must be: fail)."""
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -401,3 +406,70 @@ def s3_server() -> Iterator[S3Server]:
     yield S3Server(host, port, key["AccessKeyId"], key["SecretAccessKey"])
     moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
     server.stop()
+
+
+# --- database servers that demand TLS (tests/tls_servers.py) -------------------------------------
+
+from tls_servers import (  # noqa: E402
+    Certificates,
+    MariaDbServer,
+    Missing,
+    PostgresServer,
+    make_certificates,
+    start_mariadb,
+    start_postgres,
+)
+
+
+@pytest.fixture(scope="session")
+def tls_certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A test CA, a certificate for 127.0.0.1/localhost and one for another host name."""
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@contextmanager
+def _tls_server(what: str, start: Callable[[], Any]) -> Iterator[Any]:
+    try:
+        server = start()
+    except Missing as exc:
+        _cannot_test(f"{what} cannot be started on this machine: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_tls(tls_certificates: Certificates) -> Iterator[PostgresServer]:
+    """A PostgreSQL of the session's own that takes TLS connections only (``hostssl``), presenting
+    the 127.0.0.1 certificate of ``tls_certificates``."""
+    with _tls_server("PostgreSQL demanding TLS", lambda: start_postgres(tls_certificates)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_tls_wrong_host(tls_certificates: Certificates) -> Iterator[PostgresServer]:
+    """A TLS-only PostgreSQL presenting a certificate of the test CA for another host name."""
+    with _tls_server("PostgreSQL demanding TLS",
+                     lambda: start_postgres(tls_certificates, tls_certificates.wrong_host)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mariadb_tls(tls_certificates: Certificates) -> Iterator[MariaDbServer]:
+    """A MariaDB of the session's own with ``require_secure_transport=ON``."""
+    with _tls_server("MariaDB demanding TLS", lambda: start_mariadb(tls_certificates)) as server:
+        yield server
+
+
+def pg_tls_link(server: PostgresServer, trust_test_ca: bool = True, **inputs: str) -> dict[str, str]:
+    """Flat inputs of a PostgreSQL link to ``server`` with ``linkConfig.useSSL=true``, trusting the
+    test CA (``linkConfig.sslCaCert``) unless told not to; ``inputs`` (``sslMode="require"``) add to them."""
+    link = {
+        "linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": "127.0.0.1", "linkConfig.port": str(server.port),
+        "linkConfig.database": server.database, "linkConfig.username": server.user, "linkConfig.password": "",
+        "linkConfig.useSSL": "true",
+    }
+    if trust_test_ca:
+        link["linkConfig.sslCaCert"] = server.certificates.ca_pem
+    return {**link, **{f"linkConfig.{name}": value for name, value in inputs.items()}}

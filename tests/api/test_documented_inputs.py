@@ -28,7 +28,7 @@ from opencdm.connectors import get_connector
 from opencdm.connectors.inputs import Treatment
 from opencdm.engine.driver import DRIVER_UNUSED
 
-from conftest import RunningServer, config_values, pg_connect, pg_link, sqlite_link
+from conftest import RunningServer, config_values, mysql_link, pg_connect, pg_link, sqlite_link
 from helpers import assert_cdm_error
 
 HONOURED, IGNORED, REFUSED = "honoured", "ignored", "refused"
@@ -59,8 +59,9 @@ def honoured(group: str, **values: str) -> list[Documented]:
 JDBC_LINK = [
     *honoured("linkConfig", databaseType="POSTGRESQL", host="127.0.0.1", port="5432", database="demo",
               username="postgres", password="secret", fetchSize="100000"),
+    # Honoured by PostgreSQL links (docs/tls.md); MySQL and SQLite links refuse true.
+    *honoured("linkConfig", useSSL="true"),
     ignored("linkConfig.usingNative", "true", neutral="false"),
-    refused("linkConfig.useSSL", "false", "true"),
     ignored("linkConfig.jdbcProperties", '{"connectTimeout": "10"}'),
     ignored("dialect.identifierEnclose", '"'),
     ignored("linkConfig.databaseconfig", "SID"),
@@ -359,11 +360,15 @@ def test_inputs_asking_for_encryption_are_refused_by_name_and_nothing_is_saved(b
     body = documented_job(bodies, "nas-connector", "fromJobConfig", {"fromJobConfig.dek": key})
     message = refusal(bodies.post_job(body))
     assert message.startswith("fromJobConfig.dek is not supported: ") and key not in message
-    # JDBC properties that ask for TLS are refused; others are ignored (noted in the run log).
+    # JDBC properties that ask for TLS are refused where TLS cannot be had (MySQL links, as yet) and
+    # honoured by PostgreSQL links; others are ignored (noted in the run log).
     link = bodies.link_body("generic-jdbc-connector", {
-        **pg_link(), "linkConfig.jdbcProperties": '{"connectTimeout": "10", "sslmode": "require"}'})
+        **mysql_link("test"), "linkConfig.jdbcProperties": '{"connectTimeout": "10", "sslmode": "require"}'})
     assert refusal(bodies.api.post(f"{bodies.server.cdm}/link", json=link)).startswith(
         "linkConfig.jdbcProperties sslmode is not supported: OpenCDM connects to databases without TLS.")
+    link = bodies.link_body("generic-jdbc-connector", {
+        **pg_link(), "linkConfig.jdbcProperties": '{"connectTimeout": "10", "sslmode": "require"}'})
+    assert bodies.api.post(f"{bodies.server.cdm}/link", json=link).status_code == 200
     link = bodies.link_body("generic-jdbc-connector", {
         **pg_link(), "linkConfig.jdbcProperties": "connectTimeout=10;useSSL=false"})
     assert bodies.api.post(f"{bodies.server.cdm}/link", json=link).status_code == 200

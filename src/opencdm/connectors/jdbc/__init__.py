@@ -21,10 +21,14 @@ from opencdm.connectors.jdbc.config import (
     SINK_UNUSED,
     SOURCE_INPUTS,
     SOURCE_UNUSED,
+    SSL_CA_CERT,
+    SSL_MODE,
     SUPPORTED_TYPES,
+    USE_SSL,
     LinkConfig,
     SinkConfig,
     SourceConfig,
+    SslMode,
 )
 from opencdm.connectors.jdbc.dialect import Dialect
 from opencdm.connectors.jdbc.mysql import MySqlDialect
@@ -56,9 +60,12 @@ class JdbcConnector(Connector):
         InputSpec("linkConfig.username", size=256),
         InputSpec("linkConfig.password", sensitive=True, size=256),
         InputSpec("linkConfig.fetchSize", "INTEGER", default="1000"),
-        # Described for forms; what becomes of them is in LINK_UNUSED (useSSL: false only).
+        # TLS (docs/tls.md): PostgreSQL links only, yet; the others refuse useSSL=true.
+        InputSpec(USE_SSL, "BOOLEAN", default="false"),
+        InputSpec(SSL_MODE, "ENUM", default=SslMode.VERIFY_FULL.value, choices=tuple(mode.value for mode in SslMode)),
+        InputSpec(SSL_CA_CERT, size=65536),  # PEM text; a CA's certificate is no secret
+        # Described for forms; what becomes of them is in LINK_UNUSED.
         InputSpec("linkConfig.usingNative", "BOOLEAN", default="false"),
-        InputSpec("linkConfig.useSSL", "BOOLEAN", default="false"),
         InputSpec("linkConfig.jdbcProperties", "MAP"),
     )
     source_inputs = SOURCE_INPUTS | DATABASE_SOURCE_INPUTS

@@ -46,10 +46,9 @@ _UNDESCRIBED = "CDM documents no meaning for it (it appears only in CDM's sample
 LINK_UNUSED = (
     ignored("linkConfig.usingNative", "OpenCDM picks each database's bulk path itself (PostgreSQL COPY, "
             "MySQL LOAD DATA)."),
-    refused("linkConfig.useSSL", _NO_TLS),
-    # Property names asking for TLS are refused by LinkConfig.parse.
-    ignored("linkConfig.jdbcProperties", "OpenCDM's drivers are not JDBC drivers and take no JDBC properties.",
-            ("", "{}")),
+    # linkConfig.useSSL and the jdbcProperties naming TLS are read by LinkConfig.parse (Tls.parse).
+    ignored("linkConfig.jdbcProperties", "OpenCDM's drivers are not JDBC drivers and take no JDBC properties "
+            "(but PostgreSQL's TLS ones, see docs/tls.md).", ("", "{}")),
     ignored("linkConfig.commitSize", "a run commits once, when every row is written (per partition with "
             "throttlingConfig.resumable), so that a failed run leaves no rows behind.", UNSET),
     ignored("linkConfig.isRds", "it marks a cloud database, which changes nothing here."),
@@ -74,6 +73,12 @@ SINK_UNUSED = (
 # jdbcProperties names that ask for an encrypted connection, and the values that do not.
 _TLS_PROPERTY = re.compile(r"ssl|tls|encrypt", re.IGNORECASE)
 _TLS_OFF = ("", "false", "disable", "disabled", "none", "off", "no", "0")
+# The TLS inputs of a link to a server (docs/tls.md); only PostgreSQL links take them yet.
+USE_SSL, SSL_MODE, SSL_CA_CERT = "linkConfig.useSSL", "linkConfig.sslMode", "linkConfig.sslCaCert"
+_TLS_DATABASES = ("POSTGRESQL",)
+# pgjdbc's names for what linkConfig.useSSL and linkConfig.sslMode say.
+_PG_SSL_PROPERTY, _PG_SSLMODE_PROPERTY = "ssl", "sslmode"
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
 
 class TablePreparation(Enum):
@@ -94,6 +99,95 @@ class BeforeImport(Enum):
     WHERE_CLAUSE = "whereClause"
 
 
+class SslMode(Enum):
+    """How much of the server's certificate a TLS connection checks (libpq's sslmode values)."""
+
+    VERIFY_FULL = "verify-full"  # the chain, to a trusted CA, and the host name
+    VERIFY_CA = "verify-ca"  # the chain only
+    REQUIRE = "require"  # nothing: encrypted, but to whoever answers
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A link's TLS: every connection of the link is encrypted, checked as ``mode`` says."""
+
+    mode: SslMode
+    ca_pem: str | None  # the CA(s) to trust, PEM text (linkConfig.sslCaCert); None: the system's
+
+    @classmethod
+    def parse(cls, link: Mapping[str, object], database_type: str) -> Tls | None:
+        """The link's TLS (None: plaintext); TLS asked for where it cannot be had is refused."""
+        properties = {name: value for name, value in _properties(link).items() if _TLS_PROPERTY.search(name)}
+        if database_type not in _TLS_DATABASES:
+            refuse_unsupported(link, (refused(USE_SSL, _NO_TLS),))
+            asked = [name for name, value in properties.items() if value.lower() not in _TLS_OFF]
+            asked += _tls_inputs_given(link)
+            if asked:
+                raise CdmError("Cdm.0014", f"{_tls_names(asked)} is not supported: {_NO_TLS}")
+            return None
+        wanted, mode_text = _postgresql_properties(properties, text(link, SSL_MODE))
+        if not (wanted or boolean(link, USE_SSL)):
+            given = _tls_inputs_given(link)
+            if given:
+                raise CdmError("Cdm.0014", f"{_tls_names(given)} applies to TLS connections: set {USE_SSL}=true.")
+            return None
+        if wanted is False:
+            raise CdmError("Cdm.0014", "linkConfig.jdbcProperties asks for a connection without TLS, which "
+                           f"contradicts {USE_SSL}=true.")
+        ca_pem = text(link, SSL_CA_CERT)
+        if ca_pem is not None and not _PEM_CERTIFICATE.search(ca_pem):
+            raise CdmError("Cdm.0014", f"The parameter is invalid: {SSL_CA_CERT} must hold PEM certificates "
+                           "(-----BEGIN CERTIFICATE----- ...).")
+        mode = enum_value({SSL_MODE: mode_text} if mode_text else {}, SSL_MODE, SslMode, SslMode.VERIFY_FULL)
+        return cls(mode, ca_pem)
+
+
+def _tls_inputs_given(link: Mapping[str, object]) -> list[str]:
+    """linkConfig.sslMode and sslCaCert where they ask for something: sslMode's default does not
+    (forms send every input's default)."""
+    default = SslMode.VERIFY_FULL.value
+    return [name for name in (SSL_MODE, SSL_CA_CERT) if (text(link, name) or default).lower() != default]
+
+
+def _postgresql_properties(properties: Mapping[str, str], mode_text: str | None) -> tuple[bool | None, str | None]:
+    """What pgjdbc's TLS properties among ``properties`` ask for: TLS (True), none (False) or
+    nothing (None); and the sslMode, ``mode_text`` (linkConfig.sslMode) or sslmode's."""
+    others = [name for name, value in properties.items()
+              if name not in (_PG_SSL_PROPERTY, _PG_SSLMODE_PROPERTY) and value.lower() not in _TLS_OFF]
+    if others:
+        raise CdmError("Cdm.0014", f"{_tls_names(others)} is not supported: a PostgreSQL link takes "
+                       f"{_PG_SSL_PROPERTY} and {_PG_SSLMODE_PROPERTY}; give the CA to trust as {SSL_CA_CERT} "
+                       "(PEM text); client certificates are not supported.")
+    wanted: bool | None = None
+    if _PG_SSL_PROPERTY in properties:
+        wanted = boolean(properties, _PG_SSL_PROPERTY)
+    mode = properties.get(_PG_SSLMODE_PROPERTY, "").lower()
+    if mode in ("allow", "prefer"):
+        raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}={mode} is not supported: it "
+                       "lets a connection fall back to plaintext. Use require, verify-ca or verify-full (docs/tls.md).")
+    if mode == "disable":
+        if wanted:
+            raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}=disable contradicts "
+                           f"{_PG_SSL_PROPERTY}=true.")
+        return False, mode_text
+    if mode:
+        if mode_text is not None and mode_text.lower() != mode:
+            raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}={mode} contradicts "
+                           f"{SSL_MODE}={mode_text}.")
+        if wanted is False:
+            raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {_PG_SSLMODE_PROPERTY}={mode} contradicts "
+                           f"{_PG_SSL_PROPERTY}=false.")
+        return True, mode
+    return wanted, mode_text
+
+
+def _tls_names(names: list[str]) -> str:
+    """Input names as a refusal names them: properties as ``linkConfig.jdbcProperties <name>``."""
+    properties = [name for name in names if not name.startswith("linkConfig.")]
+    shown = [f"linkConfig.jdbcProperties {', '.join(properties)}"] if properties else []
+    return ", ".join([*shown, *(name for name in names if name.startswith("linkConfig."))])
+
+
 @dataclass(frozen=True)
 class LinkConfig:
     database_type: str
@@ -106,6 +200,7 @@ class LinkConfig:
     # (host, address) pairs the link was checked against (outbound.check_database_link): where a
     # PostgreSQL connection goes, so that a name resolved anew cannot lead elsewhere.
     checked_addresses: tuple[tuple[str, str], ...] = ()
+    tls: Tls | None = None  # None: plaintext
 
     @classmethod
     def parse(cls, link: Mapping[str, object]) -> LinkConfig:
@@ -117,12 +212,10 @@ class LinkConfig:
                 f"databaseType {database_type} is {known}not supported by this deployment; "
                 f"supported: {', '.join(SUPPORTED_TYPES)}.",
             )
-        # Refused rather than ignored: a user who asked for TLS must not get plaintext unawares.
         refuse_unsupported(link, LINK_UNUSED)
-        tls = [name for name, value in _properties(link).items()
-               if _TLS_PROPERTY.search(name) and value.lower() not in _TLS_OFF]
-        if tls:
-            raise CdmError("Cdm.0014", f"linkConfig.jdbcProperties {', '.join(tls)} is not supported: {_NO_TLS}")
+        # Refused rather than ignored where it cannot be had: a user who asked for TLS must not get
+        # plaintext unawares.
+        tls = Tls.parse(link, database_type)
         server = database_type != "SQLITE"
         host = required(link, "linkConfig.host") if server else None
         database = required(link, "linkConfig.database")
@@ -147,6 +240,7 @@ class LinkConfig:
             password=str(link.get("linkConfig.password") or ""),
             fetch_size=integer(link, "linkConfig.fetchSize") or None,
             checked_addresses=checked,
+            tls=tls,
         )
 
 

@@ -25,6 +25,7 @@ from opencdm.connectors.jdbc.config import WriteMode
 from opencdm.connectors.jdbc.dialect import APPEND, Dialect, Merge, Writer
 from opencdm.connectors.jdbc.postgresql_copy import PostgresWriter, binary_copy_in, binary_copy_out, restore_infinities
 from opencdm.connectors.jdbc.postgresql_types import POSTGRESQL_TYPES, meaning, pg_native, read_field
+from opencdm.connectors.jdbc.tls import explain_failure, libpq_parameters
 from opencdm.connectors.jdbc.types import Column
 from opencdm.connectors.types import cast_batch
 from opencdm.errors import CdmError
@@ -79,8 +80,10 @@ class PostgresDialect(Dialect):
         # database); anything else it says may quote a byte some other service sent.
         if isinstance(exc, self.driver_errors):
             answered = _SERVER_ANSWER.search(str(exc))
-            if answered:
-                return answered.group(0).strip()
+            answer = answered.group(0).strip() if answered else None
+            tls_failure = explain_failure(str(exc), self.link.tls, self.link.host or "", answer)
+            if tls_failure or answer:
+                return tls_failure or answer
         return self.unreachable()
 
     def _conninfo(self) -> str:
@@ -101,6 +104,7 @@ class PostgresDialect(Dialect):
             # libpq's connect_timeout bounds the whole start-up (TCP, TLS, authentication); whole seconds.
             "connect_timeout": str(max(2, math.ceil(self.connect_timeout))),
             "application_name": "opencdm",
+            **libpq_parameters(link.tls),
         }
         return " ".join(f"{key}={_conninfo_value(value)}" for key, value in params.items())
 
