@@ -86,8 +86,16 @@ class LinkConfig:
         with errors(self, "Cdm.0901", "Cannot connect to the Iceberg catalog."):
             if self.catalog_type == "sql":
                 from pyiceberg.catalog.sql import SqlCatalog
+                from sqlalchemy.exc import DBAPIError
 
-                return SqlCatalog(self.catalog_name, **self.properties)
+                try:
+                    return SqlCatalog(self.catalog_name, **self.properties)
+                except DBAPIError as exc:
+                    # Runs opening a new catalog at once (the tables of an entire-database job) each
+                    # find its tables absent and make them: those who lose the race find them made.
+                    if "already exists" not in str(exc):
+                        raise
+                    return SqlCatalog(self.catalog_name, **self.properties)
             from pyiceberg.catalog.rest import RestCatalog
 
             return RestCatalog(self.catalog_name, **self.properties)
