@@ -1,5 +1,5 @@
 """An entire-database job on each executor: its tables' runs are runs like any other, so on a Dask
-cluster their partitions are tasks of its workers."""
+cluster their partitions are tasks of its workers (one table at a time there: see engine.batch)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,12 @@ def test_the_tables_of_an_entire_database_job_are_copied_in_partitions_on_each_e
         log = api.get(f"{server.cdm}/submissions/{finished_run(api, server, f'{job}_a')['submission-id']}/log")
         assert any("partition" in line["message"] for line in log.json()["lines"]), [
             line["message"] for line in log.json()["lines"]]
+        # On Dask, one table at a time: copiers of two tables could hold every worker thread, each
+        # waiting for a sibling that never gets one.
+        parent_log = [line["message"] for line in
+                      api.get(f"{server.cdm}/submissions/{parent['submission-id']}/log").json()["lines"]]
+        one_at_a_time = any("copied one at a time" in line for line in parent_log)
+        assert one_at_a_time == (server.executor != "local"), parent_log
     finally:
         with pg_connect() as pg:
             pg.execute(f'DROP SCHEMA "{target}" CASCADE')

@@ -28,13 +28,14 @@ from opencdm.connectors.base import DatabaseDescription, SchemaTarget
 from opencdm.connectors.inputs import boolean, names
 from opencdm.engine import status
 from opencdm.engine.driver import DriverConfig
+from opencdm.engine.executors import LOCAL
 from opencdm.engine.status import ACTIVE, RunStatus, now_ms
 from opencdm.engine.verify import VerifyMode
 from opencdm.errors import CdmError, JobStopped
 from opencdm.settings import Settings
 from opencdm.store.db import Store
 from opencdm.store.links import link_values
-from opencdm.store.models import Job, Link, Submission
+from opencdm.store.models import Cluster, Job, Link, Submission
 from opencdm.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
@@ -315,6 +316,16 @@ class DatabaseRunner:
         with self.store.session() as session:
             _, job = self._job(session)
             config = DatabaseRunConfig.parse(flatten(job.driver_config))
+            cluster = session.get(Cluster, job.cluster_id)
+            executor = cluster.executor if cluster is not None else LOCAL
+        bound = config.concurrent_sub_jobs
+        if executor != LOCAL and bound > 1:
+            # A copier holds its Dask worker thread until its run commits: the copiers of two tables
+            # started together could take every thread and wait on each other's siblings for ever.
+            log.warning("submission %s: the cluster runs partitions on the Dask cluster %s: its tables are "
+                        "copied one at a time (throttlingConfig.concurrentSubJobs %d is not used), each on "
+                        "every worker", self.submission_id, executor, bound)
+            bound = 1
         waiting = list(sub_jobs)
         running: dict[str, int] = {}  # table -> its child run
         ended: dict[str, str] = {}  # table -> how its child run ended
@@ -322,7 +333,7 @@ class DatabaseRunner:
         while waiting or running:
             if self.stop_signalled or self._stop_requested():
                 raise JobStopped()
-            while waiting and len(running) < config.concurrent_sub_jobs:
+            while waiting and len(running) < bound:
                 table, sub_job_id = waiting.pop(0)
                 running[table] = self._admit(table, sub_job_id)
             time.sleep(POLL_SECONDS)
